@@ -1,0 +1,30 @@
+# zerodq — one target per thing a person does.
+GO ?= go
+GOFLAGS_TEST ?= -race -count=1 -timeout 15m
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: test servers vet lint fuzz bench soak demo fmt
+
+## test: install the servers if missing, vet, and run every test with -race
+test: servers vet
+	$(GO) test $(GOFLAGS_TEST) ./...
+
+## servers: make sure beanstalkd and redis-server are installed
+servers:
+	@bash scripts/install-servers.sh
+
+vet:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
+	$(GO) vet ./...
+
+## lint: staticcheck from the Go module proxy
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
+## fuzz: run the envelope decoder fuzzer for FUZZTIME (default 60s)
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./internal/envelope -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+fmt:
+	gofmt -w .
