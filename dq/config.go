@@ -1,0 +1,316 @@
+package dq
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/zeromicro/go-zero/core/stores/redis"
+)
+
+// Beanstalk is one beanstalkd node and the tube on it.
+type Beanstalk struct {
+	// Endpoint is the node's address as host:port.
+	Endpoint string
+	// Tube is the beanstalkd tube the jobs go to on this node.
+	Tube string
+}
+
+// DqConf configures a Producer and a Consumer. It is meant to be loaded with
+// go-zero's conf package as a named field of the service config
+// (`Dq dq.DqConf`); the tags then fill every tuning field that yaml leaves out.
+// A DqConf built in Go may leave tuning fields zero: zero means the default
+// given on each field, and a negative value is an error.
+type DqConf struct {
+	// Beanstalks are the nodes a job's copies are spread over; at least one,
+	// each endpoint listed once.
+	Beanstalks []Beanstalk
+	// Redis holds the job records that make execution exactly-once. If Type
+	// is empty, it is node.
+	Redis redis.RedisConf
+	// Replicas is how many copies of a job are written, each on its own node;
+	// capped by the number of nodes. If zero, default 3.
+	Replicas int `json:",default=3"`
+	// MinWrites is how many copies must be acknowledged for an enqueue to
+	// succeed; it may not exceed Replicas and is capped by the effective
+	// Replicas (so 1 with a single node). If zero, default 2.
+	MinWrites int `json:",default=2"`
+	// TTR is the lease: how long a claimed job stays with its consumer without
+	// a heartbeat. It is also the beanstalkd TTR, in whole seconds. At least
+	// 3s. If zero, default 30s.
+	TTR time.Duration `json:",default=30s"`
+	// Workers is how many handlers a consumer process runs at once, 1 to
+	// 10000. If zero, default 16.
+	Workers int `json:",default=16"`
+	// MaxRetries is how many failures of a job are retried: the
+	// (MaxRetries+1)th failure buries it. If zero, default 5; a zero cannot
+	// be told apart from an unset field, so 0 (in yaml too) also means 5.
+	MaxRetries int `json:",default=5"`
+	// Timeout bounds one run of a handler. If zero, default 60s.
+	Timeout time.Duration `json:",default=60s"`
+	// ShutdownTimeout is how long Stop waits for running handlers before it
+	// cancels them; the default leaves room inside go-zero's shutdown window
+	// of about 4.5s. If zero, default 3s.
+	ShutdownTimeout time.Duration `json:",default=3s"`
+	// DedupeTTL is how long a job's record lives past its due time: the window
+	// in which WithID deduplicates and Revoke answers precisely. If zero,
+	// default 24h.
+	DedupeTTL time.Duration `json:",default=24h"`
+	// KeyPrefix starts every Redis key. It may not hold '{' or '}', so that
+	// keys spread over a Redis Cluster, nor whitespace. If empty, default
+	// zerodq.
+	KeyPrefix string `json:",default=zerodq"`
+	// DialTimeout bounds a dial to a beanstalkd node. If zero, default 1s.
+	DialTimeout time.Duration `json:",default=1s"`
+	// IOTimeout bounds one beanstalkd request and its reply, beyond the wait a
+	// reserve asks for. If zero, default 2s.
+	IOTimeout time.Duration `json:",default=2s"`
+	// MaxJobSize is the nodes' maximum job size in bytes (beanstalkd -z); the
+	// envelope counts against it. At least 512. If zero, default 65535.
+	MaxJobSize int `json:",default=65535"`
+	// RetryBackoff is the delay before the first retry; it doubles with each
+	// further failure, with jitter. If zero, default 1s.
+	RetryBackoff time.Duration `json:",default=1s"`
+	// MaxRetryBackoff caps the retry delay; at least RetryBackoff. If zero,
+	// default 10m.
+	MaxRetryBackoff time.Duration `json:",default=10m"`
+	// SigningKeys are HMAC keys for the envelopes: the first signs, any of
+	// them verifies, so keys can be rotated. Empty means unsigned.
+	SigningKeys []string `json:",optional"`
+	// AcceptLegacy makes a consumer with SigningKeys still run unsigned
+	// go-queue bodies, which carry no HMAC.
+	AcceptLegacy bool `json:",optional"`
+}
+
+// The defaults of DqConf's tuning fields. The tags on DqConf carry the same
+// values for conf.Load; the tests check that both agree.
+const (
+	defaultReplicas        = 3
+	defaultMinWrites       = 2
+	defaultTTR             = 30 * time.Second
+	defaultWorkers         = 16
+	defaultMaxRetries      = 5
+	defaultTimeout         = 60 * time.Second
+	defaultShutdownTimeout = 3 * time.Second
+	defaultDedupeTTL       = 24 * time.Hour
+	defaultKeyPrefix       = "zerodq"
+	defaultDialTimeout     = time.Second
+	defaultIOTimeout       = 2 * time.Second
+	defaultMaxJobSize      = 65535
+	defaultRetryBackoff    = time.Second
+	defaultMaxRetryBackoff = 10 * time.Minute
+)
+
+// Limits that Validate enforces.
+const (
+	// minTTR leaves room for heartbeats every TTR/3 and for beanstalkd's
+	// DEADLINE_SOON second before a lease runs out.
+	minTTR = 3 * time.Second
+	// maxWorkers bounds the goroutines and held copies of one process.
+	maxWorkers = 10000
+	// minMaxJobSize keeps room for an envelope with headers and a signature.
+	minMaxJobSize = 512
+	// maxTubeNameLen is beanstalkd's limit on a tube name.
+	maxTubeNameLen = 200
+)
+
+// Validate checks c after filling its zero tuning fields with their defaults
+// and returns the first problem, in field order, as a *ConfigError that names
+// the field and its value and matches ErrBadConfig.
+func (c DqConf) Validate() error {
+	_, err := c.normalize()
+	return err
+}
+
+// normalize validates c and returns the copy the producer and consumer run
+// with: defaults filled in, Replicas capped by the node count and MinWrites by
+// the effective Replicas. The caller's slices are not shared with the copy.
+func (c DqConf) normalize() (DqConf, error) {
+	n := c.withDefaults()
+	if err := n.validate(); err != nil {
+		return DqConf{}, err
+	}
+
+	n.Replicas = min(n.Replicas, len(n.Beanstalks))
+	n.MinWrites = min(n.MinWrites, n.Replicas)
+	return n, nil
+}
+
+// withDefaults returns a copy of c whose zero tuning fields hold their
+// defaults. Negative values stay, for validate to reject.
+func (c DqConf) withDefaults() DqConf {
+	c.Beanstalks = slices.Clone(c.Beanstalks)
+	c.SigningKeys = slices.Clone(c.SigningKeys)
+	if c.Redis.Type == "" {
+		c.Redis.Type = redis.NodeType
+	}
+
+	fill(&c.Replicas, defaultReplicas)
+	fill(&c.MinWrites, defaultMinWrites)
+	fill(&c.TTR, defaultTTR)
+	fill(&c.Workers, defaultWorkers)
+	fill(&c.MaxRetries, defaultMaxRetries)
+	fill(&c.Timeout, defaultTimeout)
+	fill(&c.ShutdownTimeout, defaultShutdownTimeout)
+	fill(&c.DedupeTTL, defaultDedupeTTL)
+	fill(&c.KeyPrefix, defaultKeyPrefix)
+	fill(&c.DialTimeout, defaultDialTimeout)
+	fill(&c.IOTimeout, defaultIOTimeout)
+	fill(&c.MaxJobSize, defaultMaxJobSize)
+	fill(&c.RetryBackoff, defaultRetryBackoff)
+	fill(&c.MaxRetryBackoff, defaultMaxRetryBackoff)
+	return c
+}
+
+func fill[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
+
+// validate checks a config whose defaults are filled, in field order.
+func (c DqConf) validate() error {
+	if err := c.validateBeanstalks(); err != nil {
+		return err
+	}
+
+	switch {
+	case c.Redis.Host == "":
+		return badConfig("Redis.Host", c.Redis.Host, "empty host")
+	case c.Redis.Type != redis.NodeType && c.Redis.Type != redis.ClusterType:
+		return badConfig("Redis.Type", c.Redis.Type, "must be node or cluster")
+	case c.Replicas < 1:
+		return badConfig("Replicas", c.Replicas, "must be at least 1")
+	case c.MinWrites < 1:
+		return badConfig("MinWrites", c.MinWrites, "must be at least 1")
+	case c.MinWrites > c.Replicas:
+		return badConfig("MinWrites", c.MinWrites,
+			fmt.Sprintf("exceeds Replicas (%d)", c.Replicas))
+	case c.TTR < minTTR:
+		return badConfig("TTR", c.TTR, "must be at least "+minTTR.String())
+	case c.Workers < 1 || c.Workers > maxWorkers:
+		return badConfig("Workers", c.Workers,
+			"must be between 1 and "+strconv.Itoa(maxWorkers))
+	case c.MaxRetries < 0:
+		return badConfig("MaxRetries", c.MaxRetries, "must not be negative")
+	case c.Timeout <= 0:
+		return badConfig("Timeout", c.Timeout, "must be positive")
+	case c.ShutdownTimeout <= 0:
+		return badConfig("ShutdownTimeout", c.ShutdownTimeout, "must be positive")
+	case c.DedupeTTL <= 0:
+		return badConfig("DedupeTTL", c.DedupeTTL, "must be positive")
+	case strings.ContainsFunc(c.KeyPrefix, badKeyPrefixRune):
+		return badConfig("KeyPrefix", c.KeyPrefix,
+			"must not contain '{', '}' or whitespace")
+	case c.DialTimeout <= 0:
+		return badConfig("DialTimeout", c.DialTimeout, "must be positive")
+	case c.IOTimeout <= 0:
+		return badConfig("IOTimeout", c.IOTimeout, "must be positive")
+	case c.MaxJobSize < minMaxJobSize:
+		return badConfig("MaxJobSize", c.MaxJobSize,
+			"must be at least "+strconv.Itoa(minMaxJobSize))
+	case c.RetryBackoff <= 0:
+		return badConfig("RetryBackoff", c.RetryBackoff, "must be positive")
+	case c.MaxRetryBackoff < c.RetryBackoff:
+		return badConfig("MaxRetryBackoff", c.MaxRetryBackoff,
+			"must be at least RetryBackoff ("+c.RetryBackoff.String()+")")
+	}
+
+	for i, key := range c.SigningKeys {
+		if key == "" {
+			return badConfig(fmt.Sprintf("SigningKeys[%d]", i), key, "empty key")
+		}
+	}
+
+	return nil
+}
+
+// validateBeanstalks checks every node and that no endpoint appears twice: two
+// tubes on one node would put two copies of a job on the same server.
+func (c DqConf) validateBeanstalks() error {
+	if len(c.Beanstalks) == 0 {
+		return badConfig("Beanstalks", c.Beanstalks, "at least one node is required")
+	}
+
+	seen := make(map[string]int, len(c.Beanstalks))
+	for i, b := range c.Beanstalks {
+		field := fmt.Sprintf("Beanstalks[%d]", i)
+		key, reason := endpointKey(b.Endpoint)
+		if reason != "" {
+			return badConfig(field+".Endpoint", b.Endpoint, reason)
+		}
+		if b.Tube == "" {
+			return badConfig(field+".Tube", b.Tube, "empty tube")
+		}
+		if !validTubeName(b.Tube) {
+			return badConfig(field+".Tube", b.Tube, "invalid tube name")
+		}
+
+		if j, dup := seen[key]; dup {
+			reason := fmt.Sprintf("endpoint already used by Beanstalks[%d]", j)
+			if c.Beanstalks[j].Tube == b.Tube {
+				reason = fmt.Sprintf("duplicate of Beanstalks[%d]", j)
+			}
+			return badConfig(field+".Endpoint", b.Endpoint, reason)
+		}
+		seen[key] = i
+	}
+
+	return nil
+}
+
+// endpointKey returns a form of endpoint in which spellings of the same
+// address compare equal (host case, leading zeros of the port), or the reason
+// it is not host:port.
+func endpointKey(endpoint string) (key, reason string) {
+	if endpoint == "" {
+		return "", "empty endpoint"
+	}
+
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return "", "not host:port"
+	}
+	if host == "" {
+		return "", "missing host"
+	}
+	if port == "" || strings.ContainsFunc(port, func(r rune) bool { return r < '0' || r > '9' }) {
+		return "", "port is not a number"
+	}
+	num, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || num == 0 {
+		return "", "port out of range 1..65535"
+	}
+
+	return net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(num, 10)), ""
+}
+
+// validTubeName reports whether beanstalkd accepts name. go-beanstalk never
+// gets a reply to a command with a bad name and waits forever, so names are
+// checked here, before any connection uses them.
+func validTubeName(name string) bool {
+	if name == "" || len(name) > maxTubeNameLen || name[0] == '-' {
+		return false
+	}
+
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
+		case strings.IndexByte("-+/;.$_()", ch) >= 0:
+		default:
+			return false
+		}
+	}
+
+	return true
+}
+
+func badKeyPrefixRune(r rune) bool {
+	return r == '{' || r == '}' || unicode.IsSpace(r)
+}
