@@ -5,6 +5,7 @@ go 1.24.0
 require (
 	github.com/beanstalkd/go-beanstalk v0.2.0
 	github.com/redis/go-redis/v9 v9.21.0
+	github.com/robfig/cron/v3 v3.0.1
 	github.com/stretchr/testify v1.12.1
 	github.com/zeromicro/go-zero v1.10.3
 	go.uber.org/goleak v1.3.0
