@@ -1,0 +1,133 @@
+package node
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beanstalkd/go-beanstalk"
+)
+
+// conn is one go-beanstalk connection with the tube handles its owner uses.
+// Puts and copies keep a pointer to the conn that made them: the pointer is
+// the connection's identity, and gone() says whether it still stands.
+type conn struct {
+	dc   *deadlineConn
+	bc   *beanstalk.Conn
+	tube beanstalk.Tube    // for a Node's puts
+	ts   beanstalk.TubeSet // for a Reserver: names only the job tube
+	node *Node             // the Node whose pool holds it; nil for a Reserver's
+}
+
+// gone reports whether the connection failed or was closed: anything still
+// pending on it is lost, and a reserved job id remembered from it must not
+// be sent elsewhere.
+func (c *conn) gone() bool { return c.dc.failed.Load() }
+
+// close closes the connection; beanstalkd puts the jobs it had reserved back
+// to ready at once.
+func (c *conn) close() { c.dc.fail() }
+
+// keepAlive lets the kernel notice a node whose host vanished while a
+// connection idles.
+const keepAlive = 15 * time.Second
+
+// dial connects to endpoint within o.DialTimeout. It does not take the
+// caller's context: one dial serves every caller waiting on the connection,
+// and one caller giving up must not fail it (nor start a back-off) for all.
+func dial(endpoint string, o Options) (*conn, error) {
+	d := net.Dialer{Timeout: o.DialTimeout, KeepAlive: keepAlive}
+	nc, err := d.Dial("tcp", endpoint)
+	if err != nil {
+		return nil, err
+	}
+	dc := &deadlineConn{nc: nc, io: o.IOTimeout}
+	return &conn{dc: dc, bc: beanstalk.NewConn(dc)}, nil
+}
+
+// deadlineConn bounds every Read and Write of a net.Conn, because go-beanstalk
+// sets no deadline and a SIGSTOPped node would otherwise hang a call forever.
+//
+// go-beanstalk pipelines requests and reads the replies strictly in order, so
+// a Read is always for the oldest request still waiting. A reply can only
+// come after the replies before it: a touch queued behind a blocking reserve
+// is read only once the reserve's reply is in, with a fresh deadline. What the
+// reader must allow for is the blocking reserve itself, hence wait.
+//
+// The first failure is final: the connection is closed and every later Read
+// and Write fails at once. A request written after a lost reply would have
+// its own reply attributed to the wrong request.
+type deadlineConn struct {
+	nc     net.Conn
+	io     time.Duration
+	wait   atomic.Int64 // ns a reserve in progress may legitimately block
+	failed atomic.Bool
+	once   sync.Once
+}
+
+// errFailedBefore is what a Read or Write gets once the connection failed.
+var errFailedBefore = errors.New("connection closed after an earlier failure")
+
+func (d *deadlineConn) Read(p []byte) (int, error) {
+	if d.failed.Load() {
+		return 0, &ioError{err: errFailedBefore}
+	}
+	wait := time.Duration(d.wait.Load())
+	if err := d.nc.SetReadDeadline(time.Now().Add(d.io + wait)); err != nil {
+		d.fail()
+		return 0, &ioError{err: err}
+	}
+	n, err := d.nc.Read(p)
+	if err != nil {
+		d.fail()
+		return n, &ioError{err: err}
+	}
+	return n, nil
+}
+
+func (d *deadlineConn) Write(p []byte) (int, error) {
+	if d.failed.Load() {
+		return 0, &ioError{write: true, err: errFailedBefore}
+	}
+	if err := d.nc.SetWriteDeadline(time.Now().Add(d.io)); err != nil {
+		d.fail()
+		return 0, &ioError{write: true, err: err}
+	}
+	n, err := d.nc.Write(p)
+	if err != nil {
+		d.fail()
+		return n, &ioError{write: true, sent: n, err: err}
+	}
+	return n, nil
+}
+
+// Close is go-beanstalk's Conn.Close; it marks the connection failed too.
+func (d *deadlineConn) Close() error {
+	d.fail()
+	return nil
+}
+
+func (d *deadlineConn) fail() {
+	d.failed.Store(true)
+	d.once.Do(func() { _ = d.nc.Close() })
+}
+
+// epoch anchors monotonic readings: time.Since keeps using the monotonic
+// clock, so a wall-clock step cannot lengthen or cut a back-off.
+var epoch = time.Now()
+
+// backoff is a node's "skip me until" mark, read on every call without a lock.
+type backoff struct {
+	until atomic.Int64 // ns since epoch; 0 = never set
+}
+
+func (b *backoff) active() bool {
+	u := b.until.Load()
+	return u != 0 && int64(time.Since(epoch)) < u
+}
+
+func (b *backoff) start(d time.Duration) {
+	b.until.Store(int64(time.Since(epoch) + d))
+}

@@ -1,0 +1,268 @@
+// Package node talks to beanstalkd nodes for zerodq: pooled, pipelined
+// producer connections (Node) and one-connection consumers (Reserver), with
+// deadlines on every read and write so a frozen node costs a bounded wait,
+// and errors that say whether a failed put may still land.
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beanstalkd/go-beanstalk"
+)
+
+// Options tunes the connections to one node. Zero fields take their defaults.
+type Options struct {
+	// DialTimeout bounds a dial. If zero, default 1s.
+	DialTimeout time.Duration
+	// IOTimeout bounds the wait for a reply beyond a reserve's own timeout,
+	// and every write. If zero, default 2s.
+	IOTimeout time.Duration
+	// Conns is how many connections a Node pools for puts, peeks and
+	// deletes. If zero, default 2.
+	Conns int
+	// Backoff is how long a node is skipped (ErrBackoff) after a dial failure
+	// or a timeout: a frozen node must not cost every call a full IOTimeout.
+	// If zero, default 1s.
+	Backoff time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = time.Second
+	}
+	if o.IOTimeout <= 0 {
+		o.IOTimeout = 2 * time.Second
+	}
+	if o.Conns <= 0 {
+		o.Conns = 2
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	return o
+}
+
+// Node is one beanstalkd endpoint and tube as producers use it: put, delete,
+// peek. It is safe for concurrent use; requests pipeline on a few pooled
+// connections picked round-robin, with no lock on the way unless a
+// connection must be dialled.
+type Node struct {
+	endpoint string
+	tube     string
+	o        Options
+	tubeErr  error
+	next     atomic.Uint32
+	slots    []slot
+	hold     backoff
+	closed   atomic.Bool
+}
+
+// slot is one pooled connection, redialled under mu when it is gone so that
+// concurrent callers share one dial.
+type slot struct {
+	mu  sync.Mutex
+	cur atomic.Pointer[conn]
+}
+
+// New returns a Node for tube on endpoint (host:port). It dials lazily, on
+// first use. An invalid tube name makes every call fail definitely.
+func New(endpoint, tube string, o Options) *Node {
+	o = o.withDefaults()
+	return &Node{endpoint: endpoint, tube: tube, o: o, tubeErr: checkTube(tube), slots: make([]slot, o.Conns)}
+}
+
+// Endpoint is the node's host:port.
+func (n *Node) Endpoint() string { return n.endpoint }
+
+// Tube is the tube the node's jobs go to.
+func (n *Node) Tube() string { return n.tube }
+
+// Put identifies a job written by Node.Put on the connection that wrote it.
+type Put struct {
+	// ID is beanstalkd's job id, meaningful on this node while it runs.
+	ID   uint64
+	conn *conn
+}
+
+// Put writes one job to the node's tube. delay and ttr are sent in whole
+// seconds, rounded down.
+//
+// Every error satisfies exactly one of IsDefinite and IsUncertain. Definite:
+// the job did not land (nothing could be sent, the node is in back-off, or
+// beanstalkd refused it; also a `BURIED <id>` from an out-of-memory node,
+// whose job Put deletes on the same connection before returning). Uncertain:
+// the request left and no reply came, so the job may still land, as it does
+// on a SIGSTOPped node when it wakes. ctx is checked before anything is sent;
+// after that the call is bounded by the I/O deadline instead, since a reply
+// abandoned half way would leave the shared connection out of step.
+func (n *Node) Put(ctx context.Context, body []byte, pri uint32, delay, ttr time.Duration) (Put, error) {
+	if err := n.ready(ctx); err != nil {
+		return Put{}, n.fail("put", err)
+	}
+	if delay < 0 || ttr < 0 {
+		return Put{}, n.fail("put", errNegative)
+	}
+	if body == nil {
+		body = noBody // go-beanstalk sends a nil body as a put without its size
+	}
+	c, err := n.conn()
+	if err != nil {
+		return Put{}, n.fail("put", err)
+	}
+	id, err := c.tube.Put(body, pri, delay, ttr)
+	if err == nil {
+		return Put{ID: id, conn: c}, nil
+	}
+	if id, ok := buriedID(err); ok {
+		return Put{}, n.buried(c, id)
+	}
+	return Put{}, n.failed(c, "put", err, len(body))
+}
+
+var noBody = []byte{}
+
+// buried deletes a job that an out-of-memory node stored buried instead of
+// queueing it: it would otherwise sit there as a copy nobody counts.
+func (n *Node) buried(c *conn, id uint64) error {
+	cause := fmt.Errorf("out of memory: job %d stored buried, deleted: %w", id, beanstalk.ErrOOM)
+	if err := c.bc.Delete(id); err != nil {
+		v := judge(err, 0)
+		n.settle(c, v)
+		cause = fmt.Errorf("out of memory: job %d stored buried, delete failed (%v): %w", id, v.err, beanstalk.ErrOOM)
+	}
+	return &opError{op: "put", endpoint: n.endpoint, err: cause}
+}
+
+// Delete deletes a job on the connection that put it. If that connection is
+// gone it returns ErrConnGone and sends nothing: without a binlog beanstalkd
+// numbers jobs from 1 again after a restart, so the old id may name another
+// job.
+func (n *Node) Delete(ctx context.Context, p Put) error {
+	if err := n.ready(ctx); err != nil {
+		return n.fail("delete", err)
+	}
+	c := p.conn
+	if c == nil || c.node != n || c.gone() {
+		return n.fail("delete", ErrConnGone)
+	}
+	if err := c.bc.Delete(p.ID); err != nil {
+		return n.failed(c, "delete", err, 0)
+	}
+	return nil
+}
+
+// Peek returns the body of job id, on any pooled connection.
+func (n *Node) Peek(ctx context.Context, id uint64) ([]byte, error) {
+	if err := n.ready(ctx); err != nil {
+		return nil, n.fail("peek", err)
+	}
+	c, err := n.conn()
+	if err != nil {
+		return nil, n.fail("peek", err)
+	}
+	body, err := c.bc.Peek(id)
+	if err != nil {
+		return nil, n.failed(c, "peek", err, 0)
+	}
+	return body, nil
+}
+
+// DeleteID deletes job id on any pooled connection. beanstalkd refuses (with
+// ErrNotFound) to delete a job another connection has reserved.
+func (n *Node) DeleteID(ctx context.Context, id uint64) error {
+	if err := n.ready(ctx); err != nil {
+		return n.fail("delete", err)
+	}
+	c, err := n.conn()
+	if err != nil {
+		return n.fail("delete", err)
+	}
+	if err := c.bc.Delete(id); err != nil {
+		return n.failed(c, "delete", err, 0)
+	}
+	return nil
+}
+
+// Close closes the pooled connections; calls in flight fail. Later calls of
+// any method return ErrClosed.
+func (n *Node) Close() error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return n.fail("close", ErrClosed)
+	}
+	for i := range n.slots {
+		if c := n.slots[i].cur.Load(); c != nil {
+			c.close()
+		}
+	}
+	return nil
+}
+
+// ready is the check every call makes before it may send anything.
+func (n *Node) ready(ctx context.Context) error {
+	switch {
+	case n.closed.Load():
+		return ErrClosed
+	case n.tubeErr != nil:
+		return n.tubeErr
+	case n.hold.active():
+		return ErrBackoff
+	}
+	return ctx.Err()
+}
+
+// conn picks the next pooled connection, dialling it if it is gone.
+func (n *Node) conn() (*conn, error) {
+	s := &n.slots[int(n.next.Add(1)%uint32(len(n.slots)))]
+	if c := s.cur.Load(); c != nil && !c.gone() {
+		return c, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.cur.Load(); c != nil && !c.gone() {
+		return c, nil // another caller redialled it meanwhile
+	}
+	// Callers queued behind a failed dial find the back-off it started.
+	if err := n.ready(context.Background()); err != nil {
+		return nil, err
+	}
+	c, err := dial(n.endpoint, n.o)
+	if err != nil {
+		n.hold.start(n.o.Backoff)
+		return nil, err
+	}
+	c.node = n
+	c.tube.Conn, c.tube.Name = c.bc, n.tube
+	s.cur.Store(c)
+	// Close may have run between ready and Store without seeing c.
+	if n.closed.Load() {
+		c.close()
+		return nil, ErrClosed
+	}
+	return c, nil
+}
+
+// fail wraps an error of a request that was never sent.
+func (n *Node) fail(op string, err error) error {
+	return &opError{op: op, endpoint: n.endpoint, err: err}
+}
+
+// failed reports a request that went to c and failed.
+func (n *Node) failed(c *conn, op string, err error, size int) error {
+	v := judge(err, size)
+	n.settle(c, v)
+	return &opError{op: op, endpoint: n.endpoint, uncertain: v.uncertain, err: v.err}
+}
+
+// settle applies a verdict to the connection and the node.
+func (n *Node) settle(c *conn, v verdict) {
+	if v.broken {
+		c.close()
+	}
+	if v.timeout {
+		n.hold.start(n.o.Backoff)
+	}
+}

@@ -1,0 +1,416 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/beanstalkd/go-beanstalk"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zerodq/zerodq/internal/dqtest"
+)
+
+func TestMain(m *testing.M) { dqtest.Main(m) }
+
+// raw is a plain go-beanstalk connection for looking at a server from the
+// side. Its overall deadline keeps a test from hanging on a server it paused.
+func raw(t testing.TB, addr string) *beanstalk.Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, time.Second)
+	require.NoError(t, err)
+	require.NoError(t, nc.SetDeadline(time.Now().Add(30*time.Second)))
+	c := beanstalk.NewConn(nc)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func tubeStat(t testing.TB, c *beanstalk.Conn, tube, field string) int {
+	t.Helper()
+	st, err := beanstalk.NewTube(c, tube).Stats()
+	if errors.Is(err, beanstalk.ErrNotFound) {
+		return 0 // no job and no watcher yet
+	}
+	require.NoError(t, err)
+	v, err := strconv.Atoi(st[field])
+	require.NoError(t, err, "stats-tube %s: %q", field, st[field])
+	return v
+}
+
+func jobState(t testing.TB, c *beanstalk.Conn, id uint64) string {
+	t.Helper()
+	st, err := c.StatsJob(id)
+	require.NoError(t, err)
+	return st["state"]
+}
+
+// requireOneKind checks the contract of every put error: definite or
+// uncertain, never both, never neither.
+func requireOneKind(t *testing.T, err error) {
+	t.Helper()
+	require.Error(t, err)
+	require.NotEqual(t, IsDefinite(err), IsUncertain(err), "error must be exactly one of definite/uncertain: %v", err)
+}
+
+func TestPutPeekDeleteRoundTrip(t *testing.T) {
+	t.Parallel()
+	addr, tube := dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t)
+	n := New(addr, tube, Options{})
+	defer n.Close()
+	ctx := context.Background()
+	require.Equal(t, addr, n.Endpoint())
+	require.Equal(t, tube, n.Tube())
+
+	p, err := n.Put(ctx, []byte("hello"), 10, time.Hour, time.Minute)
+	require.NoError(t, err)
+	body, err := n.Peek(ctx, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(body))
+	st, err := raw(t, addr).StatsJob(p.ID)
+	require.NoError(t, err)
+	require.Equal(t, tube, st["tube"])
+	require.Equal(t, "delayed", st["state"])
+	require.Equal(t, "10", st["pri"])
+
+	require.NoError(t, n.Delete(ctx, p))
+	_, err = n.Peek(ctx, p.ID)
+	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, beanstalk.ErrNotFound)
+	require.True(t, IsDefinite(err))
+
+	empty, err := n.Put(ctx, nil, 0, 0, time.Second)
+	require.NoError(t, err, "an empty body is a valid job")
+	require.NoError(t, n.DeleteID(ctx, empty.ID))
+	require.ErrorIs(t, n.DeleteID(ctx, empty.ID), ErrNotFound)
+}
+
+func TestPutToAKilledNodeFailsDefinitelyAndBacksOff(t *testing.T) {
+	t.Parallel()
+	s := dqtest.NewBeanstalkd(t)
+	s.Kill()
+	n := New(s.Addr(), dqtest.Name(t), Options{Backoff: time.Minute})
+	defer n.Close()
+
+	_, err := n.Put(context.Background(), []byte("x"), 0, 0, time.Second)
+	requireOneKind(t, err)
+	require.True(t, IsDefinite(err), "a refused dial sent nothing: %v", err)
+
+	start := time.Now()
+	_, err = n.Put(context.Background(), []byte("x"), 0, 0, time.Second)
+	require.ErrorIs(t, err, ErrBackoff)
+	require.True(t, IsDefinite(err))
+	require.Less(t, time.Since(start), 100*time.Millisecond, "a node in back-off must fail at once")
+}
+
+func TestPutWorksAgainAfterTheNodeRestarts(t *testing.T) {
+	t.Parallel()
+	s := dqtest.NewBeanstalkd(t, dqtest.WithBinlog())
+	n := New(s.Addr(), dqtest.Name(t), Options{Backoff: 100 * time.Millisecond})
+	defer n.Close()
+	ctx := context.Background()
+	_, err := n.Put(ctx, []byte("before"), 0, 0, time.Minute)
+	require.NoError(t, err)
+
+	s.Kill()
+	// The pooled connection may still look open: the first put after the kill
+	// can be written and then find the connection reset.
+	_, err = n.Put(ctx, []byte("while down"), 0, 0, time.Minute)
+	requireOneKind(t, err)
+	dqtest.Eventually(t, 3*time.Second, func() bool {
+		_, err := n.Put(ctx, []byte("while down"), 0, 0, time.Minute)
+		requireOneKind(t, err)
+		return IsDefinite(err)
+	}, "puts to a dead node end up failing definitely")
+
+	require.NoError(t, s.Restart())
+	var p Put
+	dqtest.Eventually(t, 5*time.Second, func() bool {
+		p, err = n.Put(ctx, []byte("after"), 0, 0, time.Minute)
+		return err == nil
+	}, "the same Node puts again after the restart: last error %v", err)
+	body, err := n.Peek(ctx, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, "after", string(body))
+}
+
+func TestPutToAPausedNodeIsUncertainAndLandsOnResume(t *testing.T) {
+	t.Parallel()
+	s := dqtest.NewBeanstalkd(t)
+	tube := dqtest.Name(t)
+	const ioTimeout = 500 * time.Millisecond
+	n := New(s.Addr(), tube, Options{IOTimeout: ioTimeout, Backoff: 300 * time.Millisecond, Conns: 1})
+	defer n.Close()
+	ctx := context.Background()
+	_, err := n.Put(ctx, []byte("first"), 0, 0, time.Minute)
+	require.NoError(t, err)
+
+	require.NoError(t, s.Pause())
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = s.Resume()
+		}
+	}()
+	start := time.Now()
+	_, err = n.Put(ctx, []byte("ghost"), 0, 0, time.Minute)
+	require.Less(t, time.Since(start), ioTimeout+500*time.Millisecond, "a frozen node must not hang a put")
+	requireOneKind(t, err)
+	require.True(t, IsUncertain(err), "the put was written and may land: %v", err)
+
+	start = time.Now()
+	_, err = n.Put(ctx, []byte("skipped"), 0, 0, time.Minute)
+	require.ErrorIs(t, err, ErrBackoff)
+	require.True(t, IsDefinite(err))
+	require.Less(t, time.Since(start), 100*time.Millisecond)
+
+	require.NoError(t, s.Resume())
+	resumed = true
+	c := raw(t, s.Addr())
+	dqtest.Eventually(t, 3*time.Second, func() bool {
+		return tubeStat(t, c, tube, "current-jobs-ready") == 2
+	}, "the timed-out put lands when the node wakes")
+
+	dqtest.Eventually(t, 3*time.Second, func() bool {
+		_, err = n.Put(ctx, []byte("again"), 0, 0, time.Minute)
+		return err == nil
+	}, "the same Node is used again after its back-off: last error %v", err)
+	require.Equal(t, 3, tubeStat(t, c, tube, "current-jobs-ready"))
+}
+
+func TestDeleteOfAPutWhoseConnectionWasReplacedIsConnGone(t *testing.T) {
+	t.Parallel()
+	s := dqtest.NewBeanstalkd(t, dqtest.WithBinlog())
+	n := New(s.Addr(), dqtest.Name(t), Options{Backoff: 100 * time.Millisecond, Conns: 1})
+	defer n.Close()
+	ctx := context.Background()
+	old, err := n.Put(ctx, []byte("old"), 0, time.Hour, time.Minute)
+	require.NoError(t, err)
+
+	require.NoError(t, s.Restart())
+	var fresh Put
+	dqtest.Eventually(t, 5*time.Second, func() bool {
+		fresh, err = n.Put(ctx, []byte("new"), 0, time.Hour, time.Minute)
+		return err == nil
+	}, "put after restart: last error %v", err)
+
+	err = n.Delete(ctx, old)
+	require.ErrorIs(t, err, ErrConnGone)
+	require.True(t, IsDefinite(err))
+	body, err := n.Peek(ctx, old.ID)
+	require.NoError(t, err, "nothing was sent: the binlogged job is still there")
+	require.Equal(t, "old", string(body))
+	require.NoError(t, n.Delete(ctx, fresh))
+
+	require.ErrorIs(t, n.Delete(ctx, Put{ID: fresh.ID}), ErrConnGone, "a Put not made by this Node names no connection")
+}
+
+func TestJobTooBigIsDefiniteAndKeepsTheConnection(t *testing.T) {
+	t.Parallel()
+	n := New(dqtest.Shared(t).Nodes[1].Addr(), dqtest.Name(t), Options{Conns: 1})
+	defer n.Close()
+	ctx := context.Background()
+	_, err := n.Put(ctx, bytes.Repeat([]byte("z"), 70_000), 0, 0, time.Minute)
+	requireOneKind(t, err)
+	require.True(t, IsDefinite(err))
+	require.ErrorIs(t, err, beanstalk.ErrJobTooBig)
+
+	p, err := n.Put(ctx, []byte("fits"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, n.Delete(ctx, p), "the connection that put it is still the same")
+}
+
+func TestBadArgumentsFailDefinitelyWithoutSending(t *testing.T) {
+	t.Parallel()
+	addr := dqtest.Shared(t).Nodes[0].Addr()
+	ctx := context.Background()
+	for _, tube := range []string{"", "-dash", `back\slash`, "sp ace", string(bytes.Repeat([]byte("t"), 200))} {
+		n := New(addr, tube, Options{})
+		_, err := n.Put(ctx, []byte("x"), 0, 0, time.Second)
+		require.True(t, IsDefinite(err), "tube %q: %v", tube, err)
+		_, err = NewReserver(addr, tube, Options{}).Reserve(0)
+		require.True(t, IsDefinite(err), "tube %q: %v", tube, err)
+		require.NoError(t, n.Close())
+	}
+
+	n := New(addr, dqtest.Name(t), Options{})
+	defer n.Close()
+	_, err := n.Put(ctx, []byte("x"), 0, -time.Second, time.Second)
+	require.True(t, IsDefinite(err))
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = n.Put(cancelled, []byte("x"), 0, 0, time.Second)
+	require.ErrorIs(t, err, context.Canceled)
+	require.True(t, IsDefinite(err))
+}
+
+func TestNodeCloseIsIdempotentAndLaterCallsFailClosed(t *testing.T) {
+	t.Parallel()
+	n := New(dqtest.Shared(t).Nodes[2].Addr(), dqtest.Name(t), Options{})
+	ctx := context.Background()
+	p, err := n.Put(ctx, []byte("x"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, n.Close())
+	require.ErrorIs(t, n.Close(), ErrClosed)
+
+	_, err = n.Put(ctx, []byte("x"), 0, 0, time.Minute)
+	require.ErrorIs(t, err, ErrClosed)
+	require.True(t, IsDefinite(err))
+	require.ErrorIs(t, n.Delete(ctx, p), ErrClosed)
+	_, err = n.Peek(ctx, p.ID)
+	require.ErrorIs(t, err, ErrClosed)
+}
+
+func TestConcurrentPutsOnOneNode(t *testing.T) {
+	t.Parallel()
+	addr, tube := dqtest.Shared(t).Nodes[2].Addr(), dqtest.Name(t)
+	n := New(addr, tube, Options{})
+	defer n.Close()
+	const goroutines, each = 16, 200
+	var (
+		mu  sync.Mutex
+		ids = make(map[uint64]bool, goroutines*each)
+		wg  sync.WaitGroup
+	)
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				p, err := n.Put(context.Background(), []byte(fmt.Sprintf("%d/%d", g, i)), 0, time.Hour, time.Minute)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				ids[p.ID] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Len(t, ids, goroutines*each, "every put got its own job id")
+	require.Equal(t, goroutines*each, tubeStat(t, raw(t, addr), tube, "current-jobs-delayed"))
+}
+
+func TestJudgeClassifiesFailures(t *testing.T) {
+	t.Parallel()
+	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	ce := func(err error) error { return beanstalk.ConnError{Op: "put", Err: err} }
+	for _, tc := range []struct {
+		name                        string
+		err                         error
+		size                        int
+		uncertain, broken, timedOut bool
+		is                          error
+	}{
+		{"write sent nothing", ce(&ioError{write: true, err: errFailedBefore}), 10, false, true, false, nil},
+		{"write sent part", ce(&ioError{write: true, sent: 5, err: errFailedBefore}), 10, true, true, false, nil},
+		{"large write may have sent earlier parts", ce(&ioError{write: true, err: errFailedBefore}), 10_000, true, true, false, nil},
+		{"read failed", ce(&ioError{err: errors.New("EOF")}), 10, true, true, false, nil},
+		{"read timed out", ce(&ioError{err: timeout}), 10, true, true, true, nil},
+		{"not found", ce(beanstalk.ErrNotFound), 0, false, false, false, ErrNotFound},
+		{"job too big", ce(beanstalk.ErrJobTooBig), 0, false, false, false, beanstalk.ErrJobTooBig},
+		{"draining", ce(beanstalk.ErrDraining), 0, false, false, false, beanstalk.ErrDraining},
+		{"bad format", ce(beanstalk.ErrBadFormat), 0, false, true, false, beanstalk.ErrBadFormat},
+		{"unexpected reply", ce(errors.New("unknown response: WHAT")), 0, true, true, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := judge(tc.err, tc.size)
+			require.Equal(t, tc.uncertain, v.uncertain, "uncertain")
+			require.Equal(t, tc.broken, v.broken, "broken")
+			require.Equal(t, tc.timedOut, v.timeout, "timeout")
+			if tc.is != nil {
+				require.ErrorIs(t, v.err, tc.is)
+			}
+		})
+	}
+}
+
+func TestBuriedIDReadsTheOutOfMemoryReply(t *testing.T) {
+	t.Parallel()
+	id, ok := buriedID(beanstalk.ConnError{Op: "put", Err: errors.New("unknown response: BURIED 42")})
+	require.True(t, ok)
+	require.Equal(t, uint64(42), id)
+	for _, err := range []error{
+		beanstalk.ConnError{Op: "put", Err: beanstalk.ErrBuried},
+		beanstalk.ConnError{Op: "put", Err: errors.New("unknown response: BURIED x")},
+		errors.New("unknown response: BURIED 42"),
+	} {
+		_, ok := buriedID(err)
+		require.False(t, ok, "%v", err)
+	}
+}
+
+func benchPuts(b *testing.B, goroutines int, put func() error) {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := put(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+var benchBody = bytes.Repeat([]byte("b"), 200)
+
+// BenchmarkPut puts through a Node; compare with BenchmarkRawPut.
+func BenchmarkPut(b *testing.B) {
+	for _, g := range []int{1, 16} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			n := New(dqtest.Shared(b).Nodes[0].Addr(), dqtest.Name(b), Options{Conns: 2})
+			defer n.Close()
+			ctx := context.Background()
+			benchPuts(b, g, func() error {
+				_, err := n.Put(ctx, benchBody, 0, time.Hour, time.Minute)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkRawPut is the baseline: go-beanstalk alone on as many connections,
+// with no deadlines.
+func BenchmarkRawPut(b *testing.B) {
+	for _, g := range []int{1, 16} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			addr, tube := dqtest.Shared(b).Nodes[0].Addr(), dqtest.Name(b)
+			tubes := make([]*beanstalk.Tube, 2)
+			for i := range tubes {
+				c, err := beanstalk.DialTimeout("tcp", addr, time.Second)
+				require.NoError(b, err)
+				defer c.Close()
+				tubes[i] = beanstalk.NewTube(c, tube)
+			}
+			var rr atomic.Uint32
+			benchPuts(b, g, func() error {
+				_, err := tubes[rr.Add(1)%uint32(len(tubes))].Put(benchBody, 0, time.Hour, time.Minute)
+				return err
+			})
+		})
+	}
+}
