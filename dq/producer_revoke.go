@@ -1,0 +1,250 @@
+package dq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/zerodq/zerodq/internal/claim"
+	"github.com/zerodq/zerodq/internal/envelope"
+	"github.com/zerodq/zerodq/internal/node"
+)
+
+// RevokeCtx revokes the job with the given ID.
+func (p *producer) RevokeCtx(ctx context.Context, id string) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if strings.Contains(id, "/") {
+		return p.revokeLegacy(ctx, id)
+	}
+	if err := envelope.ValidID(id); err != nil {
+		return fmt.Errorf("%w: %q: %v", ErrBadID, id, err)
+	}
+
+	due, _ := envelope.IDDue(id) // 0 when not a generated ID: unknown
+	rctx, cancel := redisCtx(ctx, false)
+	rep, err := p.store.Revoke(rctx, p.tube, id, due)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("dq: revoking job %s in Redis: %w", id, err)
+	}
+	rerr := revokeOutcome(rep.Kind, id)
+	if rerr == nil || errors.Is(rerr, ErrMaybeDone) {
+		p.deleteRecent(ctx, id)
+	}
+	return rerr
+}
+
+// revokeOutcome turns the claim store's answer to a revoke into the error
+// Revoke returns.
+func revokeOutcome(k claim.Kind, id string) error {
+	switch k {
+	case claim.Revoked:
+		return nil
+	case claim.Running:
+		return fmt.Errorf("%w: %s", ErrRunning, id)
+	case claim.Done:
+		return fmt.Errorf("%w: %s", ErrDone, id)
+	case claim.Dead:
+		return fmt.Errorf("%w: %s", ErrDead, id)
+	case claim.MaybeDone:
+		return fmt.Errorf("%w: %s", ErrMaybeDone, id)
+	}
+	return fmt.Errorf("dq: revoking job %s: unexpected reply %v", id, k)
+}
+
+// deleteRecent deletes, best effort, the copies of id this producer put
+// recently: a revoked job's copies otherwise wait on the nodes until they
+// come due and a consumer deletes them.
+func (p *producer) deleteRecent(ctx context.Context, id string) {
+	copies, ok := p.recent.take(id)
+	if !ok {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, p.conf.DialTimeout+p.conf.IOTimeout)
+	defer cancel()
+	for _, c := range copies.all() {
+		// A copy reserved by a consumer, on a node that is down, or on a
+		// connection since replaced answers an error: the revoked record
+		// still keeps it from running.
+		_ = c.node.Delete(dctx, c.put)
+	}
+}
+
+// revokeLegacy revokes a job enqueued by go-queue's dq producer, whose ID
+// lists its copies as host:port/tube/id separated by commas. beanstalkd can
+// show a copy's body, which names the job: the record of that job is revoked
+// and the copies are deleted.
+func (p *producer) revokeLegacy(ctx context.Context, ids string) error {
+	var errs []error
+	revoked := false
+	done := make(map[string]error) // job ID → outcome, for copies of one job
+	for _, ref := range strings.Split(ids, ",") {
+		n, jid, err := p.legacyCopy(ref)
+		if err != nil {
+			return err
+		}
+		body, err := n.Peek(ctx, jid)
+		if errors.Is(err, node.ErrNotFound) {
+			continue // run and deleted, or revoked already
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		env, err := envelope.Decode(body, nil, true)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("dq: revoke %s: job %d on %s is not a job of this queue: %w",
+				ref, jid, n.Endpoint(), err))
+			continue
+		}
+
+		outcome, seen := done[env.ID]
+		if !seen {
+			outcome = p.revokeRecord(ctx, env, body)
+			done[env.ID] = outcome
+		}
+		if outcome != nil && !errors.Is(outcome, ErrMaybeDone) {
+			return outcome // started or finished: its copies are the consumers' now
+		}
+		revoked = true
+		if err := n.DeleteID(ctx, jid); err != nil && !errors.Is(err, node.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+
+	switch {
+	case revoked:
+		// The record keeps every copy from running, including one on a
+		// node that could not be reached.
+		return nil
+	case len(errs) > 0:
+		return errors.Join(errs...)
+	default:
+		return fmt.Errorf("%w: no copy of %s is left", ErrMaybeDone, ids)
+	}
+}
+
+// revokeRecord revokes the record of a job read from one of its copies. For a
+// go-queue body it also takes go-queue's own lock, so that go-queue consumers
+// still in the fleet skip the job too.
+func (p *producer) revokeRecord(ctx context.Context, env envelope.Envelope, raw []byte) error {
+	rctx, cancel := redisCtx(ctx, false)
+	defer cancel()
+	rep, err := p.store.Revoke(rctx, p.tube, env.ID, env.DueMs)
+	if err != nil {
+		return fmt.Errorf("dq: revoking job %s in Redis: %w", env.ID, err)
+	}
+	outcome := revokeOutcome(rep.Kind, env.ID)
+	if env.Legacy && (outcome == nil || errors.Is(outcome, ErrMaybeDone)) {
+		if _, err := p.store.LegacyLock(rctx, envelope.LegacyLockKey(raw), claim.NewClaimID()); err != nil {
+			return fmt.Errorf("dq: revoking job %s: taking go-queue's lock: %w", env.ID, err)
+		}
+	}
+	return outcome
+}
+
+// legacyCopy parses one host:port/tube/id reference of a go-queue ID and
+// finds its node among the configured ones. A tube name may itself hold '/',
+// so the tube is whatever lies between the first and the last '/'.
+func (p *producer) legacyCopy(ref string) (*node.Node, uint64, error) {
+	endpoint, rest, ok1 := strings.Cut(ref, "/")
+	i := strings.LastIndexByte(rest, '/')
+	if !ok1 || i <= 0 {
+		return nil, 0, fmt.Errorf("%w: %q is not host:port/tube/id", ErrBadID, ref)
+	}
+	tube, num := rest[:i], rest[i+1:]
+	jid, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %q: job number %q", ErrBadID, ref, num)
+	}
+	key, reason := endpointKey(endpoint)
+	if reason != "" {
+		return nil, 0, fmt.Errorf("%w: %q: endpoint %s", ErrBadID, ref, reason)
+	}
+	n, ok := p.legacy[key+"/"+tube]
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: %q: no such node and tube in the config", ErrBadID, ref)
+	}
+	return n, jid, nil
+}
+
+// recentPuts remembers the copies of the jobs this producer enqueued last,
+// so that revoking one of them can delete its copies at once. It is sharded
+// by ID, each shard a small map with a ring that forgets the oldest entry.
+type recentPuts struct {
+	seed   maphash.Seed
+	shards [recentShards]recentShard
+}
+
+const (
+	recentShards   = 16
+	recentPerShard = 256 // 4096 jobs in all
+	inlineCopies   = 4
+)
+
+type recentShard struct {
+	mu   sync.Mutex
+	jobs map[string]recentCopies
+	ring [recentPerShard]string
+	pos  int
+}
+
+// recentCopies keeps a job's usual few copies without a separate allocation.
+type recentCopies struct {
+	n     int
+	first [inlineCopies]writtenCopy
+	more  []writtenCopy
+}
+
+func (c recentCopies) all() []writtenCopy {
+	if c.n <= inlineCopies {
+		return c.first[:c.n]
+	}
+	return append(c.first[:], c.more...)
+}
+
+func (r *recentPuts) init() {
+	r.seed = maphash.MakeSeed()
+	for i := range r.shards {
+		r.shards[i].jobs = make(map[string]recentCopies, recentPerShard)
+	}
+}
+
+func (r *recentPuts) shard(id string) *recentShard {
+	return &r.shards[maphash.String(r.seed, id)%recentShards]
+}
+
+// add records the copies of id, forgetting the oldest job of the shard.
+func (r *recentPuts) add(id string, copies []writtenCopy) {
+	var c recentCopies
+	c.n = len(copies)
+	k := copy(c.first[:], copies)
+	if k < len(copies) {
+		c.more = append([]writtenCopy(nil), copies[k:]...)
+	}
+	s := r.shard(id)
+	s.mu.Lock()
+	if old := s.ring[s.pos]; old != "" {
+		delete(s.jobs, old)
+	}
+	s.ring[s.pos] = id
+	s.pos = (s.pos + 1) % recentPerShard
+	s.jobs[id] = c
+	s.mu.Unlock()
+}
+
+// take returns and forgets the copies of id.
+func (r *recentPuts) take(id string) (recentCopies, bool) {
+	s := r.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.jobs[id]
+	delete(s.jobs, id)
+	return c, ok
+}
