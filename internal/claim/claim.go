@@ -1,0 +1,267 @@
+// Package claim is the Redis side of zerodq's claim protocol: one hash per
+// job, changed only by Lua scripts that read Redis time, so that of the many
+// copies of a job on the beanstalkd nodes exactly one runs at a time, a
+// finished job never runs again, and every other copy learns what to do.
+//
+// Every script touches one key, answers with a table (never an error reply,
+// which go-zero's breaker would count against real claims), gives the same
+// answer when go-redis re-sends it after a lost reply, and leaves the key
+// with a TTL of DedupeTTL past the latest of its due time, lease and
+// not-before time.
+package claim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/zeromicro/go-zero/core/stores/redis"
+)
+
+// Store runs the claim scripts on one Redis (node or cluster). It is safe for
+// concurrent use.
+type Store struct {
+	rds    *redis.Redis
+	prefix string
+	ttlMs  int64
+	// loaded marks scripts known to be in Redis's script cache, so that the
+	// first EVALSHA does not draw a NOSCRIPT error reply, which go-zero's
+	// breaker would count as a failure.
+	loaded map[*redis.Script]*atomic.Bool
+}
+
+// MaxSlots bounds a job's copy count n and slot i: the gone mask is kept in a
+// Lua double, exact up to 2^53.
+const MaxSlots = 52
+
+// legacyLockMs is how long go-queue's own lock holds a legacy body (1 h).
+const legacyLockMs = 3600000
+
+// New returns a store for jobs under keys keyPrefix:tube:id whose records
+// live dedupeTTL past their due time. A dedupeTTL under 1 ms counts as 1 ms:
+// a record always gets a TTL.
+func New(rds *redis.Redis, keyPrefix string, dedupeTTL time.Duration) *Store {
+	s := &Store{
+		rds:    rds,
+		prefix: keyPrefix,
+		ttlMs:  max(dedupeTTL.Milliseconds(), 1),
+		loaded: make(map[*redis.Script]*atomic.Bool, len(sources)),
+	}
+	for sc := range sources {
+		s.loaded[sc] = new(atomic.Bool)
+	}
+	return s
+}
+
+// Key returns the Redis key of a job's record: keyPrefix:tube:id. It has no
+// hash tag, so records spread over a Redis Cluster.
+func (s *Store) Key(tube, id string) string {
+	return s.prefix + ":" + tube + ":" + id
+}
+
+// Now returns Redis time in Unix milliseconds, the time base of every
+// due, lease and not-before value.
+func (s *Store) Now(ctx context.Context) (int64, error) {
+	v, err := s.run(ctx, nowScript, nil)
+	if err != nil {
+		return 0, err
+	}
+	a, ok := v.([]any)
+	if !ok || len(a) != 1 {
+		return 0, fmt.Errorf("%w: %v", ErrBadReply, v)
+	}
+	ms, ok := a[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("%w: %v", ErrBadReply, v)
+	}
+	return ms, nil
+}
+
+// Claim asks whether the holder of the copy in slot i (of n; 0 when unknown)
+// may run the job due at dueMs. It answers Run (with the attempt number: the
+// claim id cid now owns the job for leaseMs), Early, Spare, Delete or Bury.
+// unc records that a put of the job was uncertain; a job with more than
+// maxFail failures is buried instead of run.
+func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, n, i int, unc bool,
+	leaseMs int64, maxFail int) (Reply, error) {
+	if err := checkSlots(n, i); err != nil {
+		return Reply{}, err
+	}
+	if leaseMs <= 0 {
+		return Reply{}, fmt.Errorf("%w: lease %d ms", ErrBadArg, leaseMs)
+	}
+	u := 0
+	if unc {
+		u = 1
+	}
+	return s.job(ctx, claimScript, tube, id, cid, dueMs, n, i, u, leaseMs, maxFail)
+}
+
+// Extend renews the lease of claim cid for leaseMs from now. It answers OK, or
+// Lost when the job is no longer that claim's (its handler must stop). A
+// record Redis lost is written back for cid.
+func (s *Store) Extend(ctx context.Context, tube, id, cid string, leaseMs int64) (Reply, error) {
+	if leaseMs <= 0 {
+		return Reply{}, fmt.Errorf("%w: lease %d ms", ErrBadArg, leaseMs)
+	}
+	return s.job(ctx, extendScript, tube, id, cid, leaseMs)
+}
+
+// Finish records how claim cid's run ended and answers what to do with the
+// copy in slot i: Delete (succeeded), Release with a delay (failed with
+// retries left: backoffMs; yielded: 0), Bury (dead, or more than maxFail
+// failures), or, when cid no longer owns the job, what Claim would route. A
+// re-sent Finish answers the same without counting the failure twice.
+func (s *Store) Finish(ctx context.Context, tube, id, cid string, i int, o Outcome, backoffMs int64,
+	maxFail int) (Reply, error) {
+	if err := checkSlots(0, i); err != nil {
+		return Reply{}, err
+	}
+	if !o.valid() {
+		return Reply{}, fmt.Errorf("%w: outcome %v", ErrBadArg, o)
+	}
+	if backoffMs < 0 {
+		return Reply{}, fmt.Errorf("%w: back-off %d ms", ErrBadArg, backoffMs)
+	}
+	return s.job(ctx, finishScript, tube, id, cid, i, o.String(), backoffMs, maxFail)
+}
+
+// Gone records that the copy in slot i was deleted; call it only after
+// beanstalkd answered DELETED. Once every copy of a finished or revoked job
+// with a known count and no uncertain put is gone, its record is deleted.
+func (s *Store) Gone(ctx context.Context, tube, id string, i int) error {
+	if err := checkSlots(0, i); err != nil {
+		return err
+	}
+	_, err := s.job(ctx, goneScript, tube, id, i)
+	return err
+}
+
+// Buried records that the copy in slot i was buried and answers Keep when it
+// is the job's one dead letter, Extra when another copy is (delete this one).
+func (s *Store) Buried(ctx context.Context, tube, id string, i int) (Reply, error) {
+	if err := checkSlots(0, i); err != nil {
+		return Reply{}, err
+	}
+	return s.job(ctx, buriedScript, tube, id, i)
+}
+
+// Note records that a put of the job was uncertain (it may land later), so
+// the record is kept until its TTL rather than collected when the known copies
+// are gone.
+func (s *Store) Note(ctx context.Context, tube, id string, dueMs int64, n int) error {
+	if err := checkSlots(n, 0); err != nil {
+		return err
+	}
+	_, err := s.job(ctx, noteScript, tube, id, dueMs, n)
+	return err
+}
+
+// Abort stops a job whose producer missed its quorum: Aborted when it will
+// never run, Started when a consumer already has it.
+func (s *Store) Abort(ctx context.Context, tube, id string, dueMs int64, n int) (Reply, error) {
+	if err := checkSlots(n, 0); err != nil {
+		return Reply{}, err
+	}
+	return s.job(ctx, abortScript, tube, id, dueMs, n)
+}
+
+// Reserve asks for a caller-chosen job ID before writer wid puts its copies:
+// Fresh (put it within windowMs, then Confirm), Busy (another writer is putting
+// it: retry in Reply.Ms), Dup (already enqueued) or Revoked.
+func (s *Store) Reserve(ctx context.Context, tube, id, wid string, dueMs int64, windowMs int64) (Reply, error) {
+	if windowMs <= 0 {
+		return Reply{}, fmt.Errorf("%w: put window %d ms", ErrBadArg, windowMs)
+	}
+	return s.job(ctx, reserveScript, tube, id, wid, dueMs, windowMs)
+}
+
+// Confirm marks writer wid's reserved ID as enqueued. It never creates a
+// record and leaves another writer's reservation alone.
+func (s *Store) Confirm(ctx context.Context, tube, id, wid string) error {
+	_, err := s.job(ctx, confirmScript, tube, id, wid)
+	return err
+}
+
+// Revoke stops a job that has not run: Revoked, or Running, Done or Dead when
+// it is past stopping. With no record it still revokes, and answers MaybeDone
+// when dueMs (0 = unknown) is not in the future: the job may have run and
+// been collected.
+func (s *Store) Revoke(ctx context.Context, tube, id string, dueMs int64) (Reply, error) {
+	return s.job(ctx, revokeScript, tube, id, dueMs)
+}
+
+// LegacyLock takes go-queue's own lock for a legacy body: SET lockKey cid NX
+// PX 3600000. It reports true when the lock is cid's (also when a re-sent SET
+// finds cid there) and false when someone else holds it: a go-queue consumer
+// ran the job, so treat it as done.
+func (s *Store) LegacyLock(ctx context.Context, lockKey, cid string) (bool, error) {
+	v, err := s.run(ctx, legacyLockScript, []string{lockKey}, cid, legacyLockMs)
+	if err != nil {
+		return false, err
+	}
+	a, ok := v.([]any)
+	if !ok || len(a) != 1 {
+		return false, fmt.Errorf("%w: %v", ErrBadReply, v)
+	}
+	got, ok := a[0].(int64)
+	if !ok {
+		return false, fmt.Errorf("%w: %v", ErrBadReply, v)
+	}
+	return got == 1, nil
+}
+
+// NewClaimID returns a random 128-bit claim id in hex: the fencing token that
+// tells a claim's own writes from a stale claimant's.
+func NewClaimID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails: crypto/rand aborts the program instead
+	return hex.EncodeToString(b[:])
+}
+
+// job runs a script on a job's record with DedupeTTL as the first argument.
+func (s *Store) job(ctx context.Context, sc *redis.Script, tube, id string, args ...any) (Reply, error) {
+	v, err := s.run(ctx, sc, []string{s.Key(tube, id)}, append([]any{s.ttlMs}, args...)...)
+	if err != nil {
+		return Reply{}, err
+	}
+	return parseReply(v)
+}
+
+func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) (any, error) {
+	if err := s.load(ctx, sc); err != nil {
+		return nil, err
+	}
+	return s.rds.ScriptRunCtx(ctx, sc, keys, args...)
+}
+
+// load puts a script into the script cache (of every master, on a cluster)
+// once. A server that refuses SCRIPT LOAD is not asked again: EVALSHA falls
+// back to EVAL there. A Redis that restarts forgets its scripts; the fallback
+// covers that too, at one NOSCRIPT reply per script.
+func (s *Store) load(ctx context.Context, sc *redis.Script) error {
+	done := s.loaded[sc]
+	if done.Load() {
+		return nil
+	}
+	if _, err := s.rds.ScriptLoadCtx(ctx, sources[sc]); err != nil {
+		var rerr goredis.Error
+		if !errors.As(err, &rerr) {
+			return err
+		}
+	}
+	done.Store(true)
+	return nil
+}
+
+func checkSlots(n, i int) error {
+	if n < 0 || n > MaxSlots || i < 0 || i >= MaxSlots {
+		return fmt.Errorf("%w: n %d, slot %d (at most %d slots)", ErrBadArg, n, i, MaxSlots)
+	}
+	return nil
+}

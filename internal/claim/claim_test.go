@@ -1,0 +1,777 @@
+package claim
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/internal/dqtest"
+)
+
+func TestMain(m *testing.M) {
+	logx.Disable() // go-zero's slow-call lines drown the test output on a busy machine
+	dqtest.Main(m)
+}
+
+const (
+	testTTL   = 10 * time.Minute
+	testTTLMs = int64(testTTL / time.Millisecond)
+	// slack is how far a time value may drift between reading Redis time in
+	// the test and the script reading it (2 shared cores, -race).
+	slack = 1000
+)
+
+type testBundle struct {
+	ctx   context.Context
+	rds   *redis.Redis
+	store *Store
+	tube  string
+}
+
+func setupOn(t testing.TB, conf redis.RedisConf) *testBundle {
+	t.Helper()
+	rds := redis.MustNewRedis(conf)
+	return &testBundle{ctx: context.Background(), rds: rds, store: New(rds, dqtest.Name(t), testTTL), tube: "t"}
+}
+
+func setup(t testing.TB) *testBundle {
+	t.Helper()
+	return setupOn(t, redis.RedisConf{Host: dqtest.Shared(t).Redis.Addr(), Type: "node"})
+}
+
+func (b *testBundle) key(id string) string { return b.store.Key(b.tube, id) }
+
+func (b *testBundle) now(t testing.TB) int64 {
+	t.Helper()
+	ms, err := b.store.Now(b.ctx)
+	require.NoError(t, err)
+	return ms
+}
+
+// at is a time field's value relative to Redis time when the case started.
+type at int64
+
+// fields describes a record: values are strings, ints or at.
+type fields map[string]any
+
+func value(now int64, v any) string {
+	if off, ok := v.(at); ok {
+		return strconv.FormatInt(now+int64(off), 10)
+	}
+	return fmt.Sprint(v)
+}
+
+// seed writes a record directly, without a TTL, so that a script that writes
+// shows by the TTL it sets.
+func (b *testBundle) seed(t testing.TB, id string, now int64, f fields) {
+	t.Helper()
+	m := make(map[string]string, len(f))
+	for k, v := range f {
+		m[k] = value(now, v)
+	}
+	require.NoError(t, b.rds.HmsetCtx(b.ctx, b.key(id), m))
+	t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), b.key(id)) })
+}
+
+func (b *testBundle) read(t testing.TB, id string) map[string]string {
+	t.Helper()
+	m, err := b.rds.HgetallCtx(b.ctx, b.key(id))
+	require.NoError(t, err)
+	return m
+}
+
+func (b *testBundle) pttl(t testing.TB, id string) int64 {
+	t.Helper()
+	v, err := b.rds.EvalCtx(b.ctx, "return redis.call('PTTL', KEYS[1])", []string{b.key(id)})
+	require.NoError(t, err)
+	return v.(int64)
+}
+
+func requireReply(t testing.TB, want, got Reply) {
+	t.Helper()
+	require.Equal(t, want.Kind, got.Kind, "reply %+v", got)
+	require.Equal(t, want.Attempt, got.Attempt, "reply %+v", got)
+	// Waits shrink while the test runs; they never grow.
+	require.LessOrEqual(t, got.Ms, want.Ms, "reply %+v", got)
+	require.GreaterOrEqual(t, got.Ms, max(want.Ms-slack, 0), "reply %+v", got)
+}
+
+func requireFields(t testing.TB, now int64, want fields, got map[string]string) {
+	t.Helper()
+	wantKeys := make([]string, 0, len(want))
+	for k := range want {
+		wantKeys = append(wantKeys, k)
+	}
+	gotKeys := make([]string, 0, len(got))
+	for k := range got {
+		gotKeys = append(gotKeys, k)
+	}
+	slices.Sort(wantKeys)
+	slices.Sort(gotKeys)
+	require.Equal(t, wantKeys, gotKeys, "record %v", got)
+	for k, v := range want {
+		off, ok := v.(at)
+		if !ok {
+			require.Equal(t, fmt.Sprint(v), got[k], "field %s of %v", k, got)
+			continue
+		}
+		n, err := strconv.ParseInt(got[k], 10, 64)
+		require.NoError(t, err, "field %s of %v", k, got)
+		require.GreaterOrEqual(t, n, now+int64(off), "field %s of %v", k, got)
+		require.LessOrEqual(t, n, now+int64(off)+slack, "field %s of %v", k, got)
+	}
+}
+
+// requireTTL checks the rule every write ends with: PEXPIRE max(due, lease,
+// nb, now) - now + DedupeTTL.
+func requireTTL(t testing.TB, b *testBundle, id string, now int64, rec map[string]string) {
+	t.Helper()
+	latest := now
+	for _, f := range []string{"due", "lease", "nb"} {
+		if v, err := strconv.ParseInt(rec[f], 10, 64); err == nil {
+			latest = max(latest, v)
+		}
+	}
+	want := latest - now + testTTLMs
+	got := b.pttl(t, id)
+	require.Greater(t, got, int64(0), "record %v has no TTL", rec)
+	require.InDelta(t, want, got, slack, "TTL of %v", rec)
+}
+
+type call func(b *testBundle, id string, now int64) (Reply, error)
+
+// stateCase sets up one state of a record, runs a script on it, and says
+// what it must answer and leave.
+type stateCase struct {
+	name  string
+	seed  fields // nil: no record
+	call  call   // nil: the table's call
+	want  Reply  // Ms: the largest wait expected; up to slack less passes
+	write bool   // the script writes (a fresh TTL); otherwise nothing changes
+	after fields // with write: the record left; nil: none
+}
+
+// runStates runs every case, then runs the same script again with the same
+// arguments, as go-redis does after a read timeout: the answer and the record
+// must be the same.
+func runStates(t *testing.T, def call, cases []stateCase) {
+	t.Helper()
+	b := setup(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			id := NewClaimID()
+			now := b.now(t)
+			if tc.seed != nil {
+				b.seed(t, id, now, tc.seed)
+			} else {
+				t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), b.key(id)) })
+			}
+			do := def
+			if tc.call != nil {
+				do = tc.call
+			}
+			want := tc.seed
+			if tc.write {
+				want = tc.after
+			}
+
+			first, err := do(b, id, now)
+			require.NoError(t, err)
+			requireReply(t, tc.want, first)
+			rec := b.read(t, id)
+			requireFields(t, now, want, rec)
+			switch {
+			case len(rec) == 0:
+				require.Equal(t, int64(-2), b.pttl(t, id), "no key")
+			case tc.write:
+				requireTTL(t, b, id, now, rec)
+			default:
+				require.Equal(t, int64(-1), b.pttl(t, id), "a script that does not write leaves the TTL alone")
+			}
+
+			again, err := do(b, id, now)
+			require.NoError(t, err)
+			requireReply(t, first, again)
+			requireFields(t, now, want, b.read(t, id))
+		})
+	}
+}
+
+// running is the record of a job that claim c1 runs from slot 0 of 3.
+func running(extra fields) fields {
+	f := fields{"st": "R", "own": "c1", "att": 1, "fail": 0, "lease": at(20000), "sp": 0, "due": at(-1000), "n": 3}
+	for k, v := range extra {
+		if v == nil {
+			delete(f, k)
+		} else {
+			f[k] = v
+		}
+	}
+	return f
+}
+
+// with copies f with changes (a nil value removes the field).
+func with(f fields, changes fields) fields {
+	g := make(fields, len(f)+len(changes))
+	for k, v := range f {
+		g[k] = v
+	}
+	for k, v := range changes {
+		if v == nil {
+			delete(g, k)
+		} else {
+			g[k] = v
+		}
+	}
+	return g
+}
+
+func claimWith(cid string, dueOff int64, n, i int, unc bool) call {
+	return func(b *testBundle, id string, now int64) (Reply, error) {
+		return b.store.Claim(b.ctx, b.tube, id, cid, now+dueOff, n, i, unc, 30000, 2)
+	}
+}
+
+func TestClaimAnswersEveryState(t *testing.T) {
+	t.Parallel()
+	won := fields{"st": "R", "own": "c1", "att": 1, "fail": 0, "lease": at(30000), "sp": 0, "due": at(-1000), "n": 3}
+	other := running(fields{"own": "c0"})
+	waiting := fields{"st": "W", "own": "c0", "att": 1, "fail": 1, "nb": at(5000), "due": at(-1000), "n": 3}
+	dead := fields{"st": "X", "own": "c0", "att": 3, "fail": 3, "due": at(-1000), "n": 3}
+	runStates(t, claimWith("c1", -1000, 3, 0, false), []stateCase{
+		{name: "NoRecordRuns", want: Reply{Kind: Run, Attempt: 1}, write: true, after: won},
+		{name: "NotDueIsEarlyAndWritesNothing", call: claimWith("c1", 5000, 3, 0, false),
+			want: Reply{Kind: Early, Ms: 5000}},
+		{name: "NotDueIsEarlyEvenWhenDone", call: claimWith("c1", 5000, 3, 0, false),
+			seed: fields{"st": "D", "own": "c0"}, want: Reply{Kind: Early, Ms: 5000}},
+		{name: "PendingRuns", seed: fields{"st": "P", "due": at(-1000), "w": "w1", "pw": at(-500), "ok": 1},
+			want: Reply{Kind: Run, Attempt: 1}, write: true, after: with(won, fields{"w": "w1", "pw": at(-500), "ok": 1})},
+		{name: "WaitingNotYetDueIsSpareUntilNotBefore", seed: waiting, want: Reply{Kind: Spare, Ms: 5000}},
+		{name: "WaitingDueRunsAgainKeepingFailures", seed: with(waiting, fields{"nb": at(-10)}),
+			want: Reply{Kind: Run, Attempt: 2}, write: true,
+			after: with(won, fields{"att": 2, "fail": 1, "nb": at(-10)})},
+		{name: "OwnRunningIsReplayed", seed: running(nil), want: Reply{Kind: Run, Attempt: 1}},
+		{name: "OtherRunningIsSpareOneSecond", seed: other, want: Reply{Kind: Spare, Ms: 1000}, write: true,
+			after: with(other, fields{"sp": 1, "spc": "c1"})},
+		{name: "OtherRunningSpareDoubles", seed: with(other, fields{"sp": 3}), want: Reply{Kind: Spare, Ms: 8000},
+			write: true, after: with(other, fields{"sp": 4, "spc": "c1"})},
+		{name: "OtherRunningSpareStopsAtLeaseEnd", seed: with(other, fields{"sp": 5}),
+			want: Reply{Kind: Spare, Ms: 20000}, write: true, after: with(other, fields{"sp": 6, "spc": "c1"})},
+		{name: "ExpiredLeaseRunsAndCountsAFailure", seed: with(other, fields{"lease": at(-10), "sp": 2, "spc": "c9"}),
+			want: Reply{Kind: Run, Attempt: 2}, write: true, after: with(won, fields{"att": 2, "fail": 1})},
+		{name: "ExpiredLeaseOverMaxFailBuries", seed: with(other, fields{"lease": at(-10), "fail": 2}),
+			want: Reply{Kind: Bury}, write: true, after: with(other, fields{"lease": at(-10), "fail": 3, "st": "X"})},
+		{name: "KickedDeadLetterRunsWithFreshRetries", seed: with(dead, fields{"bur": 0}),
+			want: Reply{Kind: Run, Attempt: 4}, write: true, after: with(won, fields{"att": 4, "bur": 0})},
+		{name: "DeadLetterOfAnotherSlotDeletes", seed: with(dead, fields{"bur": 1}), want: Reply{Kind: Delete}},
+		{name: "DeadWithoutDeadLetterBuries", seed: dead, want: Reply{Kind: Bury}},
+		{name: "DoneDeletes", seed: fields{"st": "D", "own": "c0", "att": 1, "due": at(-1000), "n": 3},
+			want: Reply{Kind: Delete}},
+		{name: "RevokedDeletes", seed: fields{"st": "V", "why": "revoke", "due": at(-1000)}, want: Reply{Kind: Delete}},
+		{name: "AbortedDeletes", seed: fields{"st": "V", "why": "abort", "due": at(-1000), "n": 3},
+			want: Reply{Kind: Delete}},
+		{name: "UncertainPutIsRecorded", call: claimWith("c1", -1000, 3, 0, true),
+			want: Reply{Kind: Run, Attempt: 1}, write: true, after: with(won, fields{"unc": 1})},
+		{name: "UnknownCountIsNotRecorded", call: claimWith("c1", -1000, 0, 0, false),
+			want: Reply{Kind: Run, Attempt: 1}, write: true, after: with(won, fields{"n": nil})},
+	})
+}
+
+func TestExtendAnswersEveryState(t *testing.T) {
+	t.Parallel()
+	runStates(t, func(b *testBundle, id string, _ int64) (Reply, error) {
+		return b.store.Extend(b.ctx, b.tube, id, "c1", 30000)
+	}, []stateCase{
+		{name: "OwnLeaseIsRenewed", seed: running(fields{"lease": at(1000)}), want: Reply{Kind: OK}, write: true,
+			after: running(fields{"lease": at(30000)})},
+		{name: "OwnExpiredLeaseNobodyTookIsRenewed", seed: running(fields{"lease": at(-10)}), want: Reply{Kind: OK},
+			write: true, after: running(fields{"lease": at(30000)})},
+		{name: "OtherOwnerIsLost", seed: running(fields{"own": "c0"}), want: Reply{Kind: Lost}},
+		{name: "FinishedIsLost", seed: running(fields{"st": "D"}), want: Reply{Kind: Lost}},
+		{name: "RevokedIsLost", seed: fields{"st": "V", "why": "revoke"}, want: Reply{Kind: Lost}},
+		{name: "MissingRecordIsWrittenBackUncertain", want: Reply{Kind: OK}, write: true,
+			after: fields{"st": "R", "own": "c1", "lease": at(30000), "unc": 1}},
+	})
+}
+
+func finishWith(cid string, i int, o Outcome) call {
+	return func(b *testBundle, id string, _ int64) (Reply, error) {
+		return b.store.Finish(b.ctx, b.tube, id, cid, i, o, 5000, 2)
+	}
+}
+
+func TestFinishAnswersEveryState(t *testing.T) {
+	t.Parallel()
+	run := running(nil)
+	other := running(fields{"own": "c0"})
+	runStates(t, finishWith("c1", 0, OutcomeFail), []stateCase{
+		{name: "OKIsDone", call: finishWith("c1", 0, OutcomeOK), seed: run, want: Reply{Kind: Delete}, write: true,
+			after: with(run, fields{"st": "D"})},
+		{name: "FailWaitsForBackoff", seed: run, want: Reply{Kind: Release, Ms: 5000}, write: true,
+			after: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)})},
+		{name: "FailOverMaxFailBuries", seed: with(run, fields{"fail": 2}), want: Reply{Kind: Bury}, write: true,
+			after: with(run, fields{"st": "X", "fail": 3})},
+		{name: "FailOverMaxFailForgetsAnOldDeadLetter", seed: with(run, fields{"fail": 2, "bur": 1}),
+			want: Reply{Kind: Bury}, write: true, after: with(run, fields{"st": "X", "fail": 3})},
+		{name: "DeadBuriesAtOnce", call: finishWith("c1", 0, OutcomeDead), seed: run, want: Reply{Kind: Bury},
+			write: true, after: with(run, fields{"st": "X", "fail": 1})},
+		{name: "YieldReleasesAtOnceWithoutAFailure", call: finishWith("c1", 0, OutcomeYield), seed: run,
+			want: Reply{Kind: Release}, write: true, after: with(run, fields{"st": "W", "nb": at(0)})},
+		{name: "ResentFailCountsOnce", seed: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)}),
+			want: Reply{Kind: Release, Ms: 5000}},
+		{name: "ResentYieldReleasesAtOnce", call: finishWith("c1", 0, OutcomeYield),
+			seed: with(run, fields{"st": "W", "nb": at(-100)}), want: Reply{Kind: Release}},
+		{name: "ResentOKDeletes", call: finishWith("c1", 0, OutcomeOK), seed: with(run, fields{"st": "D"}),
+			want: Reply{Kind: Delete}},
+		{name: "ResentBuryBuries", seed: with(run, fields{"st": "X", "fail": 3}), want: Reply{Kind: Bury}},
+		{name: "ResentBuryOfTheDeadLetterBuries", seed: with(run, fields{"st": "X", "fail": 3, "bur": 0}),
+			want: Reply{Kind: Bury}},
+		{name: "ResentBuryWithAnotherDeadLetterDeletes", seed: with(run, fields{"st": "X", "fail": 3, "bur": 1}),
+			want: Reply{Kind: Delete}},
+		{name: "OtherOwnerRunningIsSpare", seed: other, want: Reply{Kind: Spare, Ms: 1000}, write: true,
+			after: with(other, fields{"sp": 1, "spc": "c1"})},
+		{name: "OtherOwnerExpiredIsClaimedAgain", seed: with(other, fields{"lease": at(-10)}),
+			want: Reply{Kind: Spare}},
+		{name: "OtherOwnerWaitingIsSpareUntilNotBefore",
+			seed: with(other, fields{"st": "W", "fail": 1, "nb": at(4000)}), want: Reply{Kind: Spare, Ms: 4000}},
+		{name: "OtherOwnerDoneDeletes", seed: with(other, fields{"st": "D"}), want: Reply{Kind: Delete}},
+		{name: "OtherOwnerDeadWithThisDeadLetterBuries", seed: with(other, fields{"st": "X", "bur": 0}),
+			want: Reply{Kind: Bury}},
+		{name: "RevokedDeletes", seed: with(other, fields{"st": "V", "why": "revoke"}), want: Reply{Kind: Delete}},
+		{name: "MissingRecordOKIsDone", call: finishWith("c1", 0, OutcomeOK), want: Reply{Kind: Delete},
+			write: true, after: fields{"st": "D", "own": "c1"}},
+		{name: "MissingRecordFailWaits", want: Reply{Kind: Release, Ms: 5000}, write: true,
+			after: fields{"st": "W", "own": "c1", "fail": 1, "nb": at(5000)}},
+		{name: "MissingRecordDeadBuries", call: finishWith("c1", 0, OutcomeDead), want: Reply{Kind: Bury},
+			write: true, after: fields{"st": "X", "own": "c1", "fail": 1}},
+		{name: "MissingRecordYieldWritesNothing", call: finishWith("c1", 0, OutcomeYield),
+			want: Reply{Kind: Release}},
+	})
+}
+
+func goneAt(i int) call {
+	return func(b *testBundle, id string, _ int64) (Reply, error) {
+		return Reply{Kind: OK}, b.store.Gone(b.ctx, b.tube, id, i)
+	}
+}
+
+func TestGoneCollectsFinishedRecords(t *testing.T) {
+	t.Parallel()
+	done := fields{"st": "D", "own": "c0", "due": at(-1000), "n": 3}
+	runStates(t, goneAt(2), []stateCase{
+		{name: "PartialSetsTheSlotBit", call: goneAt(1), seed: with(done, fields{"gone": 1}), want: Reply{Kind: OK},
+			write: true, after: with(done, fields{"gone": 3})},
+		{name: "SameSlotTwiceCountsOnce", call: goneAt(0), seed: with(done, fields{"gone": 1}),
+			want: Reply{Kind: OK}, write: true, after: with(done, fields{"gone": 1})},
+		{name: "LastCopyOfDoneJobDeletesRecord", seed: with(done, fields{"gone": 3}), want: Reply{Kind: OK},
+			write: true},
+		{name: "LastCopyOfRevokedJobDeletesRecord", call: goneAt(0), seed: fields{"st": "V", "why": "revoke", "n": 1},
+			want: Reply{Kind: OK}, write: true},
+		{name: "UncertainPutKeepsRecord", seed: with(done, fields{"gone": 3, "unc": 1}), want: Reply{Kind: OK},
+			write: true, after: with(done, fields{"gone": 7, "unc": 1})},
+		{name: "NotFinishedKeepsRecord", seed: with(running(nil), fields{"gone": 3}), want: Reply{Kind: OK},
+			write: true, after: with(running(nil), fields{"gone": 7})},
+		{name: "UnknownCountKeepsRecord", call: goneAt(0), seed: fields{"st": "D", "own": "c0"},
+			want: Reply{Kind: OK}, write: true, after: fields{"st": "D", "own": "c0", "gone": 1}},
+		{name: "MissingRecordIsNotCreated", want: Reply{Kind: OK}},
+	})
+}
+
+func buriedAt(i int) call {
+	return func(b *testBundle, id string, _ int64) (Reply, error) {
+		return b.store.Buried(b.ctx, b.tube, id, i)
+	}
+}
+
+func TestBuriedKeepsOneDeadLetter(t *testing.T) {
+	t.Parallel()
+	dead := fields{"st": "X", "own": "c0", "fail": 3, "due": at(-1000), "n": 3}
+	runStates(t, buriedAt(1), []stateCase{
+		{name: "FirstBuriedCopyIsTheDeadLetter", seed: dead, want: Reply{Kind: Keep}, write: true,
+			after: with(dead, fields{"bur": 1})},
+		{name: "DeadLetterBuriedAgainIsKept", seed: with(dead, fields{"bur": 1}), want: Reply{Kind: Keep}},
+		{name: "AnotherSlotIsExtra", seed: with(dead, fields{"bur": 0}), want: Reply{Kind: Extra}},
+		{name: "NotDeadIsExtra", seed: with(dead, fields{"st": "D"}), want: Reply{Kind: Extra}},
+		{name: "MissingRecordIsKeptAndNotCreated", want: Reply{Kind: Keep}},
+	})
+}
+
+func TestNoteMarksUncertainPuts(t *testing.T) {
+	t.Parallel()
+	runStates(t, func(b *testBundle, id string, now int64) (Reply, error) {
+		return Reply{Kind: OK}, b.store.Note(b.ctx, b.tube, id, now+60000, 3)
+	}, []stateCase{
+		{name: "MissingRecordIsCreatedPending", want: Reply{Kind: OK}, write: true,
+			after: fields{"st": "P", "due": at(60000), "n": 3, "unc": 1}},
+		{name: "ExistingRecordGetsUnc", seed: running(nil), want: Reply{Kind: OK}, write: true,
+			after: running(fields{"unc": 1})},
+	})
+}
+
+func TestAbortStopsOnlyUnstartedJobs(t *testing.T) {
+	t.Parallel()
+	runStates(t, func(b *testBundle, id string, now int64) (Reply, error) {
+		return b.store.Abort(b.ctx, b.tube, id, now+60000, 3)
+	}, []stateCase{
+		{name: "MissingIsAborted", want: Reply{Kind: Aborted}, write: true,
+			after: fields{"st": "V", "why": "abort", "due": at(60000), "n": 3}},
+		{name: "PendingIsAborted", seed: fields{"st": "P", "w": "w1", "pw": at(5000), "due": at(60000)},
+			want: Reply{Kind: Aborted}, write: true,
+			after: fields{"st": "V", "why": "abort", "w": "w1", "pw": at(5000), "due": at(60000)}},
+		{name: "AbortedAgainIsAborted", seed: fields{"st": "V", "why": "abort", "due": at(60000)},
+			want: Reply{Kind: Aborted}},
+		{name: "RevokedStaysRevoked", seed: fields{"st": "V", "why": "revoke", "due": at(60000)},
+			want: Reply{Kind: Aborted}},
+		{name: "RunningIsStarted", seed: running(nil), want: Reply{Kind: Started}},
+		{name: "WaitingIsStarted", seed: running(fields{"st": "W", "nb": at(5000)}), want: Reply{Kind: Started}},
+		{name: "DoneIsStarted", seed: running(fields{"st": "D"}), want: Reply{Kind: Started}},
+		{name: "DeadIsStarted", seed: running(fields{"st": "X"}), want: Reply{Kind: Started}},
+	})
+}
+
+func TestReserveGuardsCallerChosenIDs(t *testing.T) {
+	t.Parallel()
+	mine := fields{"st": "P", "w": "w1", "pw": at(5000), "due": at(60000)}
+	fresh := fields{"st": "P", "w": "w1", "pw": at(10000), "due": at(60000)}
+	runStates(t, func(b *testBundle, id string, now int64) (Reply, error) {
+		return b.store.Reserve(b.ctx, b.tube, id, "w1", now+60000, 10000)
+	}, []stateCase{
+		{name: "MissingIsFresh", want: Reply{Kind: Fresh}, write: true, after: fresh},
+		{name: "AbortedIsFreshAgain", seed: fields{"st": "V", "why": "abort", "due": at(60000), "n": 3},
+			want: Reply{Kind: Fresh}, write: true, after: with(fresh, fields{"n": 3})},
+		{name: "RevokedIsRevoked", seed: fields{"st": "V", "why": "revoke", "due": at(60000)},
+			want: Reply{Kind: Revoked}},
+		{name: "OwnReservationAgainIsFresh", seed: mine, want: Reply{Kind: Fresh}, write: true, after: fresh},
+		{name: "OtherWriterInItsWindowIsBusy", seed: with(mine, fields{"w": "w2"}), want: Reply{Kind: Busy, Ms: 5000}},
+		{name: "OtherWriterPastItsWindowIsTakenOver", seed: with(mine, fields{"w": "w2", "pw": at(-10)}),
+			want: Reply{Kind: Fresh}, write: true, after: fresh},
+		{name: "ConfirmedIsDup", seed: with(mine, fields{"ok": 1}), want: Reply{Kind: Dup}},
+		{name: "RunningIsDup", seed: running(nil), want: Reply{Kind: Dup}},
+		{name: "WaitingIsDup", seed: running(fields{"st": "W", "nb": at(5000)}), want: Reply{Kind: Dup}},
+		{name: "DoneIsDup", seed: running(fields{"st": "D"}), want: Reply{Kind: Dup}},
+		{name: "DeadIsDup", seed: running(fields{"st": "X"}), want: Reply{Kind: Dup}},
+	})
+}
+
+func TestConfirmMarksOnlyTheWritersReservation(t *testing.T) {
+	t.Parallel()
+	mine := fields{"st": "P", "w": "w1", "pw": at(5000), "due": at(60000)}
+	runStates(t, func(b *testBundle, id string, _ int64) (Reply, error) {
+		return Reply{Kind: OK}, b.store.Confirm(b.ctx, b.tube, id, "w1")
+	}, []stateCase{
+		{name: "OwnReservationIsConfirmed", seed: mine, want: Reply{Kind: OK}, write: true,
+			after: with(mine, fields{"ok": 1})},
+		{name: "OtherWritersIsUntouched", seed: with(mine, fields{"w": "w2"}), want: Reply{Kind: OK}},
+		{name: "RunningIsUntouched", seed: running(nil), want: Reply{Kind: OK}},
+		{name: "MissingRecordIsNotCreated", want: Reply{Kind: OK}},
+	})
+}
+
+func revokeDue(off int64) call {
+	return func(b *testBundle, id string, now int64) (Reply, error) {
+		due := int64(0)
+		if off != 0 {
+			due = now + off
+		}
+		return b.store.Revoke(b.ctx, b.tube, id, due)
+	}
+}
+
+func TestRevokeAnswersEveryState(t *testing.T) {
+	t.Parallel()
+	pending := fields{"st": "P", "w": "w1", "pw": at(5000), "ok": 1, "due": at(60000)}
+	runStates(t, revokeDue(60000), []stateCase{
+		{name: "RunningIsRunning", seed: running(nil), want: Reply{Kind: Running}},
+		{name: "DoneIsDone", seed: running(fields{"st": "D"}), want: Reply{Kind: Done}},
+		{name: "DeadIsDead", seed: running(fields{"st": "X"}), want: Reply{Kind: Dead}},
+		{name: "PendingIsRevoked", seed: pending, want: Reply{Kind: Revoked}, write: true,
+			after: with(pending, fields{"st": "V", "why": "revoke"})},
+		{name: "WaitingForRetryIsRevoked", seed: running(fields{"st": "W", "fail": 1, "nb": at(5000)}),
+			want: Reply{Kind: Revoked}, write: true,
+			after: running(fields{"st": "V", "why": "revoke", "fail": 1, "nb": at(5000)})},
+		{name: "AbortedTurnsRevoked", seed: fields{"st": "V", "why": "abort", "due": at(60000)},
+			want: Reply{Kind: Revoked}, write: true, after: fields{"st": "V", "why": "revoke", "due": at(60000)}},
+		{name: "RevokedAgainIsRevoked", seed: fields{"st": "V", "why": "revoke", "due": at(60000)},
+			want: Reply{Kind: Revoked}},
+		{name: "MissingNotDueIsRevoked", want: Reply{Kind: Revoked}, write: true,
+			after: fields{"st": "V", "why": "revoke", "due": at(60000)}},
+		{name: "MissingPastDueMaybeDone", call: revokeDue(-1000), want: Reply{Kind: MaybeDone}, write: true,
+			after: fields{"st": "V", "why": "revoke", "due": at(-1000), "md": 1}},
+		{name: "MissingUnknownDueMaybeDone", call: revokeDue(0), want: Reply{Kind: MaybeDone}, write: true,
+			after: fields{"st": "V", "why": "revoke", "md": 1}},
+	})
+}
+
+func TestExpiredLeaseIsTakenOverAndTheOldClaimLosesIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := NewClaimID()
+	now := b.now(t)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "a", now, 2, 0, false, 30, 2)
+	require.NoError(t, err)
+	require.Equal(t, Reply{Kind: Run, Attempt: 1}, rep)
+	lease, err := strconv.ParseInt(b.read(t, id)["lease"], 10, 64)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 5*time.Second, func() bool { return b.now(t) > lease }, "Redis time passes the lease")
+
+	rep, err = b.store.Claim(b.ctx, b.tube, id, "b", now, 2, 1, false, 30000, 2)
+	require.NoError(t, err)
+	require.Equal(t, Reply{Kind: Run, Attempt: 2}, rep, "the expired lease is taken over")
+	require.Equal(t, "1", b.read(t, id)["fail"], "the lapsed run counts as a failure")
+
+	rep, err = b.store.Extend(b.ctx, b.tube, id, "a", 30)
+	require.NoError(t, err)
+	require.Equal(t, Lost, rep.Kind)
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "a", 0, OutcomeFail, 1000, 2)
+	require.NoError(t, err)
+	require.Equal(t, Spare, rep.Kind, "the stale claim is routed like a spare copy")
+	require.Equal(t, "1", b.read(t, id)["fail"], "the stale claim's failure is not counted")
+
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "b", 1, OutcomeOK, 0, 2)
+	require.NoError(t, err)
+	require.Equal(t, Delete, rep.Kind)
+}
+
+// happyPath claims a job from slot 0, finishes it, and deletes every copy.
+func happyPath(t *testing.T, b *testBundle, id string, unc bool) {
+	t.Helper()
+	due := b.now(t)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", due, 3, 0, unc, 30000, 2)
+	require.NoError(t, err)
+	require.Equal(t, Run, rep.Kind)
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "c", 0, OutcomeOK, 0, 2)
+	require.NoError(t, err)
+	require.Equal(t, Delete, rep.Kind)
+	require.NoError(t, b.store.Gone(b.ctx, b.tube, id, 0))
+	for i := 1; i < 3; i++ {
+		rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), due, 3, i, false, 30000, 2)
+		require.NoError(t, err)
+		require.Equal(t, Delete, rep.Kind, "copy %d of a done job", i)
+		require.NoError(t, b.store.Gone(b.ctx, b.tube, id, i))
+	}
+}
+
+func TestFinishedJobLeavesNoRecordOnceEveryCopyIsGone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := NewClaimID()
+	happyPath(t, b, id, false)
+	ok, err := b.rds.ExistsCtx(b.ctx, b.key(id))
+	require.NoError(t, err)
+	require.False(t, ok, "record left: %v", b.read(t, id))
+}
+
+func TestUncertainJobRecordOutlivesItsCopiesUntilItsTTL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := NewClaimID()
+	happyPath(t, b, id, true)
+	rec := b.read(t, id)
+	require.Equal(t, "D", rec["st"])
+	require.Equal(t, "7", rec["gone"])
+	require.Greater(t, b.pttl(t, id), int64(0))
+}
+
+func TestEveryScriptAnswersATableOnAMissingKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, tube := b.ctx, b.tube
+	id := func() string { return NewClaimID() }
+	now := b.now(t)
+	for name, run := range map[string]func() error{
+		"claim":  func() error { _, err := b.store.Claim(ctx, tube, id(), "c", now, 3, 0, false, 1000, 1); return err },
+		"early":  func() error { _, err := b.store.Claim(ctx, tube, id(), "c", now+9e6, 3, 0, false, 1000, 1); return err },
+		"extend": func() error { _, err := b.store.Extend(ctx, tube, id(), "c", 1000); return err },
+		"finish": func() error { _, err := b.store.Finish(ctx, tube, id(), "c", 0, OutcomeYield, 0, 1); return err },
+		"gone":   func() error { return b.store.Gone(ctx, tube, id(), 0) },
+		"buried": func() error { _, err := b.store.Buried(ctx, tube, id(), 0); return err },
+		"note":   func() error { return b.store.Note(ctx, tube, id(), now, 3) },
+		"abort":  func() error { _, err := b.store.Abort(ctx, tube, id(), now, 3); return err },
+		"reserve": func() error {
+			_, err := b.store.Reserve(ctx, tube, id(), "w", now, 1000)
+			return err
+		},
+		"confirm": func() error { return b.store.Confirm(ctx, tube, id(), "w") },
+		"revoke":  func() error { _, err := b.store.Revoke(ctx, tube, id(), 0); return err },
+		"legacy":  func() error { _, err := b.store.LegacyLock(ctx, b.key(id()), "c"); return err },
+		"now":     func() error { _, err := b.store.Now(ctx); return err },
+	} {
+		require.NoError(t, run(), name)
+	}
+}
+
+func TestLegacyLockIsOursOnceAndAgainForTheSameClaim(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	lock := b.key(NewClaimID())
+	t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), lock) })
+	mine, err := b.store.LegacyLock(b.ctx, lock, "a")
+	require.NoError(t, err)
+	require.True(t, mine)
+	mine, err = b.store.LegacyLock(b.ctx, lock, "a")
+	require.NoError(t, err)
+	require.True(t, mine, "a re-sent SET finds its own claim id")
+	mine, err = b.store.LegacyLock(b.ctx, lock, "b")
+	require.NoError(t, err)
+	require.False(t, mine, "held by another consumer")
+	v, err := b.rds.EvalCtx(b.ctx, "return redis.call('PTTL', KEYS[1])", []string{lock})
+	require.NoError(t, err)
+	require.InDelta(t, int64(legacyLockMs), v.(int64), slack, "go-queue's lock lives an hour")
+}
+
+func TestScriptsRunAfterRedisForgetsThem(t *testing.T) {
+	t.Parallel()
+	srv := dqtest.NewRedis(t)
+	b := setupOn(t, redis.RedisConf{Host: srv.Addr(), Type: "node"})
+	id := NewClaimID()
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", b.now(t), 1, 0, false, 30000, 1)
+	require.NoError(t, err)
+	require.Equal(t, Run, rep.Kind)
+
+	// As a restarted Redis does: go-zero's client has no SCRIPT FLUSH.
+	rc := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rc.Close()
+	require.NoError(t, rc.ScriptFlush(b.ctx).Err())
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "c", 0, OutcomeOK, 0, 1)
+	require.NoError(t, err)
+	require.Equal(t, Delete, rep.Kind)
+}
+
+func TestProtocolRunsOnARedisCluster(t *testing.T) {
+	t.Parallel()
+	cluster := dqtest.NewRedisCluster(t)
+	b := setupOn(t, redis.RedisConf{Host: cluster.Hosts(), Type: "cluster"})
+	ids := make([]string, 12)
+	for k := range ids {
+		ids[k] = NewClaimID()
+		happyPath(t, b, ids[k], true) // unc keeps the records, to count them per node
+	}
+
+	holding := 0
+	for _, s := range cluster.Servers {
+		rc := goredis.NewClient(&goredis.Options{Addr: s.Addr()})
+		n, err := rc.DBSize(b.ctx).Result()
+		_ = rc.Close()
+		require.NoError(t, err)
+		if n > 0 {
+			holding++
+		}
+	}
+	require.GreaterOrEqual(t, holding, 2, "records spread over the cluster's masters")
+
+	for _, id := range ids {
+		happyID := NewClaimID()
+		happyPath(t, b, happyID, false)
+		ok, err := b.rds.ExistsCtx(b.ctx, b.key(happyID))
+		require.NoError(t, err)
+		require.False(t, ok)
+
+		rep, err := b.store.Revoke(b.ctx, b.tube, id, 0)
+		require.NoError(t, err)
+		require.Equal(t, Done, rep.Kind)
+		fresh := NewClaimID()
+		rep, err = b.store.Revoke(b.ctx, b.tube, fresh, b.now(t)+60000)
+		require.NoError(t, err)
+		require.Equal(t, Revoked, rep.Kind)
+		rep, err = b.store.Claim(b.ctx, b.tube, fresh, "c", b.now(t), 3, 0, false, 30000, 2)
+		require.NoError(t, err)
+		require.Equal(t, Delete, rep.Kind, "a copy of a revoked job is deleted")
+		rep, err = b.store.Reserve(b.ctx, b.tube, fresh, "w", b.now(t), 1000)
+		require.NoError(t, err)
+		require.Equal(t, Revoked, rep.Kind)
+	}
+}
+
+func TestArgumentsOutOfRangeAreRefusedBeforeRedis(t *testing.T) {
+	t.Parallel()
+	// No Redis at all: a bad argument must fail before any call.
+	s := New(nil, "p", time.Hour)
+	ctx := context.Background()
+	_, err := s.Claim(ctx, "t", "id", "c", 0, 3, MaxSlots, false, 1000, 1)
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Claim(ctx, "t", "id", "c", 0, MaxSlots+1, 0, false, 1000, 1)
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Claim(ctx, "t", "id", "c", 0, 3, 0, false, 0, 1)
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Extend(ctx, "t", "id", "c", -1)
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Finish(ctx, "t", "id", "c", 0, Outcome(9), 0, 1)
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Finish(ctx, "t", "id", "c", 0, OutcomeFail, -5, 1)
+	require.ErrorIs(t, err, ErrBadArg)
+	require.ErrorIs(t, s.Gone(ctx, "t", "id", -1), ErrBadArg)
+	_, err = s.Buried(ctx, "t", "id", -1)
+	require.ErrorIs(t, err, ErrBadArg)
+	require.ErrorIs(t, s.Note(ctx, "t", "id", 0, -1), ErrBadArg)
+	_, err = s.Abort(ctx, "t", "id", 0, MaxSlots+1)
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Reserve(ctx, "t", "id", "w", 0, 0)
+	require.ErrorIs(t, err, ErrBadArg)
+}
+
+func TestKeyIsPrefixTubeAndID(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "zerodq:orders:42", New(nil, "zerodq", time.Hour).Key("orders", "42"))
+}
+
+func TestClaimIDsAre128RandomBitsInHex(t *testing.T) {
+	t.Parallel()
+	a, b := NewClaimID(), NewClaimID()
+	require.Regexp(t, `^[0-9a-f]{32}$`, a)
+	require.NotEqual(t, a, b)
+}
+
+func TestKindsAndOutcomesHaveNames(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "Run", Run.String())
+	require.Equal(t, "MaybeDone", MaybeDone.String())
+	require.Equal(t, "Kind(0)", Kind(0).String())
+	require.Equal(t, "yield", OutcomeYield.String())
+	require.Equal(t, "Outcome(0)", Outcome(0).String())
+	for word, k := range wireKinds {
+		require.Equal(t, word, strings.ToUpper(k.String()))
+	}
+	require.Len(t, wireKinds, int(MaybeDone))
+}
+
+func TestUnexpectedRepliesAreErrors(t *testing.T) {
+	t.Parallel()
+	for _, v := range []any{nil, "RUN", []any{"RUN", int64(1)}, []any{"NOPE", int64(0), int64(0)},
+		[]any{"RUN", "1", int64(0)}} {
+		_, err := parseReply(v)
+		require.ErrorIs(t, err, ErrBadReply, "%v", v)
+	}
+	rep, err := parseReply([]any{"SPARE", int64(0), int64(1500)})
+	require.NoError(t, err)
+	require.Equal(t, Reply{Kind: Spare, Ms: 1500}, rep)
+}
+
+func BenchmarkClaimFinish(b *testing.B) {
+	tb := setup(b)
+	ctx := tb.ctx
+	due := tb.now(b)
+	for b.Loop() {
+		id, cid := NewClaimID(), NewClaimID()
+		rep, err := tb.store.Claim(ctx, tb.tube, id, cid, due, 1, 0, false, 30000, 2)
+		if err != nil || rep.Kind != Run {
+			b.Fatalf("claim: %v %v", rep, err)
+		}
+		rep, err = tb.store.Finish(ctx, tb.tube, id, cid, 0, OutcomeOK, 0, 2)
+		if err != nil || rep.Kind != Delete {
+			b.Fatalf("finish: %v %v", rep, err)
+		}
+		if err := tb.store.Gone(ctx, tb.tube, id, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

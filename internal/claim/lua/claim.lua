@@ -1,0 +1,56 @@
+-- claim: may the holder of the copy of slot i run the job now?
+-- KEYS[1] the job's hash
+-- ARGV[1] DedupeTTL ms, [2] cid (claim id), [3] due ms, [4] n (0 unknown),
+--   [5] i (slot), [6] unc (1 or 0), [7] lease ms, [8] maxFail
+-- reply {kind, attempt, ms}: {'RUN', att, 0} | {'EARLY', 0, due - now} |
+--   {'SPARE', 0, ms} | {'DELETE', 0, 0} | {'BURY', 0, 0}
+local cid = ARGV[2]
+local due = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+local i = tonumber(ARGV[5])
+local unc = ARGV[6] == '1'
+local leaseMs = tonumber(ARGV[7])
+local maxFail = tonumber(ARGV[8])
+
+local now = clock()
+if due > now then return {'EARLY', 0, due - now} end
+
+local r = record()
+if r and r.st == 'R' and r.own == cid then
+  -- A re-sent claim that already won.
+  return {'RUN', r.att, 0}
+end
+
+local claimable, fail, att = false, 0, 0
+if not r then
+  claimable = true
+else
+  fail, att = r.fail, r.att
+  if r.st == 'P' then
+    claimable = true
+  elseif r.st == 'W' and r.nb <= now then
+    claimable = true
+  elseif r.st == 'R' and r.lease <= now then
+    -- The owner neither finished nor renewed: that run counts as failed.
+    claimable, fail = true, fail + 1
+  elseif r.st == 'X' and r.bur == i then
+    -- An operator kicked the dead letter: it gets a fresh set of retries.
+    claimable, fail = true, 0
+  end
+end
+if not claimable then return route(now, cid, i, r) end
+
+if fail > maxFail then
+  -- bur is cleared so that the first copy buried now becomes the dead letter.
+  redis.call('HSET', key, 'st', 'X', 'fail', fail, 'due', due)
+  redis.call('HDEL', key, 'bur')
+  expire(now)
+  return {'BURY', 0, 0}
+end
+att = att + 1
+redis.call('HSET', key, 'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', now + leaseMs, 'sp', 0, 'due', due)
+redis.call('HDEL', key, 'spc')
+if n > 0 then redis.call('HSET', key, 'n', n) end
+if unc then redis.call('HSET', key, 'unc', 1) end
+expire(now)
+return {'RUN', att, 0}
