@@ -1,0 +1,388 @@
+package dq
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/internal/claim"
+	"github.com/zerodq/zerodq/internal/clock"
+	"github.com/zerodq/zerodq/internal/envelope"
+	"github.com/zerodq/zerodq/internal/node"
+)
+
+// Consumer runs a handler for the jobs of a queue. It is a go-zero
+// service.Service: add it to the service group; Start blocks until Stop has
+// drained it.
+//
+// Delivery is at-least-once and execution exactly-once across a job's copies:
+// a job's handler is started again only when an earlier run failed, was
+// interrupted (crash, Stop, lost lease) or timed out. Handlers should still be
+// idempotent, since a run that was interrupted after its side effects runs
+// again.
+type Consumer interface {
+	// Start reserves and runs jobs until Stop; it returns once Stop has
+	// drained the consumer.
+	Start()
+	// Stop stops reserving, hands back copies not yet started, waits up to
+	// ShutdownTimeout for running handlers, cancels the rest and makes their
+	// jobs available to other consumers at once, then closes connections.
+	// It is idempotent and returns when the consumer has stopped.
+	Stop()
+}
+
+// ConsumerOption tunes a Consumer.
+type ConsumerOption func(*consumerOptions)
+
+type consumerOptions struct {
+	maxHeld int
+}
+
+// WithMaxHeld bounds the copies a consumer holds in memory between reserving
+// and running them (copies reserved up to a second before their due time,
+// and spares of jobs running elsewhere). If unset or zero, 4096.
+func WithMaxHeld(n int) ConsumerOption {
+	return func(o *consumerOptions) { o.maxHeld = n }
+}
+
+// How long the consumer waits between probes of a Redis that stopped
+// answering, and how long a ctx-less internal Redis call may take.
+const (
+	redisProbeInterval = 250 * time.Millisecond
+	redisCallTimeout   = 3 * time.Second
+	reserveWait        = time.Second
+)
+
+var (
+	errShutdown  = errors.New("dq: consumer stopping")
+	errLeaseLost = errors.New("dq: lease on the job lost")
+)
+
+type consumer struct {
+	conf    DqConf
+	tube    string // the queue's name in Redis keys
+	handler ConsumeHandler
+	store   *claim.Store
+	clock   *clock.Clock
+	keys    envelope.Keys
+	loops   []*nodeLoop
+	gate    *gate
+
+	leaseMs   int64
+	maxFail   int
+	heartbeat time.Duration
+
+	// ctx is for the consumer's own Redis and beanstalkd calls; it ends when
+	// the drain gives up on them.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	stopping chan struct{}
+	stopOnce sync.Once
+	started  atomic.Bool
+	done     chan struct{}
+
+	copies  sync.WaitGroup // per-copy goroutines
+	loopsWG sync.WaitGroup // reserve loops
+
+	mu    sync.Mutex
+	runs  map[*activeRun]struct{}
+	local map[string]*activeRun // job ID → run in this process
+	idle  chan struct{}         // closed when runs becomes empty during drain
+
+	redis redisHealth
+}
+
+// NewConsumer returns a Consumer of c's queue that runs handler.
+func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Consumer, error) {
+	if handler == nil {
+		return nil, &ConfigError{Field: "handler", Value: nil, Reason: "a consumer needs a handler"}
+	}
+	c, err := c.normalize()
+	if err != nil {
+		return nil, err
+	}
+	o := consumerOptions{maxHeld: 4096}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.maxHeld <= 0 {
+		o.maxHeld = 4096
+	}
+	rds, err := redis.NewRedis(c.Redis)
+	if err != nil {
+		return nil, err
+	}
+	store := claim.New(rds, c.KeyPrefix, c.DedupeTTL)
+	ctx, cancel := context.WithCancel(context.Background())
+	cs := &consumer{
+		conf:      c,
+		tube:      c.claimTube(),
+		handler:   handler,
+		store:     store,
+		clock:     clock.New(store.Now, 0),
+		keys:      c.signingKeys(),
+		gate:      newGate(c.Workers, c.Workers+o.maxHeld),
+		leaseMs:   c.TTR.Milliseconds(),
+		maxFail:   c.MaxRetries,
+		heartbeat: c.TTR / 3,
+		ctx:       ctx,
+		cancel:    cancel,
+		stopping:  make(chan struct{}),
+		done:      make(chan struct{}),
+		runs:      make(map[*activeRun]struct{}),
+		local:     make(map[string]*activeRun),
+	}
+	cs.redis.init(cs)
+	sctx, scancel := context.WithTimeout(ctx, redisCallTimeout)
+	err = cs.clock.Sync(sctx)
+	scancel()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
+	for _, b := range c.Beanstalks {
+		cs.loops = append(cs.loops, &nodeLoop{
+			c:        cs,
+			endpoint: b.Endpoint,
+			tube:     b.Tube,
+			r:        node.NewReserver(b.Endpoint, b.Tube, nopts),
+		})
+	}
+	return cs, nil
+}
+
+// MustNewConsumer is NewConsumer that logs the error and exits on failure.
+func MustNewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) Consumer {
+	cs, err := NewConsumer(c, handler, opts...)
+	logx.Must(err)
+	return cs
+}
+
+// Start implements service.Service.
+func (c *consumer) Start() {
+	if !c.started.CompareAndSwap(false, true) {
+		<-c.done
+		return
+	}
+	c.clock.Start()
+	for _, l := range c.loops {
+		c.loopsWG.Add(1)
+		go l.run()
+	}
+	<-c.stopping
+	c.drain()
+}
+
+// Stop implements service.Service.
+func (c *consumer) Stop() {
+	c.stopOnce.Do(func() {
+		close(c.stopping)
+		c.gate.close()
+		if c.started.CompareAndSwap(false, true) {
+			// Never started: nothing runs, only connections to release.
+			c.drain()
+		}
+	})
+	<-c.done
+}
+
+func (c *consumer) isStopping() bool {
+	select {
+	case <-c.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// drain runs the shutdown of DESIGN.md "Stop" once reserving has stopped.
+func (c *consumer) drain() {
+	defer close(c.done)
+	budget := time.NewTimer(c.conf.ShutdownTimeout)
+	defer budget.Stop()
+	select {
+	case <-c.runsIdle():
+	case <-budget.C:
+		c.cancelRuns()
+		grace := time.NewTimer(500 * time.Millisecond)
+		select {
+		case <-c.runsIdle():
+		case <-grace.C:
+			c.abandonRuns()
+		}
+		grace.Stop()
+	}
+	c.copies.Wait()
+	for _, l := range c.loops {
+		_ = l.r.Close()
+	}
+	c.loopsWG.Wait()
+	c.redis.stop()
+	c.clock.Close()
+	c.cancel()
+}
+
+// runsIdle returns a channel closed once no handler runs.
+func (c *consumer) runsIdle() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle == nil {
+		c.idle = make(chan struct{})
+		if len(c.runs) == 0 {
+			close(c.idle)
+		}
+	}
+	return c.idle
+}
+
+func (c *consumer) cancelRuns() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for r := range c.runs {
+		r.yield.Store(true)
+		r.cancel(errShutdown)
+	}
+}
+
+// abandonRuns gives up on handlers that ignore their cancelled ctx: their
+// lease is cut to 1.5 s and no longer renewed, so another consumer takes the
+// job over about two seconds later, never while this lease still holds.
+func (c *consumer) abandonRuns() {
+	c.mu.Lock()
+	runs := make([]*activeRun, 0, len(c.runs))
+	for r := range c.runs {
+		runs = append(runs, r)
+	}
+	c.mu.Unlock()
+	for _, r := range runs {
+		r.abandon()
+	}
+}
+
+func (c *consumer) addRun(r *activeRun) {
+	c.mu.Lock()
+	c.runs[r] = struct{}{}
+	c.local[r.id] = r
+	c.mu.Unlock()
+}
+
+func (c *consumer) removeRun(r *activeRun) {
+	c.mu.Lock()
+	delete(c.runs, r)
+	if c.local[r.id] == r {
+		delete(c.local, r.id)
+	}
+	if len(c.runs) == 0 && c.idle != nil {
+		select {
+		case <-c.idle:
+		default:
+			close(c.idle)
+		}
+	}
+	c.mu.Unlock()
+}
+
+func (c *consumer) localRun(id string) *activeRun {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.local[id]
+}
+
+// touchRuns touches the copies of every handler running on a node's
+// connection; beanstalkd answers DEADLINE_SOON to reserves there until then.
+func (c *consumer) touchRuns(l *nodeLoop) {
+	c.mu.Lock()
+	var cps []*node.Copy
+	for r := range c.runs {
+		if r.loop == l {
+			cps = append(cps, r.cp)
+		}
+	}
+	c.mu.Unlock()
+	for _, cp := range cps {
+		_ = cp.Touch()
+	}
+}
+
+// gate bounds the consumer: reserve only while a worker is free and fewer
+// than maxCopies copies are in hand; start a handler only with a worker. It
+// also pauses reserving while Redis is away.
+type gate struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	busy      int
+	workers   int
+	copies    int
+	maxCopies int
+	paused    bool
+	closed    bool
+}
+
+func newGate(workers, maxCopies int) *gate {
+	g := &gate{workers: workers, maxCopies: maxCopies}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+// enter waits until a copy may be reserved and counts it; false once closed.
+func (g *gate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for !g.closed && (g.paused || g.busy >= g.workers || g.copies >= g.maxCopies) {
+		g.cond.Wait()
+	}
+	if g.closed {
+		return false
+	}
+	g.copies++
+	return true
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	g.copies--
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}
+
+// acquire waits for a worker; false once closed.
+func (g *gate) acquire() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for !g.closed && g.busy >= g.workers {
+		g.cond.Wait()
+	}
+	if g.closed {
+		return false
+	}
+	g.busy++
+	return true
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	g.busy--
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}
+
+func (g *gate) setPaused(p bool) {
+	g.mu.Lock()
+	g.paused = p
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}

@@ -1,0 +1,176 @@
+package dq
+
+import (
+	"context"
+	"time"
+
+	"github.com/zerodq/zerodq/internal/claim"
+	"github.com/zerodq/zerodq/internal/envelope"
+	"github.com/zerodq/zerodq/internal/node"
+)
+
+// heldCopy is a reserved copy on its way through the claim protocol.
+type heldCopy struct {
+	loop *nodeLoop
+	cp   *node.Copy
+	env  envelope.Envelope
+	pri  uint32
+	slot int
+}
+
+// process takes one reserved copy through the claim protocol: hold it until
+// its due time, claim it, then run, hold, release, delete or bury it.
+func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
+	defer c.copies.Done()
+	defer c.gate.leave()
+	env, err := envelope.Decode(cp.Body, c.keys, c.conf.AcceptLegacy)
+	if err != nil {
+		l.buryMalformed(cp, err)
+		return
+	}
+	h := &heldCopy{loop: l, cp: cp, env: env, pri: env.Priority, slot: int(env.Slot)}
+	if env.Legacy {
+		h.pri = DefaultPriority
+	}
+	for {
+		if d := c.clock.Until(env.DueMs); d > 0 {
+			if !c.wait(h, d) {
+				return
+			}
+		}
+		if !c.gate.acquire() {
+			c.release(h, 0)
+			return
+		}
+		cid := claim.NewClaimID()
+		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+		rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs, int(env.Count), h.slot, env.Unc(),
+			c.leaseMs, c.maxFail)
+		cancel()
+		if err != nil {
+			c.gate.release()
+			// The claim may have run without its reply reaching us: once
+			// Redis is back, give it up with a yield so it is not left to
+			// lapse.
+			c.redis.failed(err, lostClaim{id: env.ID, cid: cid, slot: h.slot})
+			c.release(h, 0)
+			return
+		}
+		if rep.Kind == claim.Run {
+			c.run(h, cid, rep.Attempt) // releases the worker
+			return
+		}
+		c.gate.release()
+		if !c.route(h, rep) {
+			return
+		}
+	}
+}
+
+// route acts on a claim or finish reply other than Run; true means claim the
+// copy again now.
+func (c *consumer) route(h *heldCopy, rep claim.Reply) bool {
+	switch rep.Kind {
+	case claim.Early, claim.Release:
+		return c.waitOrRelease(h, time.Duration(rep.Ms)*time.Millisecond)
+	case claim.Spare:
+		// The job runs elsewhere, or waits for a retry. If it runs in this
+		// process, wait for it here rather than round-tripping the copy
+		// through beanstalkd.
+		d := time.Duration(rep.Ms) * time.Millisecond
+		if r := c.localRun(h.env.ID); r != nil {
+			return c.park(h, r, min(d, time.Second))
+		}
+		return c.waitOrRelease(h, d)
+	case claim.Delete:
+		c.deleteCopy(h)
+	case claim.Bury:
+		c.buryCopy(h)
+	default:
+		// An answer this version does not know: hand the copy back.
+		c.release(h, 0)
+	}
+	return false
+}
+
+// waitOrRelease holds a copy that is due again within a second, and releases
+// one due later with the whole seconds of its wait (never late).
+func (c *consumer) waitOrRelease(h *heldCopy, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	if d < time.Second {
+		return c.wait(h, d)
+	}
+	c.release(h, d.Truncate(time.Second))
+	return false
+}
+
+// wait holds a copy for d; on Stop it releases it at once and says false.
+func (c *consumer) wait(h *heldCopy, d time.Duration) bool {
+	metricHeld.Inc(c.tube)
+	defer metricHeld.Dec(c.tube)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.stopping:
+		c.release(h, 0)
+		return false
+	}
+}
+
+// park holds a spare copy of a job running in this process until that run
+// ends (then the claim answers Delete or Run at once) or d passes.
+func (c *consumer) park(h *heldCopy, r *activeRun, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.ended:
+		return true
+	case <-t.C:
+		return true
+	case <-c.stopping:
+		c.release(h, 0)
+		return false
+	}
+}
+
+func (c *consumer) release(h *heldCopy, delay time.Duration) {
+	_ = h.cp.Release(h.pri, delay)
+}
+
+// deleteCopy deletes a copy whose job is done, revoked or has its dead
+// letter elsewhere, and records the confirmed delete so that the job's
+// record goes once every copy is gone.
+func (c *consumer) deleteCopy(h *heldCopy) {
+	if err := h.cp.Delete(); err != nil {
+		return // the copy comes back and is routed again
+	}
+	if h.env.Count == 0 {
+		return // slots unknown (legacy): the record expires instead
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+	_ = c.store.Gone(ctx, c.tube, h.env.ID, h.slot)
+	cancel()
+}
+
+// buryCopy makes a copy the job's dead letter, or deletes it when another
+// copy already is.
+func (c *consumer) buryCopy(h *heldCopy) {
+	if err := h.cp.Bury(h.pri); err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+	rep, err := c.store.Buried(ctx, c.tube, h.env.ID, h.slot)
+	cancel()
+	switch {
+	case err != nil:
+	case rep.Kind == claim.Extra:
+		metricConsumed.Inc(c.tube, outcomeDuplicate)
+		_ = h.cp.Delete()
+	default:
+		metricConsumed.Inc(c.tube, outcomeDead)
+	}
+}

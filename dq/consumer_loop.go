@@ -1,0 +1,103 @@
+package dq
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/zerodq/zerodq/internal/node"
+)
+
+// nodeLoop reserves the copies of one beanstalkd node, one at a time, and
+// hands each to its own goroutine.
+type nodeLoop struct {
+	c        *consumer
+	endpoint string
+	tube     string
+	r        *node.Reserver
+
+	malformed atomic.Int64 // bodies buried as not an envelope
+	failures  int          // consecutive reserve errors, for back-off and logging
+}
+
+func (l *nodeLoop) run() {
+	defer l.c.loopsWG.Done()
+	for {
+		if !l.c.gate.enter() {
+			return
+		}
+		cp, err := l.r.Reserve(reserveWait)
+		if err != nil {
+			l.c.gate.leave()
+			if !l.reserveFailed(err) {
+				return
+			}
+			continue
+		}
+		l.failures = 0
+		if l.c.isStopping() {
+			_ = cp.Release(0, 0)
+			l.c.gate.leave()
+			return
+		}
+		l.c.copies.Add(1)
+		go l.c.process(l, cp)
+	}
+}
+
+// reserveFailed handles a Reserve error; false means stop the loop.
+func (l *nodeLoop) reserveFailed(err error) bool {
+	switch {
+	case l.c.isStopping():
+		return false
+	case errors.Is(err, node.ErrTimeout):
+		return true
+	case errors.Is(err, node.ErrDeadlineSoon):
+		// A copy of ours on this connection nears its TTR: touch before
+		// reserving again, or every reserve answers at once.
+		l.c.touchRuns(l)
+		return l.pause(50 * time.Millisecond)
+	default:
+		metricErrors.Inc(l.endpoint, "reserve")
+		l.failures++
+		if l.failures == 1 || l.failures%100 == 0 {
+			logx.Errorf("dq: reserve on %s: %v (failure %d)", l.endpoint, err, l.failures)
+		}
+		// The reserver redials on its next call, honouring its own back-off;
+		// pausing here keeps a refused dial from spinning.
+		return l.pause(min(time.Duration(l.failures)*100*time.Millisecond, time.Second))
+	}
+}
+
+// pause waits d or until the consumer stops; false when it stops.
+func (l *nodeLoop) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-l.c.stopping:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// buryMalformed keeps a body that is not a valid envelope (or fails its
+// HMAC) visible in the node's buried list, never running or dropping it. The
+// first one per node is logged with a sample; later ones are counted.
+func (l *nodeLoop) buryMalformed(cp *node.Copy, err error) {
+	metricConsumed.Inc(l.c.tube, outcomeMalformed)
+	n := l.malformed.Add(1)
+	if n == 1 {
+		sample := cp.Body
+		if len(sample) > 64 {
+			sample = sample[:64]
+		}
+		logx.Errorf("dq: burying malformed job %d on %s: %v; body starts %q (later ones are counted, not logged)",
+			cp.ID, l.endpoint, err, sample)
+	}
+	if err := cp.Bury(DefaultPriority); err != nil {
+		logx.Errorf("dq: bury malformed job %d on %s: %v", cp.ID, l.endpoint, err)
+	}
+}

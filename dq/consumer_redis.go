@@ -1,0 +1,120 @@
+package dq
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/zerodq/zerodq/internal/claim"
+)
+
+// lostClaim is a claim whose reply did not arrive: it may hold the job.
+type lostClaim struct {
+	id   string
+	cid  string
+	slot int
+}
+
+// redisHealth pauses the consumer while Redis is away: nothing is reserved,
+// run or deleted then. A prober checks every redisProbeInterval; when Redis
+// answers again, claims whose replies were lost are given back with a yield
+// and reserving resumes.
+type redisHealth struct {
+	c    *consumer
+	mu   sync.Mutex
+	down bool
+	lost []lostClaim
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (h *redisHealth) init(c *consumer) {
+	h.c = c
+	h.quit = make(chan struct{})
+}
+
+// failed records a Redis error; the first one of an outage pauses reserving
+// and starts the prober.
+func (h *redisHealth) failed(err error, lc lostClaim) {
+	metricErrors.Inc("redis", "claim")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if lc.cid != "" && len(h.lost) < 100000 {
+		h.lost = append(h.lost, lc)
+	}
+	if h.down {
+		return
+	}
+	select {
+	case <-h.quit:
+		return
+	default:
+	}
+	h.down = true
+	logx.Errorf("dq: redis unreachable, pausing consumption: %v", err)
+	h.c.gate.setPaused(true)
+	h.wg.Add(1)
+	go h.probe()
+}
+
+func (h *redisHealth) probe() {
+	defer h.wg.Done()
+	t := time.NewTicker(redisProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.quit:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(h.c.ctx, redisProbeInterval)
+		_, err := h.c.store.Now(ctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		if !h.yieldLost() {
+			continue
+		}
+		h.mu.Lock()
+		h.down = false
+		h.mu.Unlock()
+		h.c.gate.setPaused(false)
+		logx.Info("dq: redis answers again, consumption resumed")
+		return
+	}
+}
+
+// yieldLost hands back the claims whose replies were lost; false if Redis
+// failed again meanwhile.
+func (h *redisHealth) yieldLost() bool {
+	h.mu.Lock()
+	lost := h.lost
+	h.lost = nil
+	h.mu.Unlock()
+	for i, lc := range lost {
+		ctx, cancel := context.WithTimeout(h.c.ctx, redisCallTimeout)
+		_, err := h.c.store.Finish(ctx, h.c.tube, lc.id, lc.cid, lc.slot, claim.OutcomeYield, 0, h.c.maxFail)
+		cancel()
+		if err != nil {
+			h.mu.Lock()
+			h.lost = append(lost[i:], h.lost...)
+			h.mu.Unlock()
+			return false
+		}
+	}
+	return true
+}
+
+func (h *redisHealth) stop() {
+	h.mu.Lock()
+	select {
+	case <-h.quit:
+	default:
+		close(h.quit)
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}

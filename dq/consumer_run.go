@@ -1,0 +1,276 @@
+package dq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/zerodq/zerodq/internal/claim"
+	"github.com/zerodq/zerodq/internal/envelope"
+	"github.com/zerodq/zerodq/internal/node"
+)
+
+// activeRun is one handler run holding a claim (cid) on a job.
+type activeRun struct {
+	c      *consumer
+	id     string
+	cid    string
+	loop   *nodeLoop
+	cp     *node.Copy
+	cancel context.CancelCauseFunc
+	ended  chan struct{} // closed when the handler has returned
+
+	yield     atomic.Bool // cancelled by Stop: hand the job back, no failure
+	abandoned chan struct{}
+	abandonMu sync.Once
+	hbStop    chan struct{}
+	hbDone    chan struct{}
+}
+
+// leaseMargin is how long before its lease runs out a handler's ctx is
+// cancelled, so that it ends before another consumer may claim the job: 2 s,
+// or a third of a short lease (renewals come every third of it).
+func leaseMargin(lease time.Duration) time.Duration { return min(2*time.Second, lease/3) }
+
+// run runs the handler of a claimed job, keeps its lease and reservation
+// alive, and finishes the claim with the outcome.
+func (c *consumer) run(h *heldCopy, cid string, attempt int) {
+	defer c.gate.release()
+	env := &h.env
+	if env.Legacy {
+		// A mixed fleet: go-queue consumers take this lock for the same body;
+		// if one already did, it ran the job.
+		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+		mine, err := c.store.LegacyLock(ctx, envelope.LegacyLockKey(h.cp.Body), cid)
+		cancel()
+		if err != nil {
+			c.redis.failed(err, lostClaim{id: env.ID, cid: cid, slot: h.slot})
+			c.release(h, 0)
+			return
+		}
+		if !mine {
+			c.finish(h, cid, claim.OutcomeOK, 0)
+			return
+		}
+	}
+
+	job := &Job{
+		ID:       env.ID,
+		Attempt:  attempt,
+		DueAt:    time.UnixMilli(env.DueMs),
+		Tube:     h.loop.tube,
+		Endpoint: h.loop.endpoint,
+		Priority: h.pri,
+		Legacy:   env.Legacy,
+	}
+	if len(env.Headers) > 0 {
+		job.Headers = make(map[string]string, len(env.Headers))
+		for _, hd := range env.Headers {
+			job.Headers[hd.Key] = hd.Value
+		}
+	}
+	started := time.Now()
+	lateness := started.Sub(job.DueAt).Milliseconds()
+	base, cancel := context.WithCancelCause(context.Background())
+	spanCtx, span := startConsumeSpan(base, job, lateness)
+	defer span.End()
+	hctx, cancelTimeout := context.WithTimeout(withJob(spanCtx, job), c.conf.Timeout)
+	defer cancelTimeout()
+	r := &activeRun{
+		c: c, id: env.ID, cid: cid, loop: h.loop, cp: h.cp, cancel: cancel,
+		ended: make(chan struct{}), abandoned: make(chan struct{}),
+		hbStop: make(chan struct{}), hbDone: make(chan struct{}),
+	}
+	c.addRun(r)
+	metricLateness.Observe(lateness, c.tube)
+	metricInFlight.Inc(c.tube)
+	defer metricInFlight.Dec(c.tube)
+	go r.heartbeat(started)
+
+	result := make(chan error, 1)
+	go func() { result <- c.call(hctx, env.Body) }()
+	var herr error
+	select {
+	case herr = <-result:
+	case <-r.abandoned:
+		// Stop gave up on a handler that ignores its ctx; the job is taken
+		// over elsewhere once its cut lease lapses.
+		close(r.ended)
+		c.removeRun(r)
+		return
+	}
+	metricHandlerDuration.Observe(time.Since(started).Milliseconds(), c.tube)
+	cancel(nil)
+	close(r.hbStop)
+	<-r.hbDone
+	close(r.ended)
+	c.removeRun(r)
+
+	outcome, backoff := claim.OutcomeOK, time.Duration(0)
+	switch {
+	case r.yield.Load():
+		outcome = claim.OutcomeYield
+	case herr == nil:
+	case errors.Is(herr, ErrSkipRetry):
+		outcome = claim.OutcomeDead
+	default:
+		span.RecordError(herr)
+		outcome = claim.OutcomeFail
+		backoff = retryBackoff(attempt, c.conf.RetryBackoff, c.conf.MaxRetryBackoff)
+		logx.WithContext(hctx).Debugf("dq: job %s attempt %d failed: %v", env.ID, attempt, herr)
+	}
+	c.finish(h, cid, outcome, backoff)
+}
+
+// call runs the handler, turning a panic into an error.
+func (c *consumer) call(ctx context.Context, body []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("dq: handler panic: %v", p)
+			logx.WithContext(ctx).Errorf("%v\n%s", err, debug.Stack())
+		}
+	}()
+	return c.handler.Consume(ctx, body)
+}
+
+// finish records the outcome of a run and acts on the answer. If Redis does
+// not answer, it keeps trying (the copy stays reserved and touched) for up
+// to a lease: giving up earlier would let the job run again.
+func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time.Duration) {
+	deadline := time.Now().Add(time.Duration(c.leaseMs) * time.Millisecond)
+	lastTouch := time.Now()
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail)
+		cancel()
+		if err == nil {
+			switch {
+			case o == claim.OutcomeOK && rep.Kind == claim.Delete:
+				metricConsumed.Inc(c.tube, outcomeOK)
+			case o == claim.OutcomeFail && rep.Kind == claim.Release:
+				metricConsumed.Inc(c.tube, outcomeRetry)
+			}
+			if rep.Kind == claim.Release && rep.Ms == 0 {
+				c.release(h, 0) // a yield: another consumer starts it at once
+				return
+			}
+			if c.route(h, rep) {
+				// Due again within the second (a short retry back-off):
+				// claim it again from the top.
+				c.reclaim(h)
+			}
+			return
+		}
+		if time.Now().After(deadline) || c.ctx.Err() != nil {
+			logx.Errorf("dq: finish job %s: %v; giving the copy back", h.env.ID, err)
+			c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot})
+			c.release(h, 0)
+			return
+		}
+		if time.Since(lastTouch) >= c.heartbeat {
+			_ = h.cp.Touch()
+			lastTouch = time.Now()
+		}
+		t := time.NewTimer(redisProbeInterval)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+		}
+		t.Stop()
+	}
+}
+
+// reclaim claims a copy again after a short wait, without a new reservation.
+func (c *consumer) reclaim(h *heldCopy) {
+	c.copies.Add(1)
+	c.gate.mu.Lock()
+	c.gate.copies++
+	c.gate.mu.Unlock()
+	go func() {
+		defer c.copies.Done()
+		defer c.gate.leave()
+		for {
+			if !c.gate.acquire() {
+				c.release(h, 0)
+				return
+			}
+			cid := claim.NewClaimID()
+			ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+			rep, err := c.store.Claim(ctx, c.tube, h.env.ID, cid, h.env.DueMs, int(h.env.Count), h.slot,
+				h.env.Unc(), c.leaseMs, c.maxFail)
+			cancel()
+			if err != nil {
+				c.gate.release()
+				c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot})
+				c.release(h, 0)
+				return
+			}
+			if rep.Kind == claim.Run {
+				c.run(h, cid, rep.Attempt)
+				return
+			}
+			c.gate.release()
+			if !c.route(h, rep) {
+				return
+			}
+		}
+	}()
+}
+
+// heartbeat renews the lease (Redis) and the reservation (touch) every TTR/3
+// until the handler returns or Timeout + 1 s has passed; the handler's ctx is
+// cancelled leaseMargin before the last renewal sent would lapse, and at once
+// when the claim turns out to be someone else's.
+func (r *activeRun) heartbeat(start time.Time) {
+	defer close(r.hbDone)
+	c := r.c
+	lease := time.Duration(c.leaseMs) * time.Millisecond
+	margin := leaseMargin(lease)
+	guard := time.AfterFunc(time.Until(start.Add(lease-margin)), func() { r.cancel(errLeaseLost) })
+	defer guard.Stop()
+	tick := time.NewTicker(c.heartbeat)
+	defer tick.Stop()
+	stopAt := start.Add(c.conf.Timeout + time.Second)
+	for {
+		select {
+		case <-r.hbStop:
+			return
+		case <-r.abandoned:
+			return
+		case now := <-tick.C:
+			if now.After(stopAt) {
+				return // a hung handler loses its lease and is retried elsewhere
+			}
+			sent := time.Now()
+			ctx, cancel := context.WithTimeout(c.ctx, min(redisCallTimeout, c.heartbeat))
+			rep, err := c.store.Extend(ctx, c.tube, r.id, r.cid, c.leaseMs)
+			cancel()
+			switch {
+			case err != nil:
+			case rep.Kind == claim.Lost:
+				r.cancel(errLeaseLost)
+			default:
+				guard.Reset(time.Until(sent.Add(lease - margin)))
+			}
+			_ = r.cp.Touch()
+		}
+	}
+}
+
+// abandon cuts the lease of a run that outlived Stop's grace to 1.5 s and
+// stops renewing it.
+func (r *activeRun) abandon() {
+	r.abandonMu.Do(func() {
+		close(r.abandoned)
+		<-r.hbDone
+		ctx, cancel := context.WithTimeout(r.c.ctx, time.Second)
+		_, _ = r.c.store.Extend(ctx, r.c.tube, r.id, r.cid, 1500)
+		cancel()
+	})
+}

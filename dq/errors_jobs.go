@@ -1,0 +1,68 @@
+package dq
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Errors of enqueueing and revoking jobs.
+var (
+	// ErrTimeBeforeNow is returned by At for a time in the past (as go-queue's dq).
+	ErrTimeBeforeNow = errors.New("dq: can't schedule task to past time")
+	// ErrNegativeDelay is returned by Delay for a negative delay.
+	ErrNegativeDelay = errors.New("dq: negative delay")
+	// ErrJobTooBig is returned when the body and its envelope exceed MaxJobSize.
+	ErrJobTooBig = errors.New("dq: job too big")
+	// ErrBadID is returned for a WithID or Revoke ID that cannot be a job ID.
+	ErrBadID = errors.New("dq: bad job id")
+	// ErrQuorum is matched by a *QuorumError: fewer than MinWrites copies were acknowledged.
+	ErrQuorum = errors.New("dq: write quorum not reached")
+	// ErrClosed is returned by a Producer or Consumer used after Close/Stop.
+	ErrClosed = errors.New("dq: closed")
+	// ErrRevoked is returned when enqueueing a WithID job whose ID was revoked.
+	ErrRevoked = errors.New("dq: job revoked")
+	// ErrRunning is returned by Revoke for a job whose handler is running.
+	ErrRunning = errors.New("dq: job is running")
+	// ErrDone is returned by Revoke for a job that already completed.
+	ErrDone = errors.New("dq: job already done")
+	// ErrDead is returned by Revoke for a job that ended in the dead letter.
+	ErrDead = errors.New("dq: job is dead")
+	// ErrMaybeDone is returned by Revoke when no record of the job is left and
+	// its due time has passed: it is revoked if it had not run, but it may
+	// have run already.
+	ErrMaybeDone = errors.New("dq: job revoked if it had not run (no record left; it may have run)")
+)
+
+// NodeError is one node's failure during an enqueue.
+type NodeError struct {
+	Endpoint string
+	Err      error
+}
+
+// QuorumError reports an enqueue that reached fewer than MinWrites nodes. The
+// copies that were written have been removed and the job will not run.
+type QuorumError struct {
+	ID     string
+	Acked  int
+	Needed int
+	Nodes  []NodeError
+}
+
+// Error lists the failed nodes and why.
+func (e *QuorumError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v: job %s: %d of %d acknowledged", ErrQuorum, e.ID, e.Acked, e.Needed)
+	for i, n := range e.Nodes {
+		if i == 0 {
+			b.WriteString("; failed: ")
+		} else {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %v", n.Endpoint, n.Err)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrQuorum) hold.
+func (e *QuorumError) Is(target error) bool { return target == ErrQuorum }
