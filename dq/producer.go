@@ -77,22 +77,21 @@ const (
 
 // producer is the Producer of NewProducer.
 type producer struct {
-	conf     DqConf // normalized
-	tube     string // the tube part of the jobs' Redis keys
-	nodes    []*node.Node
-	legacy   map[string]*node.Node // endpointKey + "/" + tube → node, for go-queue IDs
-	store    *claim.Store
-	clock    *clock.Clock
-	keys     envelope.Keys
-	ttr      time.Duration // whole seconds
-	ttrSec   uint32
-	window   time.Duration // how long a WithID reservation keeps other writers out
-	wid      string        // writer id prefix of this instance
-	widSeq   atomic.Uint64
-	recent   recentPuts
-	jobs     sync.Pool // *putJob
-	closed   atomic.Bool
-	closeErr error
+	conf   DqConf // normalized
+	tube   string // the tube part of the jobs' Redis keys
+	nodes  []*node.Node
+	legacy map[string]*node.Node // endpointKey + "/" + tube → node, for go-queue IDs
+	store  *claim.Store
+	clock  *clock.Clock
+	keys   envelope.Keys
+	ttr    time.Duration // whole seconds
+	ttrSec uint32
+	window time.Duration // how long a WithID reservation keeps other writers out
+	wid    string        // writer id prefix of this instance
+	widSeq atomic.Uint64
+	recent recentPuts
+	jobs   sync.Pool // *putJob
+	closed atomic.Bool
 }
 
 // NewProducer returns a Producer for c. It validates c (errors match

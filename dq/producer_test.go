@@ -408,6 +408,36 @@ func TestProducerMissingQuorumFailsAndLeavesNoOrphanCopy(t *testing.T) {
 		require.Equal(t, "V", recordOf(t, c, qe.ID)["st"])
 	}
 	require.Equal(t, tubeCounts{}, countTube(t, e.Nodes[2].Addr(), c.Beanstalks[0].Tube), "no orphan copy")
+
+	// An ID whose enqueue missed the quorum can be enqueued again later.
+	ctx := context.Background()
+	_, err := p.DelayCtx(ctx, []byte("x"), time.Hour, WithID("retry-me"))
+	require.ErrorIs(t, err, ErrQuorum)
+	require.NoError(t, e.Nodes[0].Restart())
+	dqtest.Eventually(t, 5*time.Second, func() bool {
+		id, err := p.DelayCtx(ctx, []byte("x"), time.Hour, WithID("retry-me"))
+		return err == nil && id == "retry-me"
+	}, "the ID enqueued once the nodes are back")
+	for _, n := range []*dqtest.Server{e.Nodes[0], e.Nodes[2]} {
+		require.Equal(t, tubeCounts{Delayed: 1}, countTube(t, n.Addr(), c.Beanstalks[0].Tube))
+	}
+}
+
+func TestProducerNeedsRedisOnlyForWithID(t *testing.T) {
+	verifyNoLeaks(t)
+	e := dqtest.NewEnv(t, dqtest.EnvOptions{})
+	c := testConf(t, e)
+	p := openProducer(t, c)
+	e.Redis.Kill()
+
+	_, err := p.Delay([]byte("x"), time.Hour)
+	require.NoError(t, err, "a generated ID needs no Redis")
+	start := time.Now()
+	_, err = p.DelayCtx(context.Background(), []byte("x"), time.Hour, WithID("needs-redis"))
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrQuorum)
+	require.Less(t, time.Since(start), producerRedisTimeout+time.Second)
+	require.Equal(t, 3, countCopies(t, c), "nothing written for the WithID job")
 }
 
 func TestProducerGivesEveryJobAllReplicasWhenOneOfFourNodesIsDead(t *testing.T) {
