@@ -13,6 +13,11 @@ test: servers vet
 servers:
 	@bash scripts/install-servers.sh
 
+## demo: run the order example on 3 beanstalkd nodes and Redis and show each job firing (ARGS=-h for options)
+demo: servers
+	$(GO) build -o bin/order-api ./examples/order
+	$(GO) run ./examples/order/cmd/demo -service bin/order-api $(ARGS)
+
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
 	$(GO) vet ./...
@@ -25,6 +30,14 @@ lint:
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./internal/envelope -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+## bench: zerodq beside raw beanstalkd on servers of its own (ARGS=-json, ARGS=-quick)
+bench: servers
+	$(GO) run ./dqx/cmd/zerodq-bench bench $(ARGS)
+
+## soak: produce under random server and consumer faults, then count lost and doubled jobs (ARGS="-duration 10m")
+soak: servers
+	$(GO) run ./dqx/cmd/zerodq-bench soak $(ARGS)
 
 fmt:
 	gofmt -w .

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/dq"
+)
+
+// The soak's consumers are subprocesses, so that a fault can SIGKILL one in
+// the middle of its handlers. Each appends its handlers' starts and
+// completions to a file of its own in the soak directory, one line per event,
+// each written with a single write(2) so that a kill leaves whole lines:
+//
+//	S <job id> <seq> <attempt> <pid> <unix µs>   the handler started
+//	D <job id> <seq> <attempt> <pid> <unix µs>   the handler's work is done
+//
+// A D line is written only after the work and only while the handler's ctx
+// is alive, the way a handler commits its side effects.
+
+// soakSettings are the consumer settings the parent and its consumer
+// subprocesses share.
+type soakSettings struct {
+	endpoints []string
+	redis     string
+	prefix    string
+	tube      string
+	workers   int
+	ttr       time.Duration
+	work      time.Duration
+}
+
+// conf is the DqConf of the soak: short leases and back-offs so that jobs of a
+// killed consumer come back within seconds, and retries to spare so that no
+// job dies of the faults.
+func (s soakSettings) conf() dq.DqConf {
+	c := dq.DqConf{
+		Redis:           redis.RedisConf{Host: s.redis, Type: redis.NodeType},
+		Replicas:        copies,
+		Workers:         s.workers,
+		TTR:             s.ttr,
+		MaxRetries:      100,
+		Timeout:         10 * time.Second,
+		ShutdownTimeout: 2 * time.Second,
+		RetryBackoff:    100 * time.Millisecond,
+		MaxRetryBackoff: time.Second,
+		KeyPrefix:       s.prefix,
+		DedupeTTL:       time.Hour,
+	}
+	for _, ep := range s.endpoints {
+		c.Beanstalks = append(c.Beanstalks, dq.Beanstalk{Endpoint: ep, Tube: s.tube})
+	}
+	return c
+}
+
+func (s soakSettings) args(dir string) []string {
+	return []string{"consumer", "-beanstalks", strings.Join(s.endpoints, ","), "-redis", s.redis,
+		"-prefix", s.prefix, "-tube", s.tube, "-workers", strconv.Itoa(s.workers), "-ttr", s.ttr.String(),
+		"-work", s.work.String(), "-dir", dir}
+}
+
+// consumerStartTimeout bounds how long a consumer subprocess retries
+// NewConsumer, which fails while Redis is restarting.
+const consumerStartTimeout = 30 * time.Second
+
+// soakConsumerMain is the soak's consumer subprocess: it runs until SIGTERM
+// (or SIGKILL).
+func soakConsumerMain(ctx context.Context, args []string, stderr io.Writer) error {
+	var s soakSettings
+	var beanstalks, dir string
+	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
+	fs.StringVar(&beanstalks, "beanstalks", "", "")
+	fs.StringVar(&s.redis, "redis", "", "")
+	fs.StringVar(&s.prefix, "prefix", "", "")
+	fs.StringVar(&s.tube, "tube", "", "")
+	fs.IntVar(&s.workers, "workers", 8, "")
+	fs.DurationVar(&s.ttr, "ttr", 5*time.Second, "")
+	fs.DurationVar(&s.work, "work", 5*time.Millisecond, "")
+	fs.StringVar(&dir, "dir", "", "")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	s.endpoints = strings.Split(beanstalks, ",")
+	logx.DisableStat()
+	logx.SetWriter(logx.NewWriter(stderr))
+
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("records-%d.log", os.Getpid())),
+		os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+
+	var cs dq.Consumer
+	giveUp := time.Now().Add(consumerStartTimeout)
+	for {
+		cs, err = dq.NewConsumer(s.conf(), soakHandler(f, s.work))
+		if err == nil {
+			break
+		}
+		if time.Now().After(giveUp) {
+			return err
+		}
+		if !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
+			return ctx.Err()
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cs.Start()
+	}()
+	<-ctx.Done()
+	cs.Stop()
+	<-done
+	return nil
+}
+
+func soakHandler(f *os.File, work time.Duration) dq.ConsumeHandler {
+	pid := os.Getpid()
+	record := func(kind byte, j dq.Job, seq uint64) error {
+		line := fmt.Sprintf("%c %s %d %d %d %d\n", kind, j.ID, seq, j.Attempt, pid, time.Now().UnixMicro())
+		_, err := f.WriteString(line)
+		return err
+	}
+	return dq.WithHandle(func(ctx context.Context, body []byte) error {
+		j, ok := dq.JobFromContext(ctx)
+		seq, _, okBody := parseBody(body)
+		if !ok || !okBody {
+			return fmt.Errorf("%w: not a soak job", dq.ErrSkipRetry)
+		}
+		if err := record('S', j, seq); err != nil {
+			return err
+		}
+		if !sleepUntil(ctx, time.Now().Add(work)) {
+			return ctx.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return record('D', j, seq)
+	})
+}
+
+// consumerProc is one consumer subprocess as the soak runs it.
+type consumerProc struct {
+	slot    int
+	cmd     *exec.Cmd
+	pid     int
+	log     *os.File
+	exited  chan struct{}
+	waitErr error // set before exited closes
+}
+
+func startConsumerProc(s soakSettings, dir string, slot, generation int) (*consumerProc, error) {
+	cmd, err := selfCommand(s.args(dir)...)
+	if err != nil {
+		return nil, err
+	}
+	log, err := os.Create(filepath.Join(dir, fmt.Sprintf("consumer-%d-%d.log", slot, generation)))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, err
+	}
+	p := &consumerProc{slot: slot, cmd: cmd, pid: cmd.Process.Pid, log: log, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		log.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// hasExited reports whether the process has ended.
+func (p *consumerProc) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill SIGKILLs the process and waits for it to be gone.
+func (p *consumerProc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// stop asks the process to drain with SIGTERM and kills it when it has not
+// exited within timeout. It reports an exit other than a clean one.
+func (p *consumerProc) stop(timeout time.Duration) error {
+	if p.hasExited() {
+		return p.exitErr()
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-p.exited:
+		return p.exitErr()
+	case <-timer.C:
+		p.kill()
+		return fmt.Errorf("consumer %d did not stop within %v of SIGTERM", p.pid, timeout)
+	}
+}
+
+func (p *consumerProc) exitErr() error {
+	if p.waitErr == nil {
+		return nil
+	}
+	out, _ := os.ReadFile(p.log.Name())
+	return exitError(fmt.Sprintf("consumer %d", p.pid), p.waitErr, out)
+}
