@@ -1,0 +1,362 @@
+package dqx
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/dq"
+)
+
+// Scheduler turns cron entries into dq jobs. It is a go-zero
+// service.Service: add it to the service group of every replica of the
+// service; there is no leader.
+//
+// Each fire of an entry becomes one job whose ID is derived from the entry and
+// the fire time, enqueued with dq.WithID, so the replicas' enqueues of one
+// fire collapse into one job that runs once; a failed or dead run is that
+// fire's alone and never holds up the next. Every Refresh, each replica
+// writes the fires of the coming Lookahead (at least three per entry), so a
+// restart or deploy shorter than Lookahead misses nothing. Fires that no
+// replica wrote in time (every replica down for longer) are dropped or run
+// once, as the entry's Missed policy says.
+//
+// A config owns the schedule: the config of the scheduler that started last,
+// or, once the owner's replicas have stopped topping up for three Refresh
+// periods, that of any running replica. On taking over, a scheduler revokes
+// the pre-written fires of entries that its config changed or removed;
+// replicas still running an older config stop writing. Changing an entry thus
+// takes effect when the first replica with the new config starts.
+//
+// The fires are run by a dq consumer of the same queue like any other job:
+// route them with a Mux (HandleCron) or read FireFromContext in a handler.
+type Scheduler struct {
+	conf     CronConf
+	entries  []*entry
+	tags     []string
+	cfg      string // digest of the entries: identifies the config
+	state    *cronState
+	producer dq.Producer
+	ownsProd bool
+	clock    Clock
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	started  bool
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+
+	owner   bool // whether the last top-up found this config owning; loop only
+	claimed bool // whether a top-up has taken over once; loop only
+}
+
+// Clock tells a Scheduler the time. The default is Redis time, the base dq
+// fires jobs on; tests inject a fixed clock to check which instants an entry
+// fires at without waiting for them.
+type Clock interface {
+	Now() time.Time
+}
+
+// ClockFunc adapts a function to Clock.
+type ClockFunc func() time.Time
+
+// Now calls f.
+func (f ClockFunc) Now() time.Time { return f() }
+
+// SchedulerOption tunes a Scheduler.
+type SchedulerOption func(*schedulerOptions)
+
+type schedulerOptions struct {
+	clock    Clock
+	producer dq.Producer
+}
+
+// WithClock makes the scheduler read the time from c instead of Redis.
+func WithClock(c Clock) SchedulerOption {
+	return func(o *schedulerOptions) { o.clock = c }
+}
+
+// WithProducer makes the scheduler enqueue with p, which must write to the
+// queue of the scheduler's DqConf, instead of a producer of its own; the
+// scheduler does not close p.
+func WithProducer(p dq.Producer) SchedulerOption {
+	return func(o *schedulerOptions) { o.producer = p }
+}
+
+// schedulerRedisTimeout bounds one Redis call of a top-up.
+const schedulerRedisTimeout = 3 * time.Second
+
+// NewScheduler returns a Scheduler of cc's entries that enqueues them on the
+// queue of c. It validates both (errors match dq.ErrBadConfig or ErrBadCron)
+// and connects to Redis.
+func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	cc, entries, err := cc.compile()
+	if err != nil {
+		return nil, err
+	}
+	var o schedulerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+
+	rc := c.Redis
+	if rc.Type == "" {
+		rc.Type = redis.NodeType
+	}
+	rds, err := redis.NewRedis(rc)
+	if err != nil {
+		return nil, err
+	}
+	prefix := c.KeyPrefix
+	if prefix == "" {
+		prefix = "zerodq"
+	}
+
+	s := &Scheduler{
+		conf:    cc,
+		entries: entries,
+		state:   newCronState(rds, prefix, queueName(c), cc.Name, 3*cc.Refresh),
+		clock:   o.clock,
+	}
+	for _, e := range entries {
+		s.tags = append(s.tags, e.tag)
+	}
+	sorted := slices.Sorted(slices.Values(s.tags))
+	sum := sha256.Sum256([]byte(cc.Name + "\n" + strings.Join(sorted, "\n")))
+	s.cfg = hex.EncodeToString(sum[:16])
+
+	s.producer = o.producer
+	if s.producer == nil {
+		if s.producer, err = dq.NewProducer(c); err != nil {
+			return nil, err
+		}
+		s.ownsProd = true
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// MustNewScheduler is NewScheduler that logs the error and exits on failure.
+func MustNewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) *Scheduler {
+	s, err := NewScheduler(c, cc, opts...)
+	logx.Must(err)
+	return s
+}
+
+// queueName names the queue in the scheduler's keys the way every replica
+// agrees on, whatever order it lists the nodes in.
+func queueName(c dq.DqConf) string {
+	tubes := make([]string, 0, len(c.Beanstalks))
+	for _, b := range c.Beanstalks {
+		tubes = append(tubes, b.Tube)
+	}
+	slices.Sort(tubes)
+	return strings.Join(slices.Compact(tubes), ",")
+}
+
+// Start writes the window of upcoming fires at once and then every Refresh,
+// until Stop. It implements service.Service; a Start after Stop returns at
+// once.
+func (s *Scheduler) Start() {
+	s.mu.Lock()
+	if s.started || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.started = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	ticker := time.NewTicker(s.conf.Refresh)
+	defer ticker.Stop()
+	for {
+		if err := s.topUp(s.ctx); err != nil && s.ctx.Err() == nil {
+			logx.WithContext(s.ctx).Errorf("dqx: scheduler %s: %v", s.conf.Name, err)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// Stop ends the top-ups, waits for one in progress, and closes the
+// scheduler's own producer. The fires already written stay and run. It is
+// idempotent and safe to call concurrently with Start.
+func (s *Scheduler) Stop() {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.cancel()
+		s.mu.Unlock()
+		s.wg.Wait()
+		if s.ownsProd {
+			if err := s.producer.Close(); err != nil {
+				logx.Errorf("dqx: scheduler %s: closing producer: %v", s.conf.Name, err)
+			}
+		}
+	})
+}
+
+// topUp runs one round: take or check ownership, revoke fires that no
+// longer belong to the config, then record and enqueue the missed fire (per
+// policy) and the window of every entry.
+func (s *Scheduler) topUp(ctx context.Context) error {
+	var now time.Time
+	if s.clock != nil {
+		now = s.clock.Now()
+	}
+	rctx, cancel := context.WithTimeout(ctx, schedulerRedisTimeout)
+	res, err := s.state.sync(rctx, s.cfg, now, !s.claimed, s.entries)
+	cancel()
+	if err != nil {
+		return err
+	}
+	s.claimed = true
+	if res.busy {
+		if s.owner {
+			logx.WithContext(ctx).Infof("dqx: scheduler %s: another config owns the schedule now; "+
+				"this replica stops writing fires", s.conf.Name)
+		}
+		s.owner = false
+		return nil
+	}
+	s.owner = true
+	now = res.now
+
+	revoked, ran := s.revokeStale(ctx, now, res.stale)
+	plan := s.plan(now, res.last, ran)
+	rctx, cancel = context.WithTimeout(ctx, schedulerRedisTimeout)
+	owner, err := s.state.record(rctx, s.cfg, revoked, plan)
+	cancel()
+	if err != nil || !owner {
+		return err
+	}
+
+	var errs []error
+	for _, f := range plan {
+		if err := s.enqueue(ctx, f); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fireKey names one fire of an entry, whatever version of the entry.
+type fireKey struct {
+	entry string
+	ms    int64
+}
+
+// revokeStale revokes the fires of changed or removed entries. It returns the
+// IDs that need no further attempt, and the fires that may have run under
+// the old version: the new version must not run those instants again.
+func (s *Scheduler) revokeStale(ctx context.Context, now time.Time, ids []string) ([]string, map[fireKey]bool) {
+	var done []string
+	ran := make(map[fireKey]bool)
+	for _, id := range ids {
+		err := s.producer.RevokeCtx(ctx, id)
+		key, parsed := parseFireID(id)
+		switch {
+		case err == nil, errors.Is(err, dq.ErrBadID):
+			done = append(done, id)
+		case errors.Is(err, dq.ErrDone), errors.Is(err, dq.ErrRunning), errors.Is(err, dq.ErrDead),
+			errors.Is(err, dq.ErrMaybeDone):
+			done = append(done, id)
+			// A fire not yet due cannot have run: dq never starts a job
+			// early, so "maybe done" only counts for a past one.
+			if parsed && (!errors.Is(err, dq.ErrMaybeDone) || key.ms <= now.UnixMilli()) {
+				ran[key] = true
+			}
+		case ctx.Err() != nil:
+			return done, ran
+		default:
+			logx.WithContext(ctx).Errorf("dqx: scheduler %s: revoking stale fire %s: %v",
+				s.conf.Name, id, err)
+		}
+	}
+	return done, ran
+}
+
+// parseFireID reads the entry name and fire time back from a fire ID,
+// "cron-<name>-<hash>-<ms>".
+func parseFireID(id string) (fireKey, bool) {
+	rest, ok := strings.CutPrefix(id, "cron-")
+	i := strings.LastIndexByte(rest, '-')
+	if !ok || i < 0 {
+		return fireKey{}, false
+	}
+	ms, err := strconv.ParseInt(rest[i+1:], 10, 64)
+	j := strings.LastIndexByte(rest[:i], '-')
+	if err != nil || j <= 0 {
+		return fireKey{}, false
+	}
+	return fireKey{entry: rest[:j], ms: ms}, true
+}
+
+// plan lists the fires to write now: per entry, the missed fire if its policy
+// runs one, then the window; fires that ran under an older version of the
+// entry are left out.
+func (s *Scheduler) plan(now time.Time, last map[string]time.Time, ran map[fireKey]bool) []plannedFire {
+	var plan []plannedFire
+	add := func(e *entry, at time.Time, missed bool) {
+		if !ran[fireKey{entry: e.Name, ms: at.UnixMilli()}] {
+			plan = append(plan, plannedFire{e: e, at: at, id: e.fireID(at), missed: missed})
+		}
+	}
+	for _, e := range s.entries {
+		if l, ok := last[e.Name]; ok && e.Missed == MissedRunOnce && l.Before(now) {
+			if f, ok := e.latestMissed(l, now); ok {
+				add(e, f, true)
+			}
+		}
+		for _, f := range e.window(now, s.conf.Lookahead) {
+			add(e, f, false)
+		}
+	}
+	return plan
+}
+
+// enqueue writes one fire. A fire already written by this or another replica
+// is a no-op (dq.WithID); one revoked by a newer config is left revoked.
+func (s *Scheduler) enqueue(ctx context.Context, f plannedFire) error {
+	opts := []dq.JobOption{
+		dq.WithID(f.id),
+		dq.WithHeader(TypeHeader, f.e.Type),
+		dq.WithHeader(CronHeader, f.e.Name),
+		dq.WithHeader(FireHeader, strconv.FormatInt(f.at.UnixMilli(), 10)),
+	}
+	var err error
+	if f.missed {
+		_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
+	} else {
+		_, err = s.producer.AtCtx(ctx, f.e.body, f.at, opts...)
+		if errors.Is(err, dq.ErrTimeBeforeNow) {
+			// The fire came due while the window was being written.
+			_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
+		}
+	}
+	if err != nil && !errors.Is(err, dq.ErrRevoked) {
+		return fmt.Errorf("dqx: scheduler %s: enqueueing fire %s: %w", s.conf.Name, f.id, err)
+	}
+	return nil
+}
