@@ -24,8 +24,10 @@ import (
 // The backlog scenario enqueues many delayed jobs and measures the consumer
 // while they fire. The consumer runs in a subprocess so that its peak RSS is
 // its own, not the producer's: the parent starts it, produces, then writes
-// the number of jobs it enqueued to the child's stdin; the child runs until
-// that many completed and writes a backlogResult to the file named by -out.
+// the number of jobs it enqueued to the child's stdin; the child reports its
+// completions on stdout as it goes ("progress <n>" lines), runs until the
+// expected number completed and writes a backlogResult to the file named by
+// -out.
 
 // backlogResult is what a backlog consumer reports.
 type backlogResult struct {
@@ -107,11 +109,24 @@ func (b *bench) backlogRun(ctx context.Context, raw bool, n int, over time.Durat
 	if err != nil {
 		return res, err
 	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
 	if err := cmd.Start(); err != nil {
 		return res, err
 	}
+	var progressAt atomic.Int64 // unix nanoseconds of the child's latest progress
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		readProgress(stdout, &progressAt)
+	}()
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		<-readDone // Wait closes stdout: read it all first
+		exited <- cmd.Wait()
+	}()
 	defer func() {
 		_ = cmd.Process.Kill() // a no-op once it exited
 		<-exited
@@ -148,18 +163,26 @@ func (b *bench) backlogRun(ctx context.Context, raw bool, n int, over time.Durat
 	}
 	_ = stdin.Close()
 
-	timer := time.NewTimer(time.Until(base) + over + finishGrace)
-	defer timer.Stop()
-	select {
-	case err := <-exited:
-		exited <- err // for the deferred wait
-		if err != nil {
-			return res, exitError("backlog consumer", err, stderr.Bytes())
+	// However slow the consumer, it is waited for while it makes progress.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case err := <-exited:
+			exited <- err // for the deferred wait
+			if err != nil {
+				return res, exitError("backlog consumer", err, stderr.Bytes())
+			}
+			done = true
+		case now := <-tick.C:
+			last := time.Unix(0, max(base.UnixNano(), progressAt.Load()))
+			if now.Sub(last) > stallLimit {
+				return res, exitError("backlog consumer", fmt.Errorf("no job completed for %v", stallLimit),
+					stderr.Bytes())
+			}
+		case <-ctx.Done():
+			return res, ctx.Err()
 		}
-	case <-timer.C:
-		return res, exitError("backlog consumer", errors.New("did not finish in time"), stderr.Bytes())
-	case <-ctx.Done():
-		return res, ctx.Err()
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -207,8 +230,22 @@ func (b *bench) backlogProduceRaw(ctx context.Context, n int, due func(uint64) t
 	})
 }
 
+// readProgress reads the child's "progress <n>" lines and notes the time
+// whenever n grows.
+func readProgress(r io.Reader, at *atomic.Int64) {
+	sc := bufio.NewScanner(r)
+	last := int64(-1)
+	for sc.Scan() {
+		var n int64
+		if _, err := fmt.Sscanf(sc.Text(), "progress %d", &n); err == nil && n > last {
+			last = n
+			at.Store(time.Now().UnixNano())
+		}
+	}
+}
+
 // backlogConsumerMain is the backlog consumer subprocess.
-func backlogConsumerMain(ctx context.Context, args []string, stderr io.Writer) error {
+func backlogConsumerMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backlog-consumer", flag.ContinueOnError)
 	beanstalks := fs.String("beanstalks", "", "")
 	redisAddr := fs.String("redis", "", "")
@@ -268,9 +305,15 @@ func backlogConsumerMain(ctx context.Context, args []string, stderr io.Writer) e
 	// The parent bounds this run: it kills the child when it gives up.
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	var reported time.Time
 	for {
-		if n := expect.Load(); n >= 0 && tr.done.Load() >= n {
+		done := tr.done.Load()
+		if n := expect.Load(); n >= 0 && done >= n {
 			break
+		}
+		if time.Since(reported) >= 500*time.Millisecond {
+			fmt.Fprintf(stdout, "progress %d\n", done)
+			reported = time.Now()
 		}
 		select {
 		case <-ctx.Done():

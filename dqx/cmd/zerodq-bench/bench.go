@@ -53,9 +53,9 @@ var (
 		backlog: 200000, backlogOver: 60 * time.Second, backlogLead: 5 * time.Second,
 	}
 	quickSizes = sizes{
-		produce1: 1000, produce16: 10000, e2e: 5000, slowSeconds: 1, slowMax: 5000,
+		produce1: 1000, produce16: 5000, e2e: 3000, slowSeconds: 1, slowMax: 2000,
 		lateRate: 1000, lateFor: 3 * time.Second, lateSpread: 2 * time.Second,
-		backlog: 10000, backlogOver: 5 * time.Second, backlogLead: 2 * time.Second,
+		backlog: 5000, backlogOver: 5 * time.Second, backlogLead: 2 * time.Second,
 	}
 	// smokeSizes only prove that every scenario runs (the tests use them).
 	smokeSizes = sizes{
@@ -66,11 +66,13 @@ var (
 )
 
 const (
-	producers   = 16 // goroutines of the concurrent producers
-	copies      = 3  // copies per job, zerodq's default Replicas
-	slowWork    = 10 * time.Millisecond
-	benchTTR    = 30 * time.Second // the default lease
-	finishGrace = 60 * time.Second // beyond a scenario's own length
+	producers = 16 // goroutines of the concurrent producers
+	copies    = 3  // copies per job, zerodq's default Replicas
+	slowWork  = 10 * time.Millisecond
+	benchTTR  = 30 * time.Second // the default lease
+	// stallLimit is how long a scenario may go without a job completing
+	// before the bench gives up on it.
+	stallLimit = 30 * time.Second
 )
 
 func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -229,9 +231,11 @@ func (b *bench) runAll(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		start := time.Now()
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
+		b.progress("%s: took %v", s.name, time.Since(start).Round(10*time.Millisecond))
 	}
 	return nil
 }

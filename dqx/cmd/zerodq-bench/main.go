@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "consumer": // the soak's consumer subprocess
 		err = soakConsumerMain(ctx, args[1:], stderr)
 	case "backlog-consumer": // the bench's backlog consumer subprocess
-		err = backlogConsumerMain(ctx, args[1:], stderr)
+		err = backlogConsumerMain(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0

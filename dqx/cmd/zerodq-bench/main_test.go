@@ -31,6 +31,7 @@ func TestBenchSmokeReportsEveryScenarioWithNoEarlyJob(t *testing.T) {
 	defer cancel()
 	code := run(ctx, []string{"bench", "-smoke", "-json"}, &out, &log)
 	require.Equal(t, 0, code, "bench failed; stderr:\n%s", log.String())
+	t.Logf("bench progress:\n%s", log.String())
 
 	var res map[string]float64
 	require.NoError(t, json.Unmarshal(out.Bytes(), &res), "output: %s", out.String())

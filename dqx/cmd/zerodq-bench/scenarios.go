@@ -138,12 +138,6 @@ func benchHandler(tr *tracker, work time.Duration) dq.ConsumeHandler {
 	})
 }
 
-// deadline bounds the wait for n jobs to complete after their scenario's
-// own length.
-func deadline(n int, length time.Duration) time.Duration {
-	return length + finishGrace + time.Duration(n)*time.Millisecond
-}
-
 // drainZerodq runs a zerodq consumer on the scenario's tube until n jobs
 // completed and returns jobs/s from its start to the last completion.
 func (b *bench) drainZerodq(scenario string, n, workers int, work time.Duration) (float64, error) {
@@ -153,7 +147,7 @@ func (b *bench) drainZerodq(scenario string, n, workers int, work time.Duration)
 	if err != nil {
 		return 0, err
 	}
-	ok := tr.wait(deadline(n, 0))
+	ok := tr.wait(time.Now(), stallLimit)
 	stop()
 	if !ok {
 		return 0, fmt.Errorf("zerodq completed %d of %d jobs in time", tr.done.Load(), n)
@@ -169,7 +163,7 @@ func (b *bench) drainRaw(scenario string, n, workers int, work time.Duration) (f
 	if err != nil {
 		return 0, err
 	}
-	ok := tr.wait(deadline(n, 0))
+	ok := tr.wait(time.Now(), stallLimit)
 	if err := rc.stop(); err != nil {
 		return 0, err
 	}
@@ -277,7 +271,7 @@ func (b *bench) e2eZerodq(ctx context.Context, n int) (float64, error) {
 	if _, err := b.produce(ctx, b.conf("e2e", b.o.workers), n, producers, 0, now); err != nil {
 		return 0, err
 	}
-	if !tr.wait(deadline(n, 0)) {
+	if !tr.wait(time.Now(), stallLimit) {
 		return 0, fmt.Errorf("zerodq completed %d of %d jobs in time", tr.done.Load(), n)
 	}
 	return tr.rate(start), nil
@@ -291,7 +285,7 @@ func (b *bench) e2eRaw(ctx context.Context, n int) (float64, error) {
 		return 0, err
 	}
 	_, perr := b.produceRaw(ctx, b.tube("raw-e2e"), n, producers, 0, now)
-	ok := perr == nil && tr.wait(deadline(n, 0))
+	ok := perr == nil && tr.wait(time.Now(), stallLimit)
 	if err := rc.stop(); err != nil {
 		return 0, err
 	}
@@ -346,7 +340,6 @@ func (b *bench) benchLateness(ctx context.Context) error {
 		// Spread deterministically but not in step with the sequence.
 		return time.Duration((seq*7919)%1000) * b.sz.lateSpread / 1000
 	}
-	length := b.sz.lateFor + b.sz.lateSpread
 
 	b.progress("lateness: %d jobs/s for %v, due over 0-%v ahead", rate, b.sz.lateFor, b.sz.lateSpread)
 	tr := newTracker(n, true)
@@ -355,7 +348,7 @@ func (b *bench) benchLateness(ctx context.Context) error {
 		return err
 	}
 	_, perr := b.produce(ctx, b.conf("lateness", b.o.workers), n, producers, rate, spread)
-	ok := perr == nil && tr.wait(deadline(n, length))
+	ok := perr == nil && tr.wait(time.Now().Add(b.sz.lateSpread), stallLimit)
 	stop()
 	if perr != nil {
 		return perr
@@ -371,7 +364,7 @@ func (b *bench) benchLateness(ctx context.Context) error {
 		return err
 	}
 	_, perr = b.produceRaw(ctx, b.tube("raw-lateness"), n, producers, rate, spread)
-	ok = perr == nil && rtr.wait(deadline(n, length))
+	ok = perr == nil && rtr.wait(time.Now().Add(b.sz.lateSpread), stallLimit)
 	if err := rc.stop(); err != nil {
 		return err
 	}

@@ -100,6 +100,7 @@ type soakReport struct {
 	drained        bool
 	drainTook      time.Duration
 	badLines       int
+	interrupted    int // handler runs that started and never recorded their completion
 	stopErrors     []string
 }
 
@@ -170,6 +171,7 @@ func (r *soakReport) json() map[string]any {
 		"soak_enqueue_other_errors":   r.otherErrors,
 		"soak_ran_after_quorum_error": len(r.ranAfterQuorum),
 		"soak_copies_left":            r.copiesLeft,
+		"soak_interrupted_runs":       r.interrupted,
 		"soak_drained":                r.drained,
 		"soak_drain_s":                r.drainTook.Seconds(),
 	}
@@ -206,6 +208,7 @@ func (r *soakReport) table(w io.Writer) {
 		{"lost", fmt.Sprintf("%d\tproduced, never completed", len(r.lost))},
 		{"completed twice", fmt.Sprintf("%d\t%s", len(r.doubles), doubleNote)},
 		{"faults injected", fmt.Sprintf("%d\t%s", len(r.faults), strings.Join(kinds, ", "))},
+		{"runs interrupted", fmt.Sprintf("%d\thandlers started and never completed (killed, cancelled), run again", r.interrupted)},
 		{"ran after ErrQuorum", fmt.Sprintf("%d\tmust be 0", len(r.ranAfterQuorum))},
 		{"copies left", fmt.Sprintf("%d\tready, delayed or reserved in the tube at the end", r.copiesLeft)},
 	}
@@ -618,6 +621,7 @@ func (s *soak) analyze(rep *soakReport, l *ledger) {
 			quorumSeq[uint64(seq)] = true
 		}
 	}
+	rep.interrupted = l.interrupted()
 	ids := make([]string, 0, len(l.done))
 	for id := range l.done {
 		ids = append(ids, id)

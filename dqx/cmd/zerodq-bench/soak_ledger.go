@@ -89,6 +89,19 @@ func (l *ledger) readFile(name string) error {
 	return nil
 }
 
+// interrupted counts handler runs that started and recorded no completion.
+func (l *ledger) interrupted() int {
+	n := 0
+	for id, starts := range l.starts {
+		for _, s := range starts {
+			if !slices.ContainsFunc(l.done[id], func(d event) bool { return d.PID == s.PID && d.Attempt == s.Attempt }) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func parseEvent(line string) (event, bool) {
 	f := strings.Fields(line)
 	if len(f) != 6 || (f[0] != "S" && f[0] != "D") {

@@ -28,6 +28,10 @@ func TestLedgerReadsWholeLinesAndKeepsAPartialOneForLater(t *testing.T) {
 	require.Len(t, l.done["job2"], 1)
 	require.Equal(t, event{Kind: "D", ID: "job2", Seq: 2, Attempt: 1, PID: 7, At: time.UnixMicro(3000)}, l.done["job2"][0])
 	require.Equal(t, 1, l.bad)
+	require.Zero(t, l.interrupted())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "records-8.log"), []byte("S job3 3 1 8 4000\n"), 0o644))
+	require.NoError(t, l.refresh())
+	require.Equal(t, 1, l.interrupted(), "a start without its completion")
 }
 
 func TestExplainDoubleNamesTheFaultThatInterruptedTheFirstRun(t *testing.T) {

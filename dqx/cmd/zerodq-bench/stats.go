@@ -19,6 +19,7 @@ type tracker struct {
 	doubles  atomic.Int64
 	finished chan struct{}
 	lastDone atomic.Int64 // unix nanoseconds of the completion that made done reach n
+	progress atomic.Int64 // unix nanoseconds of the latest completion
 
 	lat *latencies // nil when lateness is not measured
 }
@@ -56,22 +57,30 @@ func (t *tracker) started(late time.Duration) {
 
 // completed counts one job as done; the n-th completion closes finished.
 func (t *tracker) completed() {
+	t.progress.Store(time.Now().UnixNano())
 	if t.done.Add(1) == int64(t.n) {
 		t.lastDone.Store(time.Now().UnixNano())
 		close(t.finished)
 	}
 }
 
-// wait waits until every job completed or timeout passed, and reports whether
-// all did.
-func (t *tracker) wait(timeout time.Duration) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-t.finished:
-		return true
-	case <-timer.C:
-		return false
+// wait waits until every job completed, or until no job completed for
+// stall (counted from since at the earliest, when the jobs start to be due),
+// and reports whether all did. A slow system is measured however slow it
+// is; only one that stopped making progress is given up on.
+func (t *tracker) wait(since time.Time, stall time.Duration) bool {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.finished:
+			return true
+		case now := <-tick.C:
+			last := max(since.UnixNano(), t.progress.Load())
+			if now.Sub(time.Unix(0, last)) > stall {
+				return false
+			}
+		}
 	}
 }
 

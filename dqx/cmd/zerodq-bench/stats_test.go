@@ -41,10 +41,10 @@ func TestTrackerCountsDoublesAndClosesWhenAllComplete(t *testing.T) {
 	require.False(t, tr.first(0))
 	require.False(t, tr.first(7), "out of range")
 	tr.completed()
-	require.False(t, tr.wait(time.Millisecond))
+	require.False(t, tr.wait(time.Now(), time.Millisecond))
 	require.True(t, tr.first(1))
 	tr.completed()
-	require.True(t, tr.wait(time.Second))
+	require.True(t, tr.wait(time.Now(), time.Second))
 	require.Equal(t, int64(1), tr.doubles.Load())
 }
 
