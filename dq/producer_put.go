@@ -142,8 +142,9 @@ func (p *producer) writeOnce(ctx context.Context, j *putJob) (string, error) {
 		err = p.store.Confirm(rctx, p.tube, id, wid)
 		cancel()
 		if err != nil {
-			// The copies are written and the job will run: a retry by the
-			// caller would only be refused as Busy until the window ends.
+			// The copies are written and the job will run. An error would
+			// invite a retry, and a retry after the put window would write
+			// the job a second time.
 			logx.WithContext(ctx).Errorf("dq: job %s enqueued, but confirming its id failed: %v", id, err)
 		}
 		return id, nil

@@ -100,9 +100,11 @@ func TestProducerDelayWritesRedisTimePlusDelayAndFloorSeconds(t *testing.T) {
 		cp := peekDelayed(t, b.Endpoint, b.Tube)
 		require.Equal(t, id, cp.Env.ID)
 		require.Empty(t, cp.Env.Body, "an empty body is allowed")
-		// The producer's clock follows Redis within a few ms.
-		require.GreaterOrEqual(t, cp.Env.DueMs, before+delay.Milliseconds()-5)
-		require.LessOrEqual(t, cp.Env.DueMs, after+delay.Milliseconds()+5)
+		// The producer's clock follows Redis within half a sampled round
+		// trip, which a loaded machine stretches.
+		const slack = 250
+		require.GreaterOrEqual(t, cp.Env.DueMs, before+delay.Milliseconds()-slack)
+		require.LessOrEqual(t, cp.Env.DueMs, after+delay.Milliseconds()+slack)
 		require.Equal(t, "90", cp.Stats["delay"], "floor of 90.3 s")
 	}
 }
