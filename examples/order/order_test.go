@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/examples/order/internal/demo"
+	"github.com/zerodq/zerodq/examples/order/internal/types"
+	"github.com/zerodq/zerodq/internal/dqtest"
+)
+
+func TestMain(m *testing.M) { dqtest.Main(m) }
+
+// dueSlack covers the due time being compared in whole milliseconds by Redis.
+const dueSlack = time.Millisecond
+
+// TestOrderService runs the order service binary against real beanstalkd
+// nodes and Redis and drives it over HTTP.
+func TestOrderService(t *testing.T) {
+	env := dqtest.Shared(t)
+	ctx := context.Background()
+	bin, err := demo.Build(ctx, t.TempDir())
+	require.NoError(t, err)
+	client := startService(t, bin, env)
+
+	t.Run("UnpaidOrderIsCancelledAtItsDueTime", func(t *testing.T) {
+		t.Parallel()
+		o, err := client.Create(ctx, types.CreateOrderReq{Id: "unpaid", Item: "book", Amount: 1999, CancelAfterMs: 1000})
+		require.NoError(t, err)
+		require.Equal(t, "pending", o.State)
+		require.Equal(t, "cancel-unpaid", o.CancelJobId)
+		require.Equal(t, "scheduled", o.JobState)
+
+		o = awaitState(t, client, "unpaid", "cancelled", 6*time.Second)
+		due, fired := parseTime(t, o.CancelDueAt), parseTime(t, o.CancelledAt)
+		require.False(t, fired.Before(due.Add(-dueSlack)), "fired %s before due %s", o.CancelledAt, o.CancelDueAt)
+		require.Less(t, fired.Sub(due), time.Second, "fired %s, due %s", o.CancelledAt, o.CancelDueAt)
+		require.Equal(t, "fired", o.JobState)
+		require.Equal(t, 1, o.CancelAttempt)
+
+		_, err = client.Pay(ctx, "unpaid")
+		requireStatus(t, err, http.StatusConflict)
+		o, err = client.Get(ctx, "unpaid")
+		require.NoError(t, err)
+		require.Equal(t, "cancelled", o.State)
+	})
+
+	t.Run("PaidOrderIsNeverCancelled", func(t *testing.T) {
+		t.Parallel()
+		o, err := client.Create(ctx, types.CreateOrderReq{Id: "paid", Item: "pen", Amount: 150, CancelAfterMs: 1000})
+		require.NoError(t, err)
+		due := parseTime(t, o.CancelDueAt)
+
+		o, err = client.Pay(ctx, "paid")
+		require.NoError(t, err)
+		require.Equal(t, "paid", o.State)
+		require.Equal(t, "revoked", o.JobState)
+
+		// Nothing is supposed to happen: watch the order until well past
+		// its due time.
+		for time.Now().Before(due.Add(1500 * time.Millisecond)) {
+			o, err = client.Get(ctx, "paid")
+			require.NoError(t, err)
+			require.Equal(t, "paid", o.State)
+			require.Equal(t, "revoked", o.JobState, "the revoked job ran")
+			time.Sleep(50 * time.Millisecond) // polling pace while nothing may change
+		}
+
+		o, err = client.Pay(ctx, "paid")
+		require.NoError(t, err, "paying twice is not an error")
+		require.Equal(t, "paid", o.State)
+	})
+
+	t.Run("RetriedCreateKeepsTheFirstOrderAndItsDueTime", func(t *testing.T) {
+		t.Parallel()
+		first, err := client.Create(ctx, types.CreateOrderReq{Id: "retried", Item: "cup", Amount: 500, CancelAfterMs: 1000})
+		require.NoError(t, err)
+		again, err := client.Create(ctx, types.CreateOrderReq{Id: "retried", Item: "cup", Amount: 500, CancelAfterMs: 60000})
+		require.NoError(t, err)
+		require.Equal(t, first, again)
+
+		o := awaitState(t, client, "retried", "cancelled", 6*time.Second)
+		require.Equal(t, 1, o.CancelAttempt)
+		require.Less(t, parseTime(t, o.CancelledAt).Sub(parseTime(t, first.CancelDueAt)), time.Second,
+			"the job kept the first request's due time")
+	})
+
+	t.Run("CreateWithTheIDOfAnotherOrderConflicts", func(t *testing.T) {
+		t.Parallel()
+		_, err := client.Create(ctx, types.CreateOrderReq{Id: "taken", Item: "cup", Amount: 500})
+		require.NoError(t, err)
+		_, err = client.Create(ctx, types.CreateOrderReq{Id: "taken", Item: "plate", Amount: 700})
+		requireStatus(t, err, http.StatusConflict)
+	})
+
+	t.Run("BadRequestsAreRejected", func(t *testing.T) {
+		t.Parallel()
+		_, err := client.Get(ctx, "nobody")
+		requireStatus(t, err, http.StatusNotFound)
+		_, err = client.Pay(ctx, "nobody")
+		requireStatus(t, err, http.StatusNotFound)
+		for _, req := range []types.CreateOrderReq{
+			{Item: "book", Amount: 0},
+			{Item: "", Amount: 10},
+			{Id: "no spaces", Item: "book", Amount: 10},
+			{Item: "book", Amount: 10, CancelAfterMs: -1},
+		} {
+			_, err := client.Create(ctx, req)
+			requireStatus(t, err, http.StatusBadRequest)
+		}
+	})
+
+	t.Run("ReadmeCurlCommandsRunAsShown", func(t *testing.T) {
+		t.Parallel()
+		readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+		require.NoError(t, err)
+		cmds := curlCommands(string(readme))
+		require.NotEmpty(t, cmds, "README shows how to drive the example with curl")
+		for _, cmd := range cmds {
+			runCurl(t, client.URL, cmd)
+		}
+	})
+
+	t.Run("DemoPassesAgainstServersAlreadyListening", func(t *testing.T) {
+		t.Parallel()
+		cfg := filepath.Join(t.TempDir(), "order-api.yaml")
+		require.NoError(t, demo.WriteConfig(cfg, demo.ServiceConfig{
+			Port: 8888, Beanstalks: env.Endpoints(), Tube: "orders",
+			Redis: redis.RedisConf{Host: env.Redis.Addr(), Type: redis.NodeType}, KeyPrefix: "zerodq",
+		}))
+		var out bytes.Buffer
+		err := demo.Run(ctx, demo.Options{
+			Out:        &out,
+			ConfigFile: cfg,
+			ServiceBin: bin,
+			Timeout:    30 * time.Second,
+			Scenario: []demo.Step{
+				{ID: "1", CancelAfter: time.Second, PayLate: true},
+				{ID: "2", CancelAfter: 1200 * time.Millisecond, PayAfter: 300 * time.Millisecond},
+				{ID: "3", CancelAfter: 1500 * time.Millisecond, RetryCreate: true},
+			},
+		})
+		require.NoError(t, err, out.String())
+		report := out.String()
+		require.Contains(t, report, "(already running)")
+		require.NotContains(t, report, "(started;")
+		for _, id := range []string{"1", "3"} {
+			require.Regexp(t, `order `+id+`  due \d\d:\d\d:\d\d\.\d{3}  fired \d\d:\d\d:\d\d\.\d{3}  late [0-9.]+ms  -> cancelled`, report)
+		}
+		require.Contains(t, report, "order 2  due")
+		require.Contains(t, report, "still paid; job revoked, never ran")
+		require.Contains(t, report, "cancelled 2 of 2 unpaid orders at their due time; paid 1, of which cancelled 0")
+		require.Contains(t, report, "PASS")
+	})
+}
+
+// startService runs bin on env with a tube and key prefix of the test's own
+// and stops it (SIGTERM, which must end it cleanly) when the test ends.
+func startService(t *testing.T, bin string, env *dqtest.Env) *demo.Client {
+	t.Helper()
+	dir := t.TempDir()
+	port, err := demo.FreePort()
+	require.NoError(t, err)
+	name := dqtest.Name(t)
+	cfg := filepath.Join(dir, "order-api.yaml")
+	require.NoError(t, demo.WriteConfig(cfg, demo.ServiceConfig{
+		Port: port, Beanstalks: env.Endpoints(), Tube: name,
+		Redis: redis.RedisConf{Host: env.Redis.Addr(), Type: redis.NodeType}, KeyPrefix: name,
+	}))
+	svc, err := demo.StartService(context.Background(), bin, cfg, filepath.Join(dir, "order-api.log"), port)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, svc.Stop())
+		if t.Failed() {
+			t.Logf("service log:\n%s", svc.LogTail(40))
+		}
+	})
+	return demo.NewClient(svc.URL)
+}
+
+func awaitState(t *testing.T, c *demo.Client, id, state string, timeout time.Duration) types.OrderResp {
+	t.Helper()
+	var o types.OrderResp
+	dqtest.Eventually(t, timeout, func() bool {
+		var err error
+		o, err = c.Get(context.Background(), id)
+		require.NoError(t, err)
+		return o.State == state
+	}, "order %s to become %s (last seen %+v)", id, state, &o)
+	return o
+}
+
+func parseTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	tm, err := demo.ParseTime(s)
+	require.NoError(t, err)
+	require.False(t, tm.IsZero())
+	return tm
+}
+
+func requireStatus(t *testing.T, err error, status int) {
+	t.Helper()
+	var apiErr *demo.APIError
+	require.True(t, errors.As(err, &apiErr), "want HTTP %d, got %v", status, err)
+	require.Equal(t, status, apiErr.Status, apiErr.Body)
+}
+
+var fence = regexp.MustCompile("(?ms)^```(\\w*)\\n(.*?)^```")
+
+// curlCommands returns the curl lines of the README's shell blocks.
+func curlCommands(readme string) []string {
+	var cmds []string
+	for _, m := range fence.FindAllStringSubmatch(readme, -1) {
+		if m[1] != "sh" && m[1] != "bash" {
+			continue
+		}
+		for _, line := range strings.Split(m[2], "\n") {
+			if line = strings.TrimSpace(line); strings.HasPrefix(line, "curl ") {
+				cmds = append(cmds, line)
+			}
+		}
+	}
+	return cmds
+}
+
+// runCurl performs a README curl command against the service at baseURL
+// (in place of the localhost:8888 of the example's config) and requires a
+// 200. It understands the options the README uses: -s, -X and -d.
+func runCurl(t *testing.T, baseURL, cmd string) {
+	t.Helper()
+	args := shellWords(t, cmd)
+	method, url := http.MethodGet, ""
+	var body io.Reader
+	for i := 1; i < len(args); i++ {
+		switch args[i] {
+		case "-s":
+		case "-X":
+			i++
+			method = args[i]
+		case "-d":
+			i++
+			body = strings.NewReader(args[i])
+			if method == http.MethodGet {
+				method = http.MethodPost
+			}
+		default:
+			require.Empty(t, url, "%s: unknown curl option %q", cmd, args[i])
+			url = args[i]
+		}
+	}
+	require.True(t, strings.HasPrefix(url, "localhost:8888/"), "%s: the URL should be the example's localhost:8888", cmd)
+	req, err := http.NewRequest(method, baseURL+strings.TrimPrefix(url, "localhost:8888"), body)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s answered %s", cmd, out)
+}
+
+// shellWords splits a command line on blanks, honouring single quotes.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for _, r := range line {
+		switch {
+		case r == '\'':
+			quoted, inWord = !quoted, true
+		case r == ' ' && !quoted:
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	require.False(t, quoted, "unbalanced quote in %q", line)
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
