@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(runChild(spec))
 	}
-	logx.Disable()
+	logx.SetLevel(logx.ErrorLevel)
 	dqtest.Main(m)
 }
 
@@ -221,13 +221,30 @@ func requireNoFireTwice(t *testing.T, runs []fireRun) {
 func requireEverySecondOnce(t *testing.T, runs []fireRun, entry string, from, to time.Time) {
 	t.Helper()
 	for at := from; at.Before(to); at = at.Add(time.Second) {
-		require.Equal(t, 1, count(runs, entry, at), "runs of %s for the fire at %v", entry, at.UTC())
+		if n := count(runs, entry, at); n != 1 {
+			for _, r := range runs {
+				t.Logf("ran %s %s at %v (due %v) started %v", r.entry, r.body, r.at.UTC(), r.due.UTC(), r.started.UTC())
+			}
+			t.Fatalf("%d runs of %s for the fire at %v, want 1", n, entry, at.UTC())
+		}
 	}
 }
 
-// nextSecond returns the first whole second at least d from now.
-func nextSecond(d time.Duration) time.Time {
-	return time.Now().Add(d).Truncate(time.Second).Add(time.Second)
+// awaitFirstFire waits for the first run of entry for a fire after since and
+// returns its fire time.
+func awaitFirstFire(t *testing.T, l *fireLog, entry string, since time.Time) time.Time {
+	t.Helper()
+	var first time.Time
+	dqtest.Eventually(t, 10*time.Second, func() bool {
+		for _, r := range l.snapshot() {
+			if r.entry == entry && r.at.After(since) {
+				first = r.at
+				return true
+			}
+		}
+		return false
+	}, "a first fire of %s", entry)
+	return first
 }
 
 // verifyNoLeaks fails t if goroutines started during the test still run when

@@ -34,9 +34,10 @@ import (
 // A config owns the schedule: the config of the scheduler that started last,
 // or, once the owner's replicas have stopped topping up for three Refresh
 // periods, that of any running replica. On taking over, a scheduler revokes
-// the pre-written fires of entries that its config changed or removed;
-// replicas still running an older config stop writing. Changing an entry thus
-// takes effect when the first replica with the new config starts.
+// the pre-written fires, not yet due, of entries that its config changed or
+// removed (fires already due belong to the config of their time and run);
+// replicas still running an older config stop writing. Changing an entry
+// thus takes effect when the first replica with the new config starts.
 //
 // The fires are run by a dq consumer of the same queue like any other job:
 // route them with a Mux (HandleCron) or read FireFromContext in a handler.
@@ -267,15 +268,24 @@ type fireKey struct {
 	ms    int64
 }
 
-// revokeStale revokes the fires of changed or removed entries. It returns the
-// IDs that need no further attempt, and the fires that may have run under
-// the old version: the new version must not run those instants again.
+// revokeStale revokes the fires of changed or removed entries that are not
+// due yet. It returns the IDs that need no further attempt, and the fires
+// that may have run under the old version: the new version must not run
+// those instants again.
+//
+// A fire already due belonged to the config of its time and is left to run:
+// the new config's window starts at now, so revoking it (a consumer may not
+// have claimed it yet) would leave that instant without any run.
 func (s *Scheduler) revokeStale(ctx context.Context, now time.Time, ids []string) ([]string, map[fireKey]bool) {
 	var done []string
 	ran := make(map[fireKey]bool)
 	for _, id := range ids {
-		err := s.producer.RevokeCtx(ctx, id)
 		key, parsed := parseFireID(id)
+		if parsed && key.ms < now.UnixMilli() {
+			done = append(done, id)
+			continue
+		}
+		err := s.producer.RevokeCtx(ctx, id)
 		switch {
 		case err == nil, errors.Is(err, dq.ErrBadID):
 			done = append(done, id)

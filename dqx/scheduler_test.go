@@ -26,11 +26,12 @@ func TestThreeSchedulerReplicasRunEachFireOnce(t *testing.T) {
 	var log fireLog
 	startConsumer(t, c, log.handler())
 	cc := everySecond(CronEntry{Name: "tick", Spec: "@every 1s"})
+	started := time.Now()
 	for range 3 {
 		startScheduler(t, c, cc)
 	}
 
-	from := nextSecond(time.Second)
+	from := awaitFirstFire(t, &log, "tick", started)
 	to := from.Add(10 * time.Second)
 	dqtest.Eventually(t, 15*time.Second, func() bool { return log.ran("tick", to) }, "fire at %v", to)
 	runs := log.snapshot()
@@ -48,12 +49,13 @@ func TestKilledSchedulerReplicaCostsNoFire(t *testing.T) {
 	var log fireLog
 	startConsumer(t, c, log.handler())
 	cc := everySecond(CronEntry{Name: "tick", Spec: "@every 1s"})
+	started := time.Now()
 	var children []*exec.Cmd
 	for range 3 {
 		children = append(children, startChild(t, c, cc))
 	}
 
-	from := nextSecond(2 * time.Second)
+	from := awaitFirstFire(t, &log, "tick", started)
 	to := from.Add(10 * time.Second)
 	halfway := from.Add(5 * time.Second)
 	dqtest.Eventually(t, 10*time.Second, func() bool { return log.ran("tick", halfway) }, "fire at %v", halfway)
@@ -74,8 +76,9 @@ func TestMissedFiresWhileEveryReplicaWasDownFollowThePolicy(t *testing.T) {
 			var log fireLog
 			startConsumer(t, c, log.handler())
 			cc := everySecond(CronEntry{Name: "tick", Spec: "@every 1s", Missed: policy})
+			started := time.Now()
 			a, b := startScheduler(t, c, cc), startScheduler(t, c, cc)
-			first := nextSecond(0)
+			first := awaitFirstFire(t, &log, "tick", started)
 			dqtest.Eventually(t, 5*time.Second, func() bool { return log.ran("tick", first.Add(time.Second)) },
 				"two fires before the stop")
 			a.stop()
@@ -309,5 +312,39 @@ func TestParseFireIDReadsEntryAndTime(t *testing.T) {
 	for _, bad := range []string{"", "cron-", "cron-x", "cron-x-1", "job-a-abcd1234-1", "cron-a-abcd1234-x"} {
 		_, ok := parseFireID(bad)
 		require.False(t, ok, bad)
+	}
+}
+
+func TestTakeoverRevokesOnlyTheStaleFiresNotYetDue(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	t0 := utc(t, "2026-03-14T02:00:00Z")
+	clock := &fixedClock{now: t0}
+	p := &fakeProducer{}
+	v1 := CronConf{Entries: []CronEntry{{Name: "a", Spec: "@every 10s", Body: "v1"}, {Name: "gone", Spec: "@every 10s"}}}
+	s1, err := NewScheduler(c, v1, WithClock(clock), WithProducer(p))
+	require.NoError(t, err)
+	defer s1.Stop()
+	require.NoError(t, s1.topUp(context.Background()))
+	require.Len(t, ats(p.take(), "v1"), 6)
+
+	v2 := CronConf{Entries: []CronEntry{{Name: "a", Spec: "@every 10s", Body: "v2"}}}
+	clock.set(t0.Add(25 * time.Second))
+	s2, err := NewScheduler(c, v2, WithClock(clock), WithProducer(p))
+	require.NoError(t, err)
+	defer s2.Stop()
+	require.NoError(t, s2.topUp(context.Background()))
+
+	var want []string
+	for at := t0.Add(30 * time.Second); at.Before(t0.Add(time.Minute)); at = at.Add(10 * time.Second) {
+		want = append(want, s1.entries[0].fireID(at), s1.entries[1].fireID(at))
+	}
+	p.mu.Lock()
+	revoked := p.revokes
+	p.mu.Unlock()
+	require.ElementsMatch(t, want, revoked, "fires due before the takeover are left to run")
+	require.Equal(t, t0.Add(30*time.Second), ats(p.take(), "v2")[0])
+	for _, id := range stateFires(t, c, s2) {
+		require.True(t, strings.HasPrefix(id, s2.entries[0].tag+"-"), "stale fire %s still tracked", id)
 	}
 }

@@ -146,11 +146,28 @@ func TestMuxDeadLettersJobsOfAnUnknownType(t *testing.T) {
 	p := newProducer(t, c)
 	mux := NewMux()
 	mux.HandleFunc("known", func(ctx context.Context, body []byte) error { return nil })
-	startConsumer(t, c, mux)
+	var mu sync.Mutex
+	var errs []error
+	startConsumer(t, c, dq.WithHandle(func(ctx context.Context, body []byte) error {
+		err := mux.Consume(ctx, body)
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+		return err
+	}))
 
 	ctx := context.Background()
 	id, err := p.DelayCtx(ctx, []byte("?"), 0, dq.WithHeader(TypeHeader, "unknown"))
 	require.NoError(t, err)
+	dqtest.Eventually(t, 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(errs) > 0
+	}, "job %s handled", id)
+	mu.Lock()
+	require.ErrorIs(t, errs[0], ErrUnknownType)
+	mu.Unlock()
+	// Once its handler has run, a revoke only reads the job's state.
 	dqtest.Eventually(t, 5*time.Second, func() bool {
 		return errors.Is(p.RevokeCtx(ctx, id), dq.ErrDead)
 	}, "job %s dead", id)
