@@ -241,7 +241,7 @@ func TestMissedFirePolicyOnAFixedClock(t *testing.T) {
 	}}
 	clock := &fixedClock{now: t0}
 	p := &fakeProducer{}
-	s, err := NewScheduler(c, cc, WithClock(clock), WithProducer(p))
+	s, err := NewScheduler(c, cc, WithClock(ClockFunc(clock.Now)), WithProducer(p))
 	require.NoError(t, err)
 	defer s.Stop()
 	require.NoError(t, s.topUp(context.Background()))
