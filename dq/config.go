@@ -137,6 +137,14 @@ func (c DqConf) normalize() (DqConf, error) {
 
 	n.Replicas = min(n.Replicas, len(n.Beanstalks))
 	n.MinWrites = min(n.MinWrites, n.Replicas)
+	// go-redis names itself with CLIENT SETINFO on every new connection;
+	// Redis before 7.2 answers that with an error, which go-zero's breaker
+	// counts as a failure until it opens and drops the claims. The name is
+	// only informational, so zerodq never sends it.
+	n.Redis.DisableIdentity = true
+	// RESP2 carries everything the claim scripts answer, without go-redis's
+	// check for RESP3 push notifications on every reply.
+	n.Redis.Protocol = 2
 	return n, nil
 }
 

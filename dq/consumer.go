@@ -95,7 +95,9 @@ type consumer struct {
 	local map[string]*activeRun // job ID → run in this process
 	idle  chan struct{}         // closed when runs becomes empty during drain
 
-	redis redisHealth
+	redis    redisHealth
+	gones    *goneBatcher
+	finished *recentDone
 }
 
 // NewConsumer returns a Consumer of c's queue that runs handler.
@@ -139,6 +141,8 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		local:     make(map[string]*activeRun),
 	}
 	cs.redis.init(cs)
+	cs.gones = newGoneBatcher(cs)
+	cs.finished = newRecentDone(8192)
 	sctx, scancel := context.WithTimeout(ctx, redisCallTimeout)
 	err = cs.clock.Sync(sctx)
 	scancel()
@@ -172,6 +176,7 @@ func (c *consumer) Start() {
 		return
 	}
 	c.clock.Start()
+	c.gones.start()
 	for _, l := range c.loops {
 		c.loopsWG.Add(1)
 		go l.run()
@@ -220,6 +225,7 @@ func (c *consumer) drain() {
 		grace.Stop()
 	}
 	c.copies.Wait()
+	c.gones.stop()
 	for _, l := range c.loops {
 		_ = l.r.Close()
 	}

@@ -38,6 +38,16 @@ func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
 				return
 			}
 		}
+		// Another copy of this job runs here: wait for it rather than
+		// claim (the claim would only say Spare).
+		if r := c.localRun(env.ID); r != nil && !c.park(h, r, time.Second) {
+			return
+		}
+		if c.finished.has(env.ID) {
+			metricConsumed.Inc(c.tube, outcomeDuplicate)
+			c.deleteCopy(h)
+			return
+		}
 		if !c.gate.acquire() {
 			c.release(h, 0)
 			return
@@ -83,6 +93,11 @@ func (c *consumer) route(h *heldCopy, rep claim.Reply) bool {
 		}
 		return c.waitOrRelease(h, d)
 	case claim.Delete:
+		if rep.Revoked() {
+			metricConsumed.Inc(c.tube, outcomeRevoked)
+		} else {
+			metricConsumed.Inc(c.tube, outcomeDuplicate)
+		}
 		c.deleteCopy(h)
 	case claim.Bury:
 		c.buryCopy(h)
@@ -151,9 +166,7 @@ func (c *consumer) deleteCopy(h *heldCopy) {
 	if h.env.Count == 0 {
 		return // slots unknown (legacy): the record expires instead
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
-	_ = c.store.Gone(ctx, c.tube, h.env.ID, h.slot)
-	cancel()
+	c.gones.add(claim.GoneItem{Tube: c.tube, ID: h.env.ID, Slot: h.slot})
 }
 
 // buryCopy makes a copy the job's dead letter, or deletes it when another

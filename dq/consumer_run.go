@@ -156,8 +156,15 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			case o == claim.OutcomeFail && rep.Kind == claim.Release:
 				metricConsumed.Inc(c.tube, outcomeRetry)
 			}
-			if rep.Kind == claim.Release && rep.Ms == 0 {
+			switch {
+			case rep.Kind == claim.Release && rep.Ms == 0:
 				c.release(h, 0) // a yield: another consumer starts it at once
+				return
+			case rep.Kind == claim.Delete:
+				if o == claim.OutcomeOK {
+					c.finished.add(h.env.ID)
+				}
+				c.deleteCopy(h)
 				return
 			}
 			if c.route(h, rep) {

@@ -2,12 +2,14 @@ package dq
 
 import (
 	"errors"
+	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/beanstalkd/go-beanstalk"
 	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/stores/redis"
 	"go.uber.org/goleak"
 
@@ -17,7 +19,14 @@ import (
 
 // TestMain runs the package's tests against real servers and stops the shared
 // ones at the end.
-func TestMain(m *testing.M) { dqtest.Main(m) }
+func TestMain(m *testing.M) {
+	// Servers killed and paused on purpose make go-zero's Redis client log
+	// every failed and slow call; ZERODQ_TEST_LOGS=1 shows them.
+	if os.Getenv("ZERODQ_TEST_LOGS") == "" {
+		logx.Disable()
+	}
+	dqtest.Main(m)
+}
 
 // testConf returns a DqConf for e's beanstalkd nodes and Redis, with a tube
 // and a Redis key prefix of the test's own (so tests sharing servers stay out

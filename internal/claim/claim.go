@@ -224,6 +224,48 @@ func NewClaimID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// GoneItem is one copy whose delete beanstalkd confirmed: slot Slot of job
+// ID in tube Tube.
+type GoneItem struct {
+	Tube, ID string
+	Slot     int
+}
+
+// GoneMany runs gone for many copies in one pipelined round trip, which
+// matters on the hot path (every copy of every job ends with one). It is best
+// effort like Gone: a record whose gone is lost expires with its TTL.
+func (s *Store) GoneMany(ctx context.Context, items []GoneItem) error {
+	for _, it := range items {
+		if err := checkSlots(0, it.Slot); err != nil {
+			return err
+		}
+	}
+	if err := s.load(ctx, goneScript); err != nil {
+		return err
+	}
+	var cmds []*goredis.Cmd
+	err := s.rds.PipelinedCtx(ctx, func(p redis.Pipeliner) error {
+		cmds = make([]*goredis.Cmd, len(items))
+		for i, it := range items {
+			cmds[i] = p.EvalSha(ctx, goneScript.Hash(), []string{s.Key(it.Tube, it.ID)}, s.ttlMs, it.Slot)
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	// A Redis that restarted has forgotten the script: redo the ones that
+	// failed one by one, which falls back to EVAL.
+	for i, cmd := range cmds {
+		if cmd != nil && cmd.Err() != nil {
+			if err := s.Gone(ctx, items[i].Tube, items[i].ID, items[i].Slot); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // job runs a script on a job's record with DedupeTTL as the first argument.
 func (s *Store) job(ctx context.Context, sc *redis.Script, tube, id string, args ...any) (Reply, error) {
 	v, err := s.run(ctx, sc, []string{s.Key(tube, id)}, append([]any{s.ttlMs}, args...)...)

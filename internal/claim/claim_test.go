@@ -277,9 +277,9 @@ func TestClaimAnswersEveryState(t *testing.T) {
 		{name: "DeadWithoutDeadLetterBuries", seed: dead, want: Reply{Kind: Bury}},
 		{name: "DoneDeletes", seed: fields{"st": "D", "own": "c0", "att": 1, "due": at(-1000), "n": 3},
 			want: Reply{Kind: Delete}},
-		{name: "RevokedDeletes", seed: fields{"st": "V", "why": "revoke", "due": at(-1000)}, want: Reply{Kind: Delete}},
+		{name: "RevokedDeletes", seed: fields{"st": "V", "why": "revoke", "due": at(-1000)}, want: Reply{Kind: Delete, Ms: 1}},
 		{name: "AbortedDeletes", seed: fields{"st": "V", "why": "abort", "due": at(-1000), "n": 3},
-			want: Reply{Kind: Delete}},
+			want: Reply{Kind: Delete, Ms: 1}},
 		{name: "UncertainPutIsRecorded", call: claimWith("c1", -1000, 3, 0, true),
 			want: Reply{Kind: Run, Attempt: 1}, write: true, after: with(won, fields{"unc": 1})},
 		{name: "UnknownCountIsNotRecorded", call: claimWith("c1", -1000, 0, 0, false),
@@ -347,7 +347,7 @@ func TestFinishAnswersEveryState(t *testing.T) {
 		{name: "OtherOwnerDoneDeletes", seed: with(other, fields{"st": "D"}), want: Reply{Kind: Delete}},
 		{name: "OtherOwnerDeadWithThisDeadLetterBuries", seed: with(other, fields{"st": "X", "bur": 0}),
 			want: Reply{Kind: Bury}},
-		{name: "RevokedDeletes", seed: with(other, fields{"st": "V", "why": "revoke"}), want: Reply{Kind: Delete}},
+		{name: "RevokedDeletes", seed: with(other, fields{"st": "V", "why": "revoke"}), want: Reply{Kind: Delete, Ms: 1}},
 		{name: "MissingRecordOKIsDone", call: finishWith("c1", 0, OutcomeOK), want: Reply{Kind: Delete},
 			write: true, after: fields{"st": "D", "own": "c1"}},
 		{name: "MissingRecordFailWaits", want: Reply{Kind: Release, Ms: 5000}, write: true,
@@ -774,4 +774,42 @@ func BenchmarkClaimFinish(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestGoneManyCollectsRecordsInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var items []GoneItem
+	ids := []string{NewClaimID(), NewClaimID(), NewClaimID()}
+	for _, id := range ids {
+		cid := NewClaimID()
+		rep, err := b.store.Claim(b.ctx, b.tube, id, cid, b.now(t), 2, 0, false, 30000, 3)
+		require.NoError(t, err)
+		require.Equal(t, Run, rep.Kind)
+		rep, err = b.store.Finish(b.ctx, b.tube, id, cid, 0, OutcomeOK, 0, 3)
+		require.NoError(t, err)
+		require.Equal(t, Delete, rep.Kind)
+		require.False(t, rep.Revoked())
+		items = append(items, GoneItem{Tube: b.tube, ID: id, Slot: 0}, GoneItem{Tube: b.tube, ID: id, Slot: 1})
+	}
+	require.NoError(t, b.store.GoneMany(b.ctx, items))
+	for _, id := range ids {
+		ok, err := b.rds.ExistsCtx(b.ctx, b.key(id))
+		require.NoError(t, err)
+		require.False(t, ok, "record of %s left", id)
+	}
+	require.ErrorIs(t, b.store.GoneMany(b.ctx, []GoneItem{{Tube: b.tube, ID: ids[0], Slot: -1}}), ErrBadArg)
+}
+
+func TestClaimOfARevokedJobSaysRevoked(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := NewClaimID()
+	rep, err := b.store.Revoke(b.ctx, b.tube, id, b.now(t)+60000)
+	require.NoError(t, err)
+	require.Equal(t, Revoked, rep.Kind)
+	rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), b.now(t), 3, 0, false, 30000, 3)
+	require.NoError(t, err)
+	require.Equal(t, Delete, rep.Kind)
+	require.True(t, rep.Revoked())
 }

@@ -67,6 +67,10 @@ type Reply struct {
 	Ms      int64 // Early, Spare, Release, Busy: milliseconds of Redis time
 }
 
+// Revoked reports a Delete answered because the job was revoked (rather than
+// done, or an extra dead letter).
+func (r Reply) Revoked() bool { return r.Kind == Delete && r.Ms == 1 }
+
 // Outcome is how a run ended, as told to Finish.
 type Outcome uint8
 

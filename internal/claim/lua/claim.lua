@@ -3,7 +3,7 @@
 -- ARGV[1] DedupeTTL ms, [2] cid (claim id), [3] due ms, [4] n (0 unknown),
 --   [5] i (slot), [6] unc (1 or 0), [7] lease ms, [8] maxFail
 -- reply {kind, attempt, ms}: {'RUN', att, 0} | {'EARLY', 0, due - now} |
---   {'SPARE', 0, ms} | {'DELETE', 0, 0} | {'BURY', 0, 0}
+--   {'SPARE', 0, ms} | {'DELETE', 0, 0} | {'DELETE', 0, 1} (revoked) | {'BURY', 0, 0}
 local cid = ARGV[2]
 local due = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])

@@ -30,8 +30,11 @@ local function route(now, cid, i, r)
     -- finisher holding that slot keeps its copy buried rather than run it.
     if not r.bur or r.bur == i then return {'BURY', 0, 0} end
     return {'DELETE', 0, 0}
-  elseif st == 'D' or st == 'V' then
+  elseif st == 'D' then
     return {'DELETE', 0, 0}
+  elseif st == 'V' then
+    -- The third element tells a revoked job's copy from a finished one's.
+    return {'DELETE', 0, 1}
   elseif st == 'P' then
     return {'SPARE', 0, 0}
   end

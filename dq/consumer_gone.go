@@ -1,0 +1,71 @@
+package dq
+
+import (
+	"context"
+	"sync"
+
+	"github.com/zerodq/zerodq/internal/claim"
+)
+
+// goneBatchMax bounds one pipelined batch of gone calls.
+const goneBatchMax = 128
+
+// goneBatcher sends the gone calls of confirmed deletes in pipelined batches:
+// every copy of every job ends with one, and one round trip per copy would
+// cost more than the rest of the copy's Redis work. Batches form on their
+// own: while one is in flight the next one fills.
+type goneBatcher struct {
+	c    *consumer
+	in   chan claim.GoneItem
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+func newGoneBatcher(c *consumer) *goneBatcher {
+	return &goneBatcher{c: c, in: make(chan claim.GoneItem, 4*goneBatchMax)}
+}
+
+func (g *goneBatcher) start() {
+	g.wg.Add(1)
+	go g.loop()
+}
+
+// add queues one gone; when the queue is full it sends it at once.
+func (g *goneBatcher) add(it claim.GoneItem) {
+	select {
+	case g.in <- it:
+	default:
+		ctx, cancel := context.WithTimeout(g.c.ctx, redisCallTimeout)
+		_ = g.c.store.Gone(ctx, it.Tube, it.ID, it.Slot)
+		cancel()
+	}
+}
+
+func (g *goneBatcher) loop() {
+	defer g.wg.Done()
+	batch := make([]claim.GoneItem, 0, goneBatchMax)
+	for it := range g.in {
+		batch = append(batch[:0], it)
+	fill:
+		for len(batch) < goneBatchMax {
+			select {
+			case it, ok := <-g.in:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, it)
+			default:
+				break fill
+			}
+		}
+		ctx, cancel := context.WithTimeout(g.c.ctx, redisCallTimeout)
+		_ = g.c.store.GoneMany(ctx, batch)
+		cancel()
+	}
+}
+
+// stop sends what is queued and ends the loop; no add may follow.
+func (g *goneBatcher) stop() {
+	g.once.Do(func() { close(g.in) })
+	g.wg.Wait()
+}
