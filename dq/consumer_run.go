@@ -123,7 +123,9 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int) {
 		span.RecordError(herr)
 		outcome = claim.OutcomeFail
 		backoff = retryBackoff(attempt, c.conf.RetryBackoff, c.conf.MaxRetryBackoff)
-		logx.WithContext(hctx).Debugf("dq: job %s attempt %d failed: %v", env.ID, attempt, herr)
+		logx.WithContext(hctx).WithFields(logx.Field("job", env.ID), logx.Field("attempt", attempt),
+			logx.Field("node", h.loop.endpoint), logx.Field("tube", h.loop.tube)).
+			Debugf("dq: handler failed, retrying in %v: %v", backoff, herr)
 	}
 	c.finish(h, cid, outcome, backoff)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zeromicro/go-zero/core/logx"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/envelope"
@@ -47,9 +48,37 @@ type writtenCopy struct {
 // enqueue, and go-beanstalk is done with a body once Put returns.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// enqueue validates a job due at due (Unix ms, Redis time) and writes it.
+// enqueue traces and counts one enqueue.
 func (p *producer) enqueue(ctx context.Context, body []byte, due int64, opts []JobOption) (string, error) {
+	ctx, span := startEnqueueSpan(ctx, p.tube)
+	defer span.End()
+	id, err := p.enqueueJob(ctx, span, body, due, opts)
+	result := "ok"
+	switch {
+	case err == nil:
+		span.SetAttributes(attrJobID.String(id))
+	case errors.Is(err, ErrQuorum):
+		result = "quorum"
+	case errors.Is(err, ErrJobTooBig), errors.Is(err, ErrBadID):
+		result = "invalid"
+	default:
+		result = "error"
+	}
+	if err != nil {
+		span.RecordError(err)
+	}
+	metricProduced.Inc(p.tube, result)
+	return id, err
+}
+
+// enqueueJob validates a job due at due (Unix ms, Redis time) and writes it.
+func (p *producer) enqueueJob(ctx context.Context, span oteltrace.Span, body []byte, due int64,
+	opts []JobOption) (string, error) {
 	o := jobSettings(opts)
+	if span.SpanContext().IsValid() {
+		// Only a traced enqueue pays for the trace context in its envelope.
+		o.headers = traceHeaders(ctx, o.headers)
+	}
 	if o.id != "" {
 		if err := envelope.ValidID(o.id); err != nil {
 			return "", fmt.Errorf("%w: %q: %v", ErrBadID, o.id, err)
@@ -267,6 +296,16 @@ func (p *producer) putCopy(ctx context.Context, j *putJob, k int, slot, flags ui
 	buf, err := envelope.AppendEncode((*bp)[:0], &env, p.keys)
 	if err == nil {
 		r.put, r.err = p.nodes[k].Put(ctx, buf, env.Priority, j.delay, p.ttr)
+		switch {
+		case r.err == nil:
+			metricCopies.Inc(p.nodes[k].Endpoint(), "ok")
+		case node.IsUncertain(r.err):
+			metricCopies.Inc(p.nodes[k].Endpoint(), "uncertain")
+			metricErrors.Inc(p.nodes[k].Endpoint(), "put")
+		default:
+			metricCopies.Inc(p.nodes[k].Endpoint(), "failed")
+			metricErrors.Inc(p.nodes[k].Endpoint(), "put")
+		}
 	} else {
 		r.err = fmt.Errorf("encoding the envelope: %w", err)
 	}
