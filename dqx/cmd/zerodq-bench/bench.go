@@ -156,6 +156,7 @@ type bench struct {
 	endpoints []string
 	redis     string
 	run       string // names this run's tubes and keys
+	tubes     map[string]bool
 	report    report
 
 	produceRate float64 // zerodq's 16-goroutine produce rate, to size the backlog's lead
@@ -164,7 +165,7 @@ type bench struct {
 }
 
 func newBench(o benchOptions, log io.Writer) (*bench, error) {
-	b := &bench{o: o, sz: fullSizes, log: log}
+	b := &bench{o: o, sz: fullSizes, log: log, tubes: map[string]bool{}}
 	switch {
 	case o.smoke:
 		b.sz = smokeSizes
@@ -188,9 +189,20 @@ func newBench(o benchOptions, log io.Writer) (*bench, error) {
 	return b, nil
 }
 
+// close stops the servers the bench started, or empties the tubes it used
+// on servers it was given: copies of jobs that already ran (spares a
+// consumer had not deleted yet when it stopped, the 1-goroutine produce's
+// jobs) must not stay behind. The run's Redis records expire by themselves
+// (DedupeTTL).
 func (b *bench) close() {
 	if b.env != nil {
 		b.env.Close()
+		return
+	}
+	for tube := range b.tubes {
+		if err := purgeTube(b.endpoints, tube); err != nil {
+			b.progress("emptying tube %s: %v", tube, err)
+		}
 	}
 }
 
@@ -212,7 +224,11 @@ func (b *bench) conf(scenario string, workers int) dq.DqConf {
 	return benchConf(b.endpoints, b.redis, b.run, b.tube(scenario), workers)
 }
 
-func (b *bench) tube(scenario string) string { return b.run + "-" + scenario }
+func (b *bench) tube(scenario string) string {
+	t := b.run + "-" + scenario
+	b.tubes[t] = true
+	return t
+}
 
 // runAll runs every scenario in turn; each adds its rows to the report.
 func (b *bench) runAll(ctx context.Context) error {

@@ -90,7 +90,8 @@ func (b *bench) produceRaw(ctx context.Context, tube string, n, g, rate int, del
 	return time.Since(start), err
 }
 
-func now(uint64) time.Duration { return 0 }
+// dueNow schedules every job to be due at once.
+func dueNow(uint64) time.Duration { return 0 }
 
 // consume starts a zerodq consumer whose handler records runs in tr and
 // works for work; the returned func stops it and books its doubles and early
@@ -150,7 +151,7 @@ func (b *bench) drainZerodq(scenario string, n, workers int, work time.Duration)
 	ok := tr.wait(time.Now(), stallLimit)
 	stop()
 	if !ok {
-		return 0, fmt.Errorf("zerodq completed %d of %d jobs in time", tr.done.Load(), n)
+		return 0, fmt.Errorf("zerodq completed %d of %d jobs, then none for %v", tr.done.Load(), n, stallLimit)
 	}
 	return tr.rate(start), nil
 }
@@ -168,18 +169,9 @@ func (b *bench) drainRaw(scenario string, n, workers int, work time.Duration) (f
 		return 0, err
 	}
 	if !ok {
-		return 0, fmt.Errorf("raw completed %d of %d jobs in time", tr.done.Load(), n)
+		return 0, fmt.Errorf("raw completed %d of %d jobs, then none for %v", tr.done.Load(), n, stallLimit)
 	}
 	return tr.rate(start), nil
-}
-
-// purge removes the leftovers of a scenario from servers the bench did not
-// start (its own servers go away with it).
-func (b *bench) purge(scenario string) error {
-	if b.env != nil {
-		return nil
-	}
-	return purgeTube(b.endpoints, b.tube(scenario))
 }
 
 // benchProduce measures enqueueing with 1 and 16 goroutines. The jobs are
@@ -190,19 +182,21 @@ func (b *bench) benchProduce(ctx context.Context) error {
 		if g > 1 {
 			n, scenario = b.sz.produce16, "produce16"
 		}
-		b.progress("produce: %d jobs, %d goroutines", n, g)
-		zd, err := b.produce(ctx, b.conf(scenario, b.o.workers), n, g, 0, now)
-		if err != nil {
-			return err
-		}
-		rd, err := b.produceRaw(ctx, b.tube("raw-"+scenario), n, g, 0, now)
-		if err != nil {
-			return err
-		}
 		name, key, rawKey := "produce, 1 goroutine", "produce_1_jobs_per_s", "produce_1_raw_jobs_per_s"
 		if g > 1 {
 			name = fmt.Sprintf("produce, %d goroutines", g)
 			key, rawKey = "produce_jobs_per_s", "produce_raw_jobs_per_s"
+		}
+		b.progress("%s: %d jobs", name, n)
+		zd, err := b.produce(ctx, b.conf(scenario, b.o.workers), n, g, 0, dueNow)
+		if err != nil {
+			return err
+		}
+		rd, err := b.produceRaw(ctx, b.tube("raw-"+scenario), n, g, 0, dueNow)
+		if err != nil {
+			return err
+		}
+		if g > 1 {
 			b.produceRate = perSecond(n, zd)
 		}
 		b.report.add(row{
@@ -211,10 +205,7 @@ func (b *bench) benchProduce(ctx context.Context) error {
 			note: fmt.Sprintf("%s jobs due now; raw: %d parallel puts per job", thousands(int64(n)), copies),
 		})
 	}
-	if err := b.purge("produce1"); err != nil {
-		return err
-	}
-	return b.purge("raw-produce1")
+	return nil
 }
 
 // benchDrain measures how fast one consumer empties the backlog the
@@ -268,11 +259,11 @@ func (b *bench) e2eZerodq(ctx context.Context, n int) (float64, error) {
 		return 0, err
 	}
 	defer stop()
-	if _, err := b.produce(ctx, b.conf("e2e", b.o.workers), n, producers, 0, now); err != nil {
+	if _, err := b.produce(ctx, b.conf("e2e", b.o.workers), n, producers, 0, dueNow); err != nil {
 		return 0, err
 	}
 	if !tr.wait(time.Now(), stallLimit) {
-		return 0, fmt.Errorf("zerodq completed %d of %d jobs in time", tr.done.Load(), n)
+		return 0, fmt.Errorf("zerodq completed %d of %d jobs, then none for %v", tr.done.Load(), n, stallLimit)
 	}
 	return tr.rate(start), nil
 }
@@ -284,7 +275,7 @@ func (b *bench) e2eRaw(ctx context.Context, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, perr := b.produceRaw(ctx, b.tube("raw-e2e"), n, producers, 0, now)
+	_, perr := b.produceRaw(ctx, b.tube("raw-e2e"), n, producers, 0, dueNow)
 	ok := perr == nil && tr.wait(time.Now(), stallLimit)
 	if err := rc.stop(); err != nil {
 		return 0, err
@@ -293,7 +284,7 @@ func (b *bench) e2eRaw(ctx context.Context, n int) (float64, error) {
 	case perr != nil:
 		return 0, perr
 	case !ok:
-		return 0, fmt.Errorf("raw completed %d of %d jobs in time", tr.done.Load(), n)
+		return 0, fmt.Errorf("raw completed %d of %d jobs, then none for %v", tr.done.Load(), n, stallLimit)
 	}
 	return tr.rate(start), nil
 }
@@ -306,10 +297,10 @@ func (b *bench) benchSlow(ctx context.Context) error {
 		n := min(int(ideal*b.sz.slowSeconds), b.sz.slowMax)
 		scenario := fmt.Sprintf("slow%d", w)
 		b.progress("slow handler: %d jobs, Workers %d", n, w)
-		if _, err := b.produce(ctx, b.conf(scenario, w), n, producers, 0, now); err != nil {
+		if _, err := b.produce(ctx, b.conf(scenario, w), n, producers, 0, dueNow); err != nil {
 			return err
 		}
-		if _, err := b.produceRaw(ctx, b.tube("raw-"+scenario), n, producers, 0, now); err != nil {
+		if _, err := b.produceRaw(ctx, b.tube("raw-"+scenario), n, producers, 0, dueNow); err != nil {
 			return err
 		}
 		zr, err := b.drainZerodq(scenario, n, w, slowWork)
@@ -354,7 +345,7 @@ func (b *bench) benchLateness(ctx context.Context) error {
 		return perr
 	}
 	if !ok {
-		return fmt.Errorf("zerodq completed %d of %d jobs in time", tr.done.Load(), n)
+		return fmt.Errorf("zerodq completed %d of %d jobs, then none for %v", tr.done.Load(), n, stallLimit)
 	}
 	zs := tr.lat.summary()
 
@@ -372,7 +363,7 @@ func (b *bench) benchLateness(ctx context.Context) error {
 		return perr
 	}
 	if !ok {
-		return fmt.Errorf("raw completed %d of %d jobs in time", rtr.done.Load(), n)
+		return fmt.Errorf("raw completed %d of %d jobs, then none for %v", rtr.done.Load(), n, stallLimit)
 	}
 	rs := rtr.lat.summary()
 

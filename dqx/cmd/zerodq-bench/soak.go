@@ -100,14 +100,25 @@ type soakReport struct {
 	drained        bool
 	drainTook      time.Duration
 	badLines       int
-	interrupted    int // handler runs that started and never recorded their completion
-	stopErrors     []string
+	interrupted    int      // handler runs that started and never recorded their completion
+	consumerErrs   []string // consumers that exited on their own or did not stop on SIGTERM
 }
 
 func (r *soakReport) unexplained() int {
 	n := 0
 	for _, d := range r.doubles {
 		if !d.Explained {
+			n++
+		}
+	}
+	return n
+}
+
+// injected counts the faults the soak injected (a consumer crash is not one).
+func (r *soakReport) injected() int {
+	n := 0
+	for _, f := range r.faults {
+		if slices.Contains(faultKinds, f.Kind) {
 			n++
 		}
 	}
@@ -137,6 +148,9 @@ func (r *soakReport) verdict() error {
 	if !r.drained {
 		errs = append(errs, fmt.Errorf("the queue did not drain within %v", r.o.drain))
 	}
+	if len(r.consumerErrs) > 0 {
+		errs = append(errs, fmt.Errorf("%d consumer failures", len(r.consumerErrs)))
+	}
 	if r.badLines > 0 {
 		errs = append(errs, fmt.Errorf("%d record lines did not parse", r.badLines))
 	}
@@ -165,7 +179,8 @@ func (r *soakReport) json() map[string]any {
 		"soak_double":                 len(r.doubles),
 		"soak_double_unexplained":     r.unexplained(),
 		"soak_doubles":                doubles,
-		"soak_faults":                 len(r.faults),
+		"soak_faults":                 r.injected(),
+		"soak_consumer_errors":        nonNil(r.consumerErrs),
 		"soak_faults_by_kind":         r.faultCounts(),
 		"soak_enqueue_quorum_errors":  r.quorumErrors,
 		"soak_enqueue_other_errors":   r.otherErrors,
@@ -207,7 +222,8 @@ func (r *soakReport) table(w io.Writer) {
 		{"jobs completed", fmt.Sprintf("%d\t%s", r.completed, drainNote)},
 		{"lost", fmt.Sprintf("%d\tproduced, never completed", len(r.lost))},
 		{"completed twice", fmt.Sprintf("%d\t%s", len(r.doubles), doubleNote)},
-		{"faults injected", fmt.Sprintf("%d\t%s", len(r.faults), strings.Join(kinds, ", "))},
+		{"faults injected", fmt.Sprintf("%d\t%s", r.injected(), strings.Join(kinds, ", "))},
+		{"consumer failures", fmt.Sprintf("%d\texited on their own, or did not stop on SIGTERM; must be 0", len(r.consumerErrs))},
 		{"runs interrupted", fmt.Sprintf("%d\thandlers started and never completed (killed, cancelled), run again", r.interrupted)},
 		{"ran after ErrQuorum", fmt.Sprintf("%d\tmust be 0", len(r.ranAfterQuorum))},
 		{"copies left", fmt.Sprintf("%d\tready, delayed or reserved in the tube at the end", r.copiesLeft)},
@@ -226,8 +242,8 @@ func (r *soakReport) table(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  lost: %s\n", id)
 	}
-	for _, e := range r.stopErrors {
-		fmt.Fprintf(w, "  consumer stop: %s\n", e)
+	for _, e := range r.consumerErrs {
+		fmt.Fprintf(w, "  consumer: %s\n", e)
 	}
 	if r.dir != "" {
 		fmt.Fprintf(w, "records kept in %s\n", r.dir)
@@ -271,10 +287,6 @@ func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, er
 	s.ids, s.outcome = make([]string, n), make([]uint8, n)
 
 	var err error
-	s.dir, err = os.MkdirTemp("", "zerodq-soak-")
-	if err != nil {
-		return nil, err
-	}
 	s.progress("starting 3 binlogged beanstalkd and an AOF Redis")
 	s.env, err = dqtest.StartEnv(dqtest.EnvOptions{
 		Nodes: 3, NodeOpts: []dqtest.Option{dqtest.WithBinlog()}, RedisOpts: []dqtest.Option{dqtest.WithAOF()},
@@ -283,6 +295,9 @@ func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, er
 		return nil, err
 	}
 	defer s.env.Close()
+	if s.dir, err = os.MkdirTemp("", "zerodq-soak-"); err != nil {
+		return nil, err
+	}
 	s.settings = soakSettings{
 		endpoints: s.env.Endpoints(), redis: s.env.Redis.Addr(), prefix: "zerodq-soak", tube: "soak",
 		workers: o.workers, ttr: o.ttr, work: o.work,
@@ -293,7 +308,7 @@ func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, er
 	if err != nil {
 		return nil, errors.Join(err, s.keepDir())
 	}
-	rep.stopErrors = append(rep.stopErrors, stopErrs...)
+	rep.consumerErrs = append(rep.consumerErrs, stopErrs...)
 	l := newLedger(s.dir)
 	if err := l.refresh(); err != nil {
 		return nil, err
@@ -605,7 +620,7 @@ func (s *soak) stopConsumers() []string {
 func (s *soak) analyze(rep *soakReport, l *ledger) {
 	s.mu.Lock()
 	rep.faults = slices.Clone(s.faults)
-	rep.stopErrors = append(rep.stopErrors, s.crashErrs...)
+	rep.consumerErrs = append(rep.consumerErrs, s.crashErrs...)
 	s.mu.Unlock()
 	rep.badLines = l.bad
 	quorumSeq := map[uint64]bool{}
