@@ -137,14 +137,6 @@ func (c DqConf) normalize() (DqConf, error) {
 
 	n.Replicas = min(n.Replicas, len(n.Beanstalks))
 	n.MinWrites = min(n.MinWrites, n.Replicas)
-	// go-redis names itself with CLIENT SETINFO on every new connection;
-	// Redis before 7.2 answers that with an error, which go-zero's breaker
-	// counts as a failure until it opens and drops the claims. The name is
-	// only informational, so zerodq never sends it.
-	n.Redis.DisableIdentity = true
-	// RESP2 carries everything the claim scripts answer, without go-redis's
-	// check for RESP3 push notifications on every reply.
-	n.Redis.Protocol = 2
 	return n, nil
 }
 
@@ -321,4 +313,17 @@ func validTubeName(name string) bool {
 
 func badKeyPrefixRune(r rune) bool {
 	return r == '{' || r == '}' || unicode.IsSpace(r)
+}
+
+// redisConf is the Redis config zerodq's own client uses. go-redis names
+// itself with CLIENT SETINFO on every new connection; Redis before 7.2
+// answers that with an error, which go-zero's breaker counts as a failure
+// until it opens and drops the claims: the name is only informational, so
+// zerodq never sends it. RESP2 carries everything the claim scripts answer,
+// without go-redis's check for RESP3 push notifications on every reply.
+func (c DqConf) redisConf() redis.RedisConf {
+	r := c.Redis
+	r.DisableIdentity = true
+	r.Protocol = 2
+	return r
 }

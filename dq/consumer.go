@@ -116,7 +116,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	if o.maxHeld <= 0 {
 		o.maxHeld = 4096
 	}
-	rds, err := redis.NewRedis(c.Redis)
+	rds, err := redis.NewRedis(c.redisConf())
 	if err != nil {
 		return nil, err
 	}

@@ -114,7 +114,7 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 		o.conns = defaultProducerConns
 	}
 
-	rds, err := redis.NewRedis(c.Redis)
+	rds, err := redis.NewRedis(c.redisConf())
 	if err != nil {
 		return nil, fmt.Errorf("dq: producer: %w", err)
 	}
