@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -91,6 +93,9 @@ func TestSoakUnderFaultsLosesNoJobAndExplainsEveryDouble(t *testing.T) {
 	o.workers = 4
 	o.faultEvery = 1500 * time.Millisecond
 	o.drain = 90 * time.Second
+	// One consumer kills itself right after a completion, before its finish:
+	// a double is then certain, and the soak must find and explain it.
+	o.dieAfter = 40
 	var log bytes.Buffer
 	quietLogs(false, &log)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -112,6 +117,10 @@ func TestSoakUnderFaultsLosesNoJobAndExplainsEveryDouble(t *testing.T) {
 	for _, kind := range faultKinds {
 		require.Positive(t, counts[kind], "no %s fault injected", kind)
 	}
+	require.Equal(t, 1, counts[faultConsumerDie])
+	require.True(t, slices.ContainsFunc(rep.doubles, func(d double) bool {
+		return strings.Contains(d.Cause, "SIGKILLed itself")
+	}), "the job completed right before a consumer died ran again and was reported: %+v", rep.doubles)
 	js := rep.json()
 	for _, key := range []string{"soak_jobs", "soak_lost", "soak_double", "soak_faults"} {
 		require.Contains(t, js, key)

@@ -32,6 +32,7 @@ type soakOptions struct {
 	faultEvery time.Duration // mean time between faults
 	drain      time.Duration // bound on the wait for the queue to drain
 	ttr        time.Duration
+	dieAfter   int // the first consumer SIGKILLs itself after this many completions
 	seed       uint64
 	json       bool
 	keep       bool // keep the records directory
@@ -61,6 +62,8 @@ func soakMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	fs.BoolVar(&o.keep, "keep", false, "keep the directory of records and consumer logs")
 	fs.BoolVar(&o.verbose, "v", false, "log zerodq's messages to stderr")
+	fs.IntVar(&o.dieAfter, "die-after", 0, "")
+	hideFlags(fs, "die-after") // for the tests: a certain double, to prove it is found and explained
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -118,7 +121,7 @@ func (r *soakReport) unexplained() int {
 func (r *soakReport) injected() int {
 	n := 0
 	for _, f := range r.faults {
-		if slices.Contains(faultKinds, f.Kind) {
+		if slices.Contains(faultKinds, f.Kind) || f.Kind == faultConsumerDie {
 			n++
 		}
 	}
@@ -204,7 +207,7 @@ func (r *soakReport) table(w io.Writer) {
 		r.o.duration, r.o.rate, r.o.consumers, r.o.workers, r.o.faultEvery, r.o.seed)
 	counts := r.faultCounts()
 	var kinds []string
-	for _, k := range append(slices.Clone(faultKinds), faultConsumerCrash) {
+	for _, k := range append(slices.Clone(faultKinds), faultConsumerDie, faultConsumerCrash) {
 		if counts[k] > 0 {
 			kinds = append(kinds, fmt.Sprintf("%s %d", k, counts[k]))
 		}
@@ -406,7 +409,11 @@ func (s *soak) startConsumer(slot int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
-	p, err := startConsumerProc(s.settings, s.dir, slot, s.gen)
+	settings := s.settings
+	if s.gen == 1 {
+		settings.dieAfter = s.o.dieAfter
+	}
+	p, err := startConsumerProc(settings, s.dir, slot, s.gen)
 	if err != nil {
 		return err
 	}
@@ -419,23 +426,27 @@ func (s *soak) startConsumer(slot int) error {
 }
 
 // restartCrashed starts consumers again that exited without being killed
-// and books each as a fault.
+// and books each as a fault: a planned death (-die-after), or a crash.
 func (s *soak) restartCrashed() error {
 	s.mu.Lock()
-	var crashed []*consumerProc
+	var ended []*consumerProc
 	for _, p := range s.procs {
 		if p.hasExited() {
-			crashed = append(crashed, p)
+			ended = append(ended, p)
 		}
 	}
 	s.mu.Unlock()
-	for _, p := range crashed {
-		now := time.Now()
-		s.record(fault{Kind: faultConsumerCrash, Target: fmt.Sprintf("consumer %d", p.pid), PID: p.pid, Start: now, End: now})
-		s.mu.Lock()
-		s.crashErrs = append(s.crashErrs, fmt.Sprint(p.exitErr()))
-		s.mu.Unlock()
-		s.progress("consumer %d exited on its own: %v", p.pid, p.exitErr())
+	for _, p := range ended {
+		f := fault{Kind: faultConsumerDie, Target: fmt.Sprintf("consumer %d", p.pid), PID: p.pid,
+			Start: p.endedAt, End: p.endedAt}
+		if !p.dies {
+			f.Kind = faultConsumerCrash
+			s.mu.Lock()
+			s.crashErrs = append(s.crashErrs, fmt.Sprint(p.exitErr()))
+			s.mu.Unlock()
+			s.progress("consumer %d exited on its own: %v", p.pid, p.exitErr())
+		}
+		s.record(f)
 		if err := s.startConsumer(p.slot); err != nil {
 			return err
 		}

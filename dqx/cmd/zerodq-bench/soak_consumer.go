@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ type soakSettings struct {
 	workers   int
 	ttr       time.Duration
 	work      time.Duration
+	dieAfter  int // the consumer SIGKILLs itself after this many completions; 0: never
 }
 
 // conf is the DqConf of the soak: short leases and back-offs so that jobs of a
@@ -68,7 +70,7 @@ func (s soakSettings) conf() dq.DqConf {
 func (s soakSettings) args(dir string) []string {
 	return []string{"consumer", "-beanstalks", strings.Join(s.endpoints, ","), "-redis", s.redis,
 		"-prefix", s.prefix, "-tube", s.tube, "-workers", strconv.Itoa(s.workers), "-ttr", s.ttr.String(),
-		"-work", s.work.String(), "-dir", dir}
+		"-work", s.work.String(), "-dir", dir, "-die-after", strconv.Itoa(s.dieAfter)}
 }
 
 // consumerStartTimeout bounds how long a consumer subprocess retries
@@ -89,6 +91,7 @@ func soakConsumerMain(ctx context.Context, args []string, stderr io.Writer) erro
 	fs.DurationVar(&s.ttr, "ttr", 5*time.Second, "")
 	fs.DurationVar(&s.work, "work", 5*time.Millisecond, "")
 	fs.StringVar(&dir, "dir", "", "")
+	fs.IntVar(&s.dieAfter, "die-after", 0, "")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -106,7 +109,7 @@ func soakConsumerMain(ctx context.Context, args []string, stderr io.Writer) erro
 	var cs dq.Consumer
 	giveUp := time.Now().Add(consumerStartTimeout)
 	for {
-		cs, err = dq.NewConsumer(s.conf(), soakHandler(f, s.work))
+		cs, err = dq.NewConsumer(s.conf(), soakHandler(f, s.work, s.dieAfter))
 		if err == nil {
 			break
 		}
@@ -128,8 +131,9 @@ func soakConsumerMain(ctx context.Context, args []string, stderr io.Writer) erro
 	return nil
 }
 
-func soakHandler(f *os.File, work time.Duration) dq.ConsumeHandler {
+func soakHandler(f *os.File, work time.Duration, dieAfter int) dq.ConsumeHandler {
 	pid := os.Getpid()
+	var completions atomic.Int64
 	record := func(kind byte, j dq.Job, seq uint64) error {
 		line := fmt.Sprintf("%c %s %d %d %d %d\n", kind, j.ID, seq, j.Attempt, pid, time.Now().UnixMicro())
 		_, err := f.WriteString(line)
@@ -150,7 +154,15 @@ func soakHandler(f *os.File, work time.Duration) dq.ConsumeHandler {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return record('D', j, seq)
+		if err := record('D', j, seq); err != nil {
+			return err
+		}
+		if dieAfter > 0 && completions.Add(1) == int64(dieAfter) {
+			// Done, recorded, and gone before the finish reaches Redis.
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+		return nil
 	})
 }
 
@@ -160,8 +172,10 @@ type consumerProc struct {
 	cmd     *exec.Cmd
 	pid     int
 	log     *os.File
+	dies    bool // started with -die-after: its exit is a planned fault
 	exited  chan struct{}
-	waitErr error // set before exited closes
+	waitErr error     // set before exited closes
+	endedAt time.Time // set before exited closes
 }
 
 func startConsumerProc(s soakSettings, dir string, slot, generation int) (*consumerProc, error) {
@@ -178,9 +192,11 @@ func startConsumerProc(s soakSettings, dir string, slot, generation int) (*consu
 		log.Close()
 		return nil, err
 	}
-	p := &consumerProc{slot: slot, cmd: cmd, pid: cmd.Process.Pid, log: log, exited: make(chan struct{})}
+	p := &consumerProc{slot: slot, cmd: cmd, pid: cmd.Process.Pid, log: log, dies: s.dieAfter > 0,
+		exited: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
+		p.endedAt = time.Now()
 		log.Close()
 		close(p.exited)
 	}()
