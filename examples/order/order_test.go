@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestOrderService(t *testing.T) {
 	ctx := context.Background()
 	bin, err := demo.Build(ctx, t.TempDir())
 	require.NoError(t, err)
-	client := startService(t, bin, env)
+	client, _ := startService(t, bin, env, 0)
 
 	t.Run("UnpaidOrderIsCancelledAtItsDueTime", func(t *testing.T) {
 		t.Parallel()
@@ -133,6 +134,42 @@ func TestOrderService(t *testing.T) {
 		}
 	})
 
+	t.Run("DevServerShowsTheMetricsOfACancelledOrder", func(t *testing.T) {
+		t.Parallel()
+		devPort, err := demo.FreePort()
+		require.NoError(t, err)
+		// A service of its own: its tube is the metrics' label, untouched by
+		// the other subtests.
+		client, tube := startService(t, bin, env, devPort)
+		_, err = client.Create(ctx, types.CreateOrderReq{Id: "watched", Item: "lamp", Amount: 900, CancelAfterMs: 500})
+		require.NoError(t, err)
+		awaitState(t, client, "watched", "cancelled", 6*time.Second)
+
+		// The consumer counts a job once Redis has recorded it done, just
+		// after the handler cancelled the order: poll until it has.
+		want := []struct {
+			name   string
+			labels map[string]string
+		}{
+			{"zerodq_producer_jobs_total", map[string]string{"tube": tube, "result": "ok"}},
+			{"zerodq_consumer_jobs_total", map[string]string{"tube": tube, "outcome": "ok"}},
+			{"zerodq_consumer_lateness_ms_count", map[string]string{"tube": tube}},
+			{"zerodq_consumer_handler_duration_ms_count", map[string]string{"tube": tube}},
+		}
+		url := "http://127.0.0.1:" + strconv.Itoa(devPort) + "/metrics"
+		var page string
+		counted := dqtest.Await(5*time.Second, func() bool {
+			page = fetchMetrics(t, url)
+			for _, w := range want {
+				if v, ok := metricValue(page, w.name, w.labels); !ok || v < 1 {
+					return false
+				}
+			}
+			return true
+		})
+		require.True(t, counted, "want %+v of tube %s on %s; its zerodq samples:\n%s", want, tube, url, zerodqLines(page))
+	})
+
 	t.Run("DemoPassesAgainstServersAlreadyListening", func(t *testing.T) {
 		t.Parallel()
 		cfg := filepath.Join(t.TempDir(), "order-api.yaml")
@@ -166,9 +203,10 @@ func TestOrderService(t *testing.T) {
 	})
 }
 
-// startService runs bin on env with a tube and key prefix of the test's own
-// and stops it (SIGTERM, which must end it cleanly) when the test ends.
-func startService(t *testing.T, bin string, env *dqtest.Env) *demo.Client {
+// startService runs bin on env with a tube and key prefix of the test's own,
+// and a DevServer on devPort unless it is 0, and stops it (SIGTERM, which must
+// end it cleanly) when the test ends. It returns a client and the tube.
+func startService(t *testing.T, bin string, env *dqtest.Env, devPort int) (*demo.Client, string) {
 	t.Helper()
 	dir := t.TempDir()
 	port, err := demo.FreePort()
@@ -178,6 +216,7 @@ func startService(t *testing.T, bin string, env *dqtest.Env) *demo.Client {
 	require.NoError(t, demo.WriteConfig(cfg, demo.ServiceConfig{
 		Port: port, Beanstalks: env.Endpoints(), Tube: name,
 		Redis: redis.RedisConf{Host: env.Redis.Addr(), Type: redis.NodeType}, KeyPrefix: name,
+		DevServerPort: devPort,
 	}))
 	svc, err := demo.StartService(context.Background(), bin, cfg, filepath.Join(dir, "order-api.log"), port)
 	require.NoError(t, err)
@@ -187,7 +226,64 @@ func startService(t *testing.T, bin string, env *dqtest.Env) *demo.Client {
 			t.Logf("service log:\n%s", svc.LogTail(40))
 		}
 	})
-	return demo.NewClient(svc.URL)
+	return demo.NewClient(svc.URL), name
+}
+
+// fetchMetrics returns the Prometheus text page at url, or "" while the
+// DevServer, started in the background, does not answer yet.
+func fetchMetrics(t *testing.T, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", url, body)
+	return string(body)
+}
+
+var (
+	sampleRe = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$`)
+	labelRe  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
+)
+
+// metricValue returns the value of the sample of the Prometheus text page
+// named name whose labels include labels.
+func metricValue(page, name string, labels map[string]string) (float64, bool) {
+	for _, line := range strings.Split(page, "\n") {
+		m := sampleRe.FindStringSubmatch(line)
+		if m == nil || m[1] != name {
+			continue
+		}
+		have := map[string]string{}
+		for _, l := range labelRe.FindAllStringSubmatch(m[2], -1) {
+			have[l[1]] = l[2]
+		}
+		match := true
+		for k, v := range labels {
+			match = match && have[k] == v
+		}
+		if !match {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[3], 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
+// zerodqLines keeps zerodq's samples of a metrics page, for a failure message.
+func zerodqLines(page string) string {
+	var out []string
+	for _, line := range strings.Split(page, "\n") {
+		if strings.HasPrefix(line, "zerodq_") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func awaitState(t *testing.T, c *demo.Client, id, state string, timeout time.Duration) types.OrderResp {

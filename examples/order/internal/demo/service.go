@@ -52,10 +52,14 @@ type ServiceConfig struct {
 	Tube       string
 	Redis      redis.RedisConf
 	KeyPrefix  string
+	// DevServerPort, if not zero, turns on go-zero's DevServer on that
+	// loopback port, with the Prometheus metrics at /metrics.
+	DevServerPort int
 }
 
 // WriteConfig writes c as the service's yaml config file: quiet logs, client
-// chosen delays, a tube and key prefix of the run's own.
+// chosen delays, a tube and key prefix of the run's own, and the DevServer if
+// c asks for one.
 func WriteConfig(path string, c ServiceConfig) error {
 	var b strings.Builder
 	// JSON strings are valid yaml scalars: whatever the password holds, it
@@ -63,6 +67,12 @@ func WriteConfig(path string, c ServiceConfig) error {
 	q := func(s string) string { j, _ := json.Marshal(s); return string(j) }
 	fmt.Fprintf(&b, "Name: order-api\nMode: dev\nHost: 127.0.0.1\nPort: %d\n", c.Port)
 	b.WriteString("Log:\n  Mode: console\n  Encoding: plain\n  Stat: false\n")
+	if c.DevServerPort != 0 {
+		// Without this section go-zero starts no DevServer, and zerodq's
+		// metrics record nothing.
+		fmt.Fprintf(&b, "DevServer:\n  Enabled: true\n  Host: 127.0.0.1\n  Port: %d\n"+
+			"  EnableMetrics: true\n  MetricsPath: /metrics\n", c.DevServerPort)
+	}
 	b.WriteString("Dq:\n  Beanstalks:\n")
 	for _, ep := range c.Beanstalks {
 		fmt.Fprintf(&b, "    - { Endpoint: %s, Tube: %s }\n", q(ep), q(c.Tube))
