@@ -1,7 +1,7 @@
 # zerodq — one target per thing a person does.
 GO ?= go
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: test servers vet lint fuzz bench soak demo fmt
 

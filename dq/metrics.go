@@ -23,7 +23,7 @@ const (
 var (
 	metricProduced = metric.NewCounterVec(&metric.CounterVecOpts{
 		Namespace: metricNamespace, Subsystem: "producer", Name: "jobs_total",
-		Help:   "Jobs enqueued, by tube and result (ok, duplicate, quorum, invalid, error).",
+		Help:   "Jobs enqueued, by tube and result (ok, quorum, invalid, error).",
 		Labels: []string{"tube", "result"},
 	})
 	metricCopies = metric.NewCounterVec(&metric.CounterVecOpts{
