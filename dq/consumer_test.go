@@ -451,3 +451,25 @@ func TestConsumerRejectsBadConfig(t *testing.T) {
 	_, err = NewConsumer(sharedConf(t), nil)
 	require.ErrorIs(t, err, ErrBadConfig)
 }
+
+// Not parallel: the leak check sees every goroutine of the process.
+func TestConsumerLeavesNoGoroutineAfterStop(t *testing.T) {
+	verifyNoLeaks(t)
+	c := sharedConf(t)
+	l := newLedger()
+	cs, err := NewConsumer(c, l.handler(nil))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { cs.Start(); close(done) }()
+	p := newTestProducer(t, c)
+	var ids []string
+	for i := 0; i < 20; i++ {
+		id, err := p.Delay([]byte("x"), time.Duration(i)*50*time.Millisecond)
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	dqtest.Eventually(t, 20*time.Second, func() bool { return l.allDone(ids) }, "jobs done")
+	cs.Stop()
+	<-done
+	require.NoError(t, p.Close())
+}
