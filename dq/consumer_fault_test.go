@@ -188,10 +188,7 @@ func TestConsumerPausesWhileRedisIsDown(t *testing.T) {
 	mu.Lock()
 	require.Equal(t, 0, startsWhileDown, "handlers started while Redis was down")
 	mu.Unlock()
-	dqtest.Eventually(t, 15*time.Second, func() bool {
-		r, d, rs, _ := countJobs(t, c)
-		return r+d+rs == 0
-	}, "every copy deleted")
+	awaitNoCopies(t, c, 15*time.Second, "every copy deleted")
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, id := range ids {
@@ -234,10 +231,7 @@ func TestConsumerLosesNothingWhenANodeDiesAndComesBackFromItsBinlog(t *testing.T
 	require.NoError(t, env.Nodes[0].Restart())
 	// The restarted node brings back copies of jobs that already ran: they
 	// must be deleted, not run.
-	dqtest.Eventually(t, 30*time.Second, func() bool {
-		r, d, rs, _ := countJobs(t, c)
-		return r+d+rs == 0
-	}, "copies of the restarted node cleared")
+	awaitNoCopies(t, c, 30*time.Second, "copies of the restarted node cleared")
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, id := range ids {
@@ -270,10 +264,7 @@ func TestConsumerLeavesFewRedisKeysBehind(t *testing.T) {
 	}
 	wg.Wait()
 	dqtest.Eventually(t, 120*time.Second, func() bool { return l.allDone(ids) }, "all done")
-	dqtest.Eventually(t, 20*time.Second, func() bool {
-		r, d, rs, _ := countJobs(t, c)
-		return r+d+rs == 0
-	}, "every copy deleted")
+	awaitNoCopies(t, c, 20*time.Second, "every copy deleted")
 	rc := goredis.NewClient(&goredis.Options{Addr: c.Redis.Host})
 	defer rc.Close()
 	var keys int

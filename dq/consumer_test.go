@@ -132,6 +132,16 @@ func countJobs(t *testing.T, c DqConf) (ready, delayed, reserved, buried int) {
 	return
 }
 
+// awaitNoCopies waits until no copy of c's jobs is ready, delayed or
+// reserved on any node (buried ones stay).
+func awaitNoCopies(t *testing.T, c DqConf, timeout time.Duration, what string) {
+	t.Helper()
+	dqtest.Eventually(t, timeout, func() bool {
+		r, d, rs, _ := countJobs(t, c)
+		return r+d+rs == 0
+	}, "%s", what)
+}
+
 func TestConsumerRunsEveryJobOnceAcrossTwoConsumersNeverEarly(t *testing.T) {
 	t.Parallel()
 	c := sharedConf(t)
@@ -168,10 +178,7 @@ func TestConsumerRunsEveryJobOnceAcrossTwoConsumersNeverEarly(t *testing.T) {
 	}
 	dqtest.Eventually(t, 60*time.Second, func() bool { return l.allDone(ids) }, "all %d jobs done", jobs)
 	// Let any duplicate copy surface before counting.
-	dqtest.Eventually(t, 15*time.Second, func() bool {
-		r, d, rs, _ := countJobs(t, c)
-		return r+d+rs == 0
-	}, "every copy deleted")
+	awaitNoCopies(t, c, 15*time.Second, "every copy deleted")
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	require.Empty(t, l.early, "handlers started before their due time")
@@ -304,10 +311,7 @@ func TestConsumerRunsLegacyGoQueueBodies(t *testing.T) {
 		_ = conn.Close()
 	}
 	dqtest.Eventually(t, 20*time.Second, func() bool { return got.Load() != nil }, "legacy job ran")
-	dqtest.Eventually(t, 20*time.Second, func() bool {
-		r, d, rs, _ := countJobs(t, c)
-		return r+d+rs == 0
-	}, "both legacy copies deleted")
+	awaitNoCopies(t, c, 20*time.Second, "both legacy copies deleted")
 	j := got.Load().(Job)
 	require.True(t, j.Legacy)
 	require.Equal(t, "legacy body", gotBody.Load())
@@ -330,10 +334,7 @@ func TestConsumerDoesNotRunARevokedJob(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p2.Revoke(revoked))
 	dqtest.Eventually(t, 20*time.Second, func() bool { return l.doneCount(kept) == 1 }, "kept job runs")
-	dqtest.Eventually(t, 20*time.Second, func() bool {
-		r, d, rs, _ := countJobs(t, c)
-		return r+d+rs == 0
-	}, "revoked copies deleted when due")
+	awaitNoCopies(t, c, 20*time.Second, "revoked copies deleted when due")
 	require.Equal(t, 0, l.doneCount(revoked))
 	// A generated-ID record goes once every copy is deleted: past its due
 	// time, revoke can only say it may have run.
@@ -360,10 +361,7 @@ func TestRevokeOfARunningJobSaysSo(t *testing.T) {
 	require.ErrorIs(t, p.Revoke(id), ErrRunning)
 	close(release)
 	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(id) == 1 }, "done")
-	dqtest.Eventually(t, 10*time.Second, func() bool {
-		r, d, rs, _ := countJobs(t, c)
-		return r+d+rs == 0
-	}, "every copy deleted")
+	awaitNoCopies(t, c, 10*time.Second, "every copy deleted")
 	// A WithID record outlives its copies (it deduplicates until DedupeTTL).
 	require.ErrorIs(t, p.Revoke(id), ErrDone)
 	again, err := p.DelayCtx(context.Background(), []byte("long"), 0, WithID("order-42"))
