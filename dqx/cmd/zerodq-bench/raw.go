@@ -106,7 +106,7 @@ func startRawConsumer(endpoints []string, tube string, workers int, work time.Du
 		for range loops {
 			c, err := beanstalk.DialTimeout("tcp", ep, rawDial)
 			if err != nil {
-				rc.stop()
+				_ = rc.stop()
 				return nil, fmt.Errorf("raw consumer: %w", err)
 			}
 			rc.conns = append(rc.conns, c)

@@ -220,20 +220,23 @@ func (r *soakReport) table(w io.Writer) {
 	if !r.drained {
 		drainNote = fmt.Sprintf("NOT drained within %v", r.o.drain)
 	}
-	rows := [][2]string{
-		{"jobs produced", fmt.Sprintf("%d\tenqueue errors: %d ErrQuorum, %d other", r.produced, r.quorumErrors, r.otherErrors)},
-		{"jobs completed", fmt.Sprintf("%d\t%s", r.completed, drainNote)},
-		{"lost", fmt.Sprintf("%d\tproduced, never completed", len(r.lost))},
-		{"completed twice", fmt.Sprintf("%d\t%s", len(r.doubles), doubleNote)},
-		{"faults injected", fmt.Sprintf("%d\t%s", r.injected(), strings.Join(kinds, ", "))},
-		{"consumer failures", fmt.Sprintf("%d\texited on their own, or did not stop on SIGTERM; must be 0", len(r.consumerErrs))},
-		{"runs interrupted", fmt.Sprintf("%d\thandlers started and never completed (killed, cancelled), run again", r.interrupted)},
-		{"ran after ErrQuorum", fmt.Sprintf("%d\tmust be 0", len(r.ranAfterQuorum))},
-		{"copies left", fmt.Sprintf("%d\tready, delayed or reserved in the tube at the end", r.copiesLeft)},
+	rows := []struct {
+		name  string
+		value int
+		note  string
+	}{
+		{"jobs produced", r.produced, fmt.Sprintf("enqueue errors: %d ErrQuorum, %d other", r.quorumErrors, r.otherErrors)},
+		{"jobs completed", r.completed, drainNote},
+		{"lost", len(r.lost), "produced, never completed"},
+		{"completed twice", len(r.doubles), doubleNote},
+		{"faults injected", r.injected(), strings.Join(kinds, ", ")},
+		{"consumer failures", len(r.consumerErrs), "exited on their own, or did not stop on SIGTERM; must be 0"},
+		{"runs interrupted", r.interrupted, "handlers started and never completed (killed, cancelled), run again"},
+		{"ran after ErrQuorum", len(r.ranAfterQuorum), "must be 0"},
+		{"copies left", r.copiesLeft, "ready, delayed or reserved in the tube at the end"},
 	}
 	for _, row := range rows {
-		value, note, _ := strings.Cut(row[1], "\t")
-		fmt.Fprintf(w, "%-20s %8s  %s\n", row[0], value, note)
+		fmt.Fprintf(w, "%-20s %8s  %s\n", row.name, thousands(int64(row.value)), row.note)
 	}
 	for _, d := range r.doubles {
 		fmt.Fprintf(w, "  twice: %s: %s\n", d.ID, d.Cause)
