@@ -40,7 +40,15 @@ type Consumer interface {
 type ConsumerOption func(*consumerOptions)
 
 type consumerOptions struct {
-	maxHeld int
+	maxHeld   int
+	reservers int
+}
+
+// WithReserversPerNode sets how many connections reserve copies from each
+// node, each in its own loop. If unset or zero, 2: while one waits for a
+// reply the other's copies are acknowledged.
+func WithReserversPerNode(n int) ConsumerOption {
+	return func(o *consumerOptions) { o.reservers = n }
 }
 
 // WithMaxHeld bounds the copies a consumer holds in memory between reserving
@@ -92,8 +100,8 @@ type consumer struct {
 
 	mu    sync.Mutex
 	runs  map[*activeRun]struct{}
-	local map[string]*activeRun // job ID → run in this process
-	idle  chan struct{}         // closed when runs becomes empty during drain
+	local map[string]*localJob // job ID → a copy of it being claimed or run here
+	idle  chan struct{}        // closed when runs becomes empty during drain
 
 	redis    redisHealth
 	gones    *goneBatcher
@@ -109,12 +117,15 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	if err != nil {
 		return nil, err
 	}
-	o := consumerOptions{maxHeld: 4096}
+	o := consumerOptions{}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.maxHeld <= 0 {
 		o.maxHeld = 4096
+	}
+	if o.reservers <= 0 {
+		o.reservers = 2
 	}
 	rds, err := redis.NewRedis(c.redisConf())
 	if err != nil {
@@ -138,7 +149,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		stopping:  make(chan struct{}),
 		done:      make(chan struct{}),
 		runs:      make(map[*activeRun]struct{}),
-		local:     make(map[string]*activeRun),
+		local:     make(map[string]*localJob),
 	}
 	cs.redis.init(cs)
 	cs.gones = newGoneBatcher(cs)
@@ -152,12 +163,14 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	}
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
 	for _, b := range c.Beanstalks {
-		cs.loops = append(cs.loops, &nodeLoop{
-			c:        cs,
-			endpoint: b.Endpoint,
-			tube:     b.Tube,
-			r:        node.NewReserver(b.Endpoint, b.Tube, nopts),
-		})
+		for range o.reservers {
+			cs.loops = append(cs.loops, &nodeLoop{
+				c:        cs,
+				endpoint: b.Endpoint,
+				tube:     b.Tube,
+				r:        node.NewReserver(b.Endpoint, b.Tube, nopts),
+			})
+		}
 	}
 	return cs, nil
 }
@@ -275,16 +288,12 @@ func (c *consumer) abandonRuns() {
 func (c *consumer) addRun(r *activeRun) {
 	c.mu.Lock()
 	c.runs[r] = struct{}{}
-	c.local[r.id] = r
 	c.mu.Unlock()
 }
 
 func (c *consumer) removeRun(r *activeRun) {
 	c.mu.Lock()
 	delete(c.runs, r)
-	if c.local[r.id] == r {
-		delete(c.local, r.id)
-	}
 	if len(c.runs) == 0 && c.idle != nil {
 		select {
 		case <-c.idle:
@@ -295,10 +304,34 @@ func (c *consumer) removeRun(r *activeRun) {
 	c.mu.Unlock()
 }
 
-func (c *consumer) localRun(id string) *activeRun {
+// localJob marks a job one of whose copies this process is claiming or
+// running: its other copies, which usually arrive together, wait for that
+// outcome instead of asking Redis what it would only answer with Spare.
+type localJob struct {
+	ended chan struct{} // closed when that copy is done with the job
+}
+
+// ownLocal makes this copy the one that claims job id here, or returns the
+// copy's mark that already does.
+func (c *consumer) ownLocal(id string) (*localJob, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.local[id]
+	if lj := c.local[id]; lj != nil {
+		return lj, false
+	}
+	lj := &localJob{ended: make(chan struct{})}
+	c.local[id] = lj
+	return lj, true
+}
+
+// endLocal ends this copy's claim on job id and wakes the copies waiting.
+func (c *consumer) endLocal(id string, lj *localJob) {
+	c.mu.Lock()
+	if c.local[id] == lj {
+		delete(c.local, id)
+	}
+	c.mu.Unlock()
+	close(lj.ended)
 }
 
 // touchRuns touches the copies of every handler running on a node's

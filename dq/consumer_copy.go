@@ -32,66 +32,80 @@ func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
 	if env.Legacy {
 		h.pri = DefaultPriority
 	}
+	c.claimLoop(h)
+}
+
+// claimLoop claims a copy until it is run, held back, released, deleted or
+// buried. Copies of one job that reach this process together are claimed
+// once: the first claims, the others wait for its outcome.
+func (c *consumer) claimLoop(h *heldCopy) {
+	env := &h.env
 	for {
 		if d := c.clock.Until(env.DueMs); d > 0 {
 			if !c.wait(h, d) {
 				return
 			}
 		}
-		// Another copy of this job runs here: wait for it rather than
-		// claim (the claim would only say Spare).
-		if r := c.localRun(env.ID); r != nil && !c.park(h, r, time.Second) {
-			return
+		lj, mine := c.ownLocal(env.ID)
+		if !mine {
+			ended, ok := c.park(h, lj, time.Second)
+			if !ok {
+				return
+			}
+			if ended {
+				continue // that copy is done: look again
+			}
+			lj = nil // a long run: ask Redis, which says how long to stay away
 		}
-		if c.finished.has(env.ID) {
-			metricConsumed.Inc(c.tube, outcomeDuplicate)
-			c.deleteCopy(h)
-			return
+		again := c.claimOnce(h)
+		if lj != nil {
+			c.endLocal(env.ID, lj)
 		}
-		if !c.gate.acquire() {
-			c.release(h, 0)
-			return
-		}
-		cid := claim.NewClaimID()
-		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
-		rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs, int(env.Count), h.slot, env.Unc(),
-			c.leaseMs, c.maxFail)
-		cancel()
-		if err != nil {
-			c.gate.release()
-			// The claim may have run without its reply reaching us: once
-			// Redis is back, give it up with a yield so it is not left to
-			// lapse.
-			c.redis.failed(err, lostClaim{id: env.ID, cid: cid, slot: h.slot})
-			c.release(h, 0)
-			return
-		}
-		if rep.Kind == claim.Run {
-			c.run(h, cid, rep.Attempt) // releases the worker
-			return
-		}
-		c.gate.release()
-		if !c.route(h, rep) {
+		if !again {
 			return
 		}
 	}
+}
+
+// claimOnce claims a copy and acts on the answer; true means claim it again.
+func (c *consumer) claimOnce(h *heldCopy) bool {
+	env := &h.env
+	if c.finished.has(env.ID) {
+		metricConsumed.Inc(c.tube, outcomeDuplicate)
+		c.deleteCopy(h)
+		return false
+	}
+	if !c.gate.acquire() {
+		c.release(h, 0)
+		return false
+	}
+	cid := claim.NewClaimID()
+	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs, int(env.Count), h.slot, env.Unc(),
+		c.leaseMs, c.maxFail)
+	cancel()
+	if err != nil {
+		c.gate.release()
+		// The claim may have run without its reply reaching us: once Redis
+		// is back, give it up with a yield so it is not left to lapse.
+		c.redis.failed(err, lostClaim{id: env.ID, cid: cid, slot: h.slot})
+		c.release(h, 0)
+		return false
+	}
+	if rep.Kind == claim.Run {
+		return c.run(h, cid, rep.Attempt) // releases the worker
+	}
+	c.gate.release()
+	return c.route(h, rep)
 }
 
 // route acts on a claim or finish reply other than Run; true means claim the
 // copy again now.
 func (c *consumer) route(h *heldCopy, rep claim.Reply) bool {
 	switch rep.Kind {
-	case claim.Early, claim.Release:
+	case claim.Early, claim.Release, claim.Spare:
+		// Not due yet, due again after a retry's back-off, or run elsewhere.
 		return c.waitOrRelease(h, time.Duration(rep.Ms)*time.Millisecond)
-	case claim.Spare:
-		// The job runs elsewhere, or waits for a retry. If it runs in this
-		// process, wait for it here rather than round-tripping the copy
-		// through beanstalkd.
-		d := time.Duration(rep.Ms) * time.Millisecond
-		if r := c.localRun(h.env.ID); r != nil {
-			return c.park(h, r, min(d, time.Second))
-		}
-		return c.waitOrRelease(h, d)
 	case claim.Delete:
 		if rep.Revoked() {
 			metricConsumed.Inc(c.tube, outcomeRevoked)
@@ -136,19 +150,20 @@ func (c *consumer) wait(h *heldCopy, d time.Duration) bool {
 	}
 }
 
-// park holds a spare copy of a job running in this process until that run
-// ends (then the claim answers Delete or Run at once) or d passes.
-func (c *consumer) park(h *heldCopy, r *activeRun, d time.Duration) bool {
+// park holds a copy while another copy of its job is claimed or run here,
+// until that ends or d passes. ended says which; ok is false on Stop (the
+// copy is then released).
+func (c *consumer) park(h *heldCopy, lj *localJob, d time.Duration) (ended, ok bool) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-r.ended:
-		return true
+	case <-lj.ended:
+		return true, true
 	case <-t.C:
-		return true
+		return false, true
 	case <-c.stopping:
 		c.release(h, 0)
-		return false
+		return false, false
 	}
 }
 

@@ -24,7 +24,6 @@ type activeRun struct {
 	loop   *nodeLoop
 	cp     *node.Copy
 	cancel context.CancelCauseFunc
-	ended  chan struct{} // closed when the handler has returned
 
 	yield     atomic.Bool // cancelled by Stop: hand the job back, no failure
 	abandoned chan struct{}
@@ -39,8 +38,9 @@ type activeRun struct {
 func leaseMargin(lease time.Duration) time.Duration { return min(2*time.Second, lease/3) }
 
 // run runs the handler of a claimed job, keeps its lease and reservation
-// alive, and finishes the claim with the outcome.
-func (c *consumer) run(h *heldCopy, cid string, attempt int) {
+// alive, and finishes the claim with the outcome; true means claim the copy
+// again now (a retry due within the second).
+func (c *consumer) run(h *heldCopy, cid string, attempt int) bool {
 	defer c.gate.release()
 	env := &h.env
 	if env.Legacy {
@@ -52,11 +52,10 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int) {
 		if err != nil {
 			c.redis.failed(err, lostClaim{id: env.ID, cid: cid, slot: h.slot})
 			c.release(h, 0)
-			return
+			return false
 		}
 		if !mine {
-			c.finish(h, cid, claim.OutcomeOK, 0)
-			return
+			return c.finish(h, cid, claim.OutcomeOK, 0)
 		}
 	}
 
@@ -84,8 +83,8 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int) {
 	defer cancelTimeout()
 	r := &activeRun{
 		c: c, id: env.ID, cid: cid, loop: h.loop, cp: h.cp, cancel: cancel,
-		ended: make(chan struct{}), abandoned: make(chan struct{}),
-		hbStop: make(chan struct{}), hbDone: make(chan struct{}),
+		abandoned: make(chan struct{}),
+		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
 	}
 	c.addRun(r)
 	metricLateness.Observe(lateness, c.tube)
@@ -101,15 +100,13 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int) {
 	case <-r.abandoned:
 		// Stop gave up on a handler that ignores its ctx; the job is taken
 		// over elsewhere once its cut lease lapses.
-		close(r.ended)
 		c.removeRun(r)
-		return
+		return false
 	}
 	metricHandlerDuration.Observe(time.Since(started).Milliseconds(), c.tube)
 	cancel(nil)
 	close(r.hbStop)
 	<-r.hbDone
-	close(r.ended)
 	c.removeRun(r)
 
 	outcome, backoff := claim.OutcomeOK, time.Duration(0)
@@ -127,7 +124,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int) {
 			logx.Field("node", h.loop.endpoint), logx.Field("tube", h.loop.tube)).
 			Debugf("dq: handler failed, retrying in %v: %v", backoff, herr)
 	}
-	c.finish(h, cid, outcome, backoff)
+	return c.finish(h, cid, outcome, backoff)
 }
 
 // call runs the handler, turning a panic into an error.
@@ -141,10 +138,11 @@ func (c *consumer) call(ctx context.Context, body []byte) (err error) {
 	return c.handler.Consume(ctx, body)
 }
 
-// finish records the outcome of a run and acts on the answer. If Redis does
-// not answer, it keeps trying (the copy stays reserved and touched) for up
-// to a lease: giving up earlier would let the job run again.
-func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time.Duration) {
+// finish records the outcome of a run and acts on the answer; true means
+// claim the copy again now. If Redis does not answer, it keeps trying (the
+// copy stays reserved and touched) for up to a lease: giving up earlier
+// would let the job run again.
+func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time.Duration) bool {
 	deadline := time.Now().Add(time.Duration(c.leaseMs) * time.Millisecond)
 	lastTouch := time.Now()
 	for attempt := 0; ; attempt++ {
@@ -161,26 +159,23 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			switch {
 			case rep.Kind == claim.Release && rep.Ms == 0:
 				c.release(h, 0) // a yield: another consumer starts it at once
-				return
+				return false
 			case rep.Kind == claim.Delete:
 				if o == claim.OutcomeOK {
 					c.finished.add(h.env.ID)
 				}
 				c.deleteCopy(h)
-				return
+				return false
 			}
-			if c.route(h, rep) {
-				// Due again within the second (a short retry back-off):
-				// claim it again from the top.
-				c.reclaim(h)
-			}
-			return
+			// Due again within the second (a short retry back-off): the
+			// caller claims it again.
+			return c.route(h, rep)
 		}
 		if time.Now().After(deadline) || c.ctx.Err() != nil {
 			logx.Errorf("dq: finish job %s: %v; giving the copy back", h.env.ID, err)
 			c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot})
 			c.release(h, 0)
-			return
+			return false
 		}
 		if time.Since(lastTouch) >= c.heartbeat {
 			_ = h.cp.Touch()
@@ -193,43 +188,6 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 		}
 		t.Stop()
 	}
-}
-
-// reclaim claims a copy again after a short wait, without a new reservation.
-func (c *consumer) reclaim(h *heldCopy) {
-	c.copies.Add(1)
-	c.gate.mu.Lock()
-	c.gate.copies++
-	c.gate.mu.Unlock()
-	go func() {
-		defer c.copies.Done()
-		defer c.gate.leave()
-		for {
-			if !c.gate.acquire() {
-				c.release(h, 0)
-				return
-			}
-			cid := claim.NewClaimID()
-			ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
-			rep, err := c.store.Claim(ctx, c.tube, h.env.ID, cid, h.env.DueMs, int(h.env.Count), h.slot,
-				h.env.Unc(), c.leaseMs, c.maxFail)
-			cancel()
-			if err != nil {
-				c.gate.release()
-				c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot})
-				c.release(h, 0)
-				return
-			}
-			if rep.Kind == claim.Run {
-				c.run(h, cid, rep.Attempt)
-				return
-			}
-			c.gate.release()
-			if !c.route(h, rep) {
-				return
-			}
-		}
-	}()
 }
 
 // heartbeat renews the lease (Redis) and the reservation (touch) every TTR/3
