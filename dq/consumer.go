@@ -122,7 +122,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		opt(&o)
 	}
 	if o.maxHeld <= 0 {
-		o.maxHeld = 4096
+		o.maxHeld = 16384
 	}
 	if o.reservers <= 0 {
 		o.reservers = 2

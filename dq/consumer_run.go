@@ -41,7 +41,12 @@ func leaseMargin(lease time.Duration) time.Duration { return min(2*time.Second, 
 // alive, and finishes the claim with the outcome; true means claim the copy
 // again now (a retry due within the second).
 func (c *consumer) run(h *heldCopy, cid string, attempt int) bool {
-	defer c.gate.release()
+	// The worker is the handler's: it is free again as soon as the handler
+	// returns, not after the acknowledgement, which may wait behind a
+	// blocking reserve on the copy's connection.
+	var once sync.Once
+	freeWorker := func() { once.Do(c.gate.release) }
+	defer freeWorker()
 	env := &h.env
 	if env.Legacy {
 		// A mixed fleet: go-queue consumers take this lock for the same body;
@@ -103,6 +108,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int) bool {
 		c.removeRun(r)
 		return false
 	}
+	freeWorker()
 	metricHandlerDuration.Observe(time.Since(started).Milliseconds(), c.tube)
 	cancel(nil)
 	close(r.hbStop)
