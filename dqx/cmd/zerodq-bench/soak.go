@@ -518,7 +518,18 @@ func (s *soak) inject(kind string) error {
 		err = restart(s.env.Redis)
 	case faultConsumerKill:
 		s.mu.Lock()
-		p := s.procs[s.rnd.IntN(len(s.procs))]
+		// A consumer that is to die on its own (-die-after) is spared, so
+		// that its planned death, and the double it causes, surely happen.
+		victims := make([]*consumerProc, 0, len(s.procs))
+		for _, q := range s.procs {
+			if !q.dies {
+				victims = append(victims, q)
+			}
+		}
+		if len(victims) == 0 {
+			victims = s.procs
+		}
+		p := victims[s.rnd.IntN(len(victims))]
 		s.mu.Unlock()
 		f.Target, f.PID = fmt.Sprintf("consumer %d", p.pid), p.pid
 		f.Start = time.Now()
