@@ -33,6 +33,7 @@ type Store struct {
 	// first EVALSHA does not draw a NOSCRIPT error reply, which go-zero's
 	// breaker would count as a failure.
 	loaded map[*redis.Script]*atomic.Bool
+	pipe   *pipe
 }
 
 // MaxSlots bounds a job's copy count n and slot i: the gone mask is kept in a
@@ -55,6 +56,7 @@ func New(rds *redis.Redis, keyPrefix string, dedupeTTL time.Duration) *Store {
 	for sc := range sources {
 		s.loaded[sc] = new(atomic.Bool)
 	}
+	s.pipe = newPipe(s)
 	return s
 }
 
@@ -268,7 +270,7 @@ func (s *Store) GoneMany(ctx context.Context, items []GoneItem) error {
 
 // job runs a script on a job's record with DedupeTTL as the first argument.
 func (s *Store) job(ctx context.Context, sc *redis.Script, tube, id string, args ...any) (Reply, error) {
-	v, err := s.run(ctx, sc, []string{s.Key(tube, id)}, append([]any{s.ttlMs}, args...)...)
+	v, err := s.pipe.do(ctx, sc, []string{s.Key(tube, id)}, append([]any{s.ttlMs}, args...))
 	if err != nil {
 		return Reply{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -812,4 +813,43 @@ func TestClaimOfARevokedJobSaysRevoked(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Delete, rep.Kind)
 	require.True(t, rep.Revoked())
+}
+
+func TestConcurrentCallsSharePipelinedRoundTripsAndGetTheirOwnReplies(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	now := b.now(t)
+	const n = 300
+	var wg sync.WaitGroup
+	replies := make([]Reply, n)
+	errs := make([]error, n)
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = NewClaimID()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Every other job is claimed twice by the same claim id: a replay
+			// must answer the same attempt, not a second one.
+			replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, 3, i%3, false, 30000, 3)
+			if i%2 == 0 && errs[i] == nil {
+				replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, 3, i%3, false, 30000, 3)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		requireReply(t, Reply{Kind: Run, Attempt: 1}, replies[i])
+		require.Equal(t, "c"+ids[i], b.read(t, ids[i])["own"])
+	}
+	// The pipeline's writer ends once idle; the next call starts another.
+	require.True(t, dqtest.Await(5*time.Second, func() bool {
+		b.store.pipe.mu.Lock()
+		defer b.store.pipe.mu.Unlock()
+		return !b.store.pipe.alive
+	}), "writer still running after going idle")
+	rep, err := b.store.Extend(b.ctx, b.tube, ids[0], "c"+ids[0], 30000)
+	require.NoError(t, err)
+	require.Equal(t, OK, rep.Kind)
 }
