@@ -53,7 +53,7 @@ func WithReserversPerNode(n int) ConsumerOption {
 
 // WithMaxHeld bounds the copies a consumer holds in memory between reserving
 // and running them (copies reserved up to a second before their due time,
-// and spares of jobs running elsewhere). If unset or zero, 4096.
+// and spares of jobs running elsewhere). If unset or zero, 16384.
 func WithMaxHeld(n int) ConsumerOption {
 	return func(o *consumerOptions) { o.maxHeld = n }
 }
