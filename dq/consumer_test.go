@@ -452,7 +452,7 @@ func TestConsumerRejectsBadConfig(t *testing.T) {
 
 // Not parallel: the leak check sees every goroutine of the process.
 func TestConsumerLeavesNoGoroutineAfterStop(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	c := sharedConf(t)
 	l := newLedger()
 	cs, err := NewConsumer(c, l.handler(nil))

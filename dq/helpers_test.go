@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/stores/redis"
-	"go.uber.org/goleak"
 
 	"github.com/zerodq/zerodq/internal/dqtest"
 	"github.com/zerodq/zerodq/internal/envelope"
@@ -52,35 +51,6 @@ func testConf(t testing.TB, e *dqtest.Env) DqConf {
 func sharedConf(t testing.TB) DqConf {
 	t.Helper()
 	return testConf(t, dqtest.Shared(t))
-}
-
-// verifyNoLeaks fails t if goroutines started during the test are still
-// running when it ends (after its other cleanups, such as closing a producer,
-// have run). Only tests that do not call t.Parallel may use it: goroutines of
-// tests running beside it would count. Goroutines that outlive a producer by
-// design (go-zero's Redis client is shared per address and has no Close) are
-// ignored.
-func verifyNoLeaks(t *testing.T) {
-	t.Helper()
-	opts := []goleak.Option{
-		goleak.IgnoreCurrent(),
-		// go-redis keeps redialling a Redis that went away, in the pool of
-		// go-zero's client for that address: shared per process, never closed.
-		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
-		// The harness waits for each server process it started.
-		goleak.IgnoreAnyFunction("github.com/zerodq/zerodq/internal/dqtest.(*Server).launch.func1"),
-	}
-	// Registered first, so it runs after the test's own cleanups.
-	t.Cleanup(func() {
-		var err error
-		ok := dqtest.Await(5*time.Second, func() bool {
-			err = goleak.Find(opts...)
-			return err == nil
-		})
-		if !ok {
-			t.Errorf("goroutines left running: %v", err)
-		}
-	})
 }
 
 // dialNode opens a go-beanstalk connection to endpoint, closed when t ends.

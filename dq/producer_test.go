@@ -253,7 +253,7 @@ func TestProducerEnqueuesConcurrentlyWithUniqueIDs(t *testing.T) {
 }
 
 func TestProducerCloseReleasesEverythingAndLaterCallsFail(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	c := sharedConf(t)
 	p, err := NewProducer(c)
 	require.NoError(t, err)
@@ -367,7 +367,7 @@ func TestProducerRevokeUnderstandsGoQueueIDs(t *testing.T) {
 }
 
 func TestProducerKeepsWritingWithOneOfThreeNodesDead(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, e)
 	p := openProducer(t, c)
@@ -384,7 +384,7 @@ func TestProducerKeepsWritingWithOneOfThreeNodesDead(t *testing.T) {
 }
 
 func TestProducerMissingQuorumFailsAndLeavesNoOrphanCopy(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, e)
 	p := openProducer(t, c)
@@ -426,7 +426,7 @@ func TestProducerMissingQuorumFailsAndLeavesNoOrphanCopy(t *testing.T) {
 }
 
 func TestProducerNeedsRedisOnlyForWithID(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, e)
 	p := openProducer(t, c)
@@ -443,7 +443,7 @@ func TestProducerNeedsRedisOnlyForWithID(t *testing.T) {
 }
 
 func TestProducerGivesEveryJobAllReplicasWhenOneOfFourNodesIsDead(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{Nodes: 4})
 	c := testConf(t, e)
 	p := openProducer(t, c)
@@ -475,7 +475,7 @@ func TestProducerGivesEveryJobAllReplicasWhenOneOfFourNodesIsDead(t *testing.T) 
 }
 
 func TestProducerPausedNodeCostsAtMostTheTimeoutAndIsUsedAgainAfterResume(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, e)
 	p := openProducer(t, c)
@@ -509,7 +509,7 @@ func TestProducerPausedNodeCostsAtMostTheTimeoutAndIsUsedAgainAfterResume(t *tes
 }
 
 func TestProducerUsesARestartedNodeAgain(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, e)
 	p := openProducer(t, c)
@@ -530,7 +530,7 @@ func TestProducerUsesARestartedNodeAgain(t *testing.T) {
 }
 
 func TestProducerSpillsPastAnUncertainPutAndMarksTheJob(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{Nodes: 4})
 	c := testConf(t, e)
 	p := openProducer(t, c)

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/stores/redis"
-	"go.uber.org/goleak"
 
 	"github.com/zerodq/zerodq/dq"
 	"github.com/zerodq/zerodq/internal/dqtest"
@@ -245,27 +244,6 @@ func awaitFirstFire(t *testing.T, l *fireLog, entry string, since time.Time) tim
 		return false
 	}, "a first fire of %s", entry)
 	return first
-}
-
-// verifyNoLeaks fails t if goroutines started during the test still run when
-// it ends. Only tests that do not call t.Parallel may use it.
-func verifyNoLeaks(t *testing.T) {
-	t.Helper()
-	opts := []goleak.Option{
-		goleak.IgnoreCurrent(),
-		// go-redis's pool, created once per Redis address by go-zero and never closed.
-		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
-		goleak.IgnoreAnyFunction("github.com/zerodq/zerodq/internal/dqtest.(*Server).launch.func1"),
-	}
-	t.Cleanup(func() {
-		var err error
-		if !dqtest.Await(5*time.Second, func() bool {
-			err = goleak.Find(opts...)
-			return err == nil
-		}) {
-			t.Errorf("goroutines left running: %v", err)
-		}
-	})
 }
 
 // call is one enqueue a fakeProducer saw.

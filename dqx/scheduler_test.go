@@ -290,7 +290,7 @@ func TestMissedFirePolicyOnAFixedClock(t *testing.T) {
 }
 
 func TestSchedulerStopEndsItsGoroutinesAndIsIdempotent(t *testing.T) {
-	verifyNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	c := sharedConf(t)
 	s := startScheduler(t, c, everySecond(CronEntry{Name: "tick", Spec: "@every 1s"}))
 	dqtest.Eventually(t, 5*time.Second, func() bool { return len(stateFires(t, c, s.Scheduler)) > 0 },

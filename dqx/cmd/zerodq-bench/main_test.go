@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/zerodq/zerodq/internal/dqtest"
 )
@@ -30,30 +29,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// checkNoLeaks fails t if goroutines it started outlive it: every consumer,
-// producer, raw connection and subprocess must be stopped and waited for.
-// go-zero's Redis client is shared per address and never closed, so its
-// pool's goroutines are let be.
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	opts := []goleak.Option{
-		goleak.IgnoreCurrent(),
-		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
-		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
-	}
-	t.Cleanup(func() {
-		var err error
-		if !dqtest.Await(5*time.Second, func() bool {
-			err = goleak.Find(opts...)
-			return err == nil
-		}) {
-			t.Errorf("goroutines left running: %v", err)
-		}
-	})
-}
-
 func TestBenchSmokeReportsEveryScenarioWithNoEarlyJob(t *testing.T) {
-	checkNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	var out, log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -85,7 +62,7 @@ func TestBenchSmokeReportsEveryScenarioWithNoEarlyJob(t *testing.T) {
 }
 
 func TestSoakUnderFaultsLosesNoJobAndExplainsEveryDouble(t *testing.T) {
-	checkNoLeaks(t)
+	dqtest.VerifyNoLeaks(t)
 	o := defaultSoakOptions()
 	o.duration = 16 * time.Second
 	o.rate = 40
