@@ -384,6 +384,17 @@ func (g *gate) enter() bool {
 	return true
 }
 
+// tryEnter is enter without the wait: false when it would wait (or closed).
+func (g *gate) tryEnter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed || g.paused || g.busy >= g.workers || g.copies >= g.maxCopies {
+		return false
+	}
+	g.copies++
+	return true
+}
+
 func (g *gate) leave() {
 	g.mu.Lock()
 	g.copies--

@@ -24,9 +24,15 @@ type nodeLoop struct {
 
 func (l *nodeLoop) run() {
 	defer l.c.loopsWG.Done()
+	defer l.r.Flush()
 	for {
-		if !l.c.gate.enter() {
-			return
+		if !l.c.gate.tryEnter() {
+			// Send the acknowledgements that waited for the last reserve
+			// before waiting here: no reserve carries them out meanwhile.
+			l.r.Flush()
+			if !l.c.gate.enter() {
+				return
+			}
 		}
 		cp, err := l.r.Reserve(reserveWait)
 		if err != nil {
@@ -73,6 +79,7 @@ func (l *nodeLoop) reserveFailed(err error) bool {
 
 // pause waits d or until the consumer stops; false when it stops.
 func (l *nodeLoop) pause(d time.Duration) bool {
+	l.r.Flush()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

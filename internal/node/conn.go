@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"sync"
@@ -59,13 +60,28 @@ func dial(endpoint string, o Options) (*conn, error) {
 // The first failure is final: the connection is closed and every later Read
 // and Write fails at once. A request written after a lost reply would have
 // its own reply attributed to the wrong request.
+//
+// A Reserver's connection also coalesces writes (see coalesce).
 type deadlineConn struct {
 	nc     net.Conn
 	io     time.Duration
 	wait   atomic.Int64 // ns a reserve in progress may legitimately block
 	failed atomic.Bool
 	once   sync.Once
+
+	// coalesce: requests written while a reserve is on the wire are kept
+	// in pending and go out in one write with the next request (usually
+	// the next reserve) or at flush. beanstalkd would only answer them
+	// after the reserve anyway, and one write syscall per request was most
+	// of a consumer's cost. The request order on the wire is unchanged.
+	coalesce bool
+	wmu      sync.Mutex
+	held     bool // a reserve was written and its reply not yet read
+	pending  []byte
 }
+
+// reserveCmd starts the request that sets held.
+var reserveCmd = []byte("reserve-with-timeout ")
 
 // errFailedBefore is what a Read or Write gets once the connection failed.
 var errFailedBefore = errors.New("connection closed after an earlier failure")
@@ -88,6 +104,63 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 }
 
 func (d *deadlineConn) Write(p []byte) (int, error) {
+	if !d.coalesce {
+		return d.write(p)
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.held {
+		if d.failed.Load() {
+			return 0, &ioError{write: true, err: errFailedBefore}
+		}
+		d.pending = append(d.pending, p...)
+		return len(p), nil
+	}
+	reserve := bytes.Contains(p, reserveCmd)
+	if len(d.pending) == 0 {
+		n, err := d.write(p)
+		d.held = reserve && err == nil
+		return n, err
+	}
+	before := len(d.pending)
+	buf := append(d.pending, p...)
+	d.pending = buf[:0]
+	n, err := d.write(buf)
+	if err != nil {
+		// What was sent of the requests before p is their readers' concern:
+		// the connection is closed and their reads fail.
+		var ioe *ioError
+		if errors.As(err, &ioe) {
+			ioe.sent = max(0, n-before)
+		}
+		return max(0, n-before), err
+	}
+	d.held = reserve
+	return len(p), nil
+}
+
+// replied says the reserve's reply was read: requests are written at once
+// again, those kept meanwhile with the next one or at flush.
+func (d *deadlineConn) replied() {
+	d.wmu.Lock()
+	d.held = false
+	d.wmu.Unlock()
+}
+
+// flush writes the requests kept while a reserve was on the wire, unless
+// another reserve is on the wire now (they go out after it).
+func (d *deadlineConn) flush() {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.held || len(d.pending) == 0 {
+		return
+	}
+	buf := d.pending
+	d.pending = buf[:0]
+	_, _ = d.write(buf) // a failure closes the connection; the readers see it
+}
+
+func (d *deadlineConn) write(p []byte) (int, error) {
 	if d.failed.Load() {
 		return 0, &ioError{write: true, err: errFailedBefore}
 	}

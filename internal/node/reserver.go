@@ -12,7 +12,9 @@ import (
 // (never `default`, which would hand it other programs' jobs). Reserve is
 // called from one loop at a time; the copies it returns may be deleted,
 // released, touched and buried from any goroutine meanwhile. Those requests
-// pipeline behind a blocked reserve and are answered when it returns.
+// wait while a reserve is on the wire (beanstalkd would answer them only
+// after it) and go out in one write with the next Reserve; a caller that will
+// not reserve again soon calls Flush.
 type Reserver struct {
 	endpoint string
 	tube     string
@@ -53,6 +55,7 @@ func (r *Reserver) Reserve(timeout time.Duration) (*Copy, error) {
 	c.dc.wait.Store(int64(timeout.Truncate(time.Second)))
 	id, body, err := c.ts.Reserve(timeout)
 	c.dc.wait.Store(0)
+	c.dc.replied()
 	if err == nil {
 		return &Copy{ID: id, Body: body, c: c, r: r}, nil
 	}
@@ -68,6 +71,15 @@ func (r *Reserver) Reserve(timeout time.Duration) (*Copy, error) {
 		return nil, r.fail("reserve", ErrClosed)
 	}
 	return nil, &opError{op: "reserve", endpoint: r.endpoint, uncertain: v.uncertain, err: v.err}
+}
+
+// Flush sends the requests on copies that waited for the last Reserve's
+// reply. Call it when no Reserve follows at once: until then their callers
+// wait for replies.
+func (r *Reserver) Flush() {
+	if c := r.cur.Load(); c != nil {
+		c.dc.flush()
+	}
 }
 
 // Close closes the connection, which interrupts a blocked Reserve and puts
@@ -101,6 +113,7 @@ func (r *Reserver) conn() (*conn, error) {
 		r.hold.start(r.o.Backoff)
 		return nil, err
 	}
+	c.dc.coalesce = true
 	// A TubeSet of our own: the Conn's embedded one watches `default`, and
 	// renaming tubes on a Conn in use races with its other requests.
 	c.ts = beanstalk.TubeSet{Conn: c.bc, Name: map[string]bool{r.tube: true}}

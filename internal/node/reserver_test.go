@@ -156,6 +156,7 @@ func TestTouchQueuedBehindABlockedReserveWaitsForIt(t *testing.T) {
 	blocked := make(chan error, 1)
 	go func() {
 		_, err := r.Reserve(time.Second)
+		r.Flush() // no reserve follows to carry the touch out
 		blocked <- err
 	}()
 	dqtest.Eventually(t, 2*time.Second, func() bool {
@@ -167,6 +168,64 @@ func TestTouchQueuedBehindABlockedReserveWaitsForIt(t *testing.T) {
 	require.Greater(t, time.Since(start), 300*time.Millisecond, "the touch waited behind the reserve")
 	require.ErrorIs(t, <-blocked, ErrTimeout)
 	require.NoError(t, cp.Delete(), "the connection survived")
+}
+
+func TestRequestsDuringAReserveGoOutWithTheNextOrAtFlush(t *testing.T) {
+	t.Parallel()
+	addr, tube := dqtest.Shared(t).Nodes[1].Addr(), dqtest.Name(t)
+	c := raw(t, addr)
+	for range 2 {
+		_, err := beanstalk.NewTube(c, tube).Put([]byte("job"), 0, 0, time.Minute)
+		require.NoError(t, err)
+	}
+	r := NewReserver(addr, tube, Options{})
+	defer r.Close()
+	first, err := r.Reserve(time.Second)
+	require.NoError(t, err)
+	second, err := r.Reserve(time.Second)
+	require.NoError(t, err)
+
+	// deleteDuringReserve deletes cp while a reserve waits on the server and
+	// returns once that reserve timed out, with the delete still kept back.
+	deleteDuringReserve := func(cp *Copy, reserved int) chan error {
+		blocked := make(chan error, 1)
+		go func() {
+			_, err := r.Reserve(time.Second)
+			blocked <- err
+		}()
+		dqtest.Eventually(t, 2*time.Second, func() bool {
+			return tubeStat(t, c, tube, "current-waiting") == 1
+		}, "the reserve is waiting on the server")
+		deleted := make(chan error, 1)
+		go func() { deleted <- cp.Delete() }()
+		dqtest.Eventually(t, 2*time.Second, func() bool {
+			dc := r.cur.Load().dc
+			dc.wmu.Lock()
+			defer dc.wmu.Unlock()
+			return len(dc.pending) > 0
+		}, "the delete is kept back")
+		require.ErrorIs(t, <-blocked, ErrTimeout)
+		require.Equal(t, reserved, tubeStat(t, c, tube, "current-jobs-reserved"),
+			"the delete waits for the next request on the connection")
+		return deleted
+	}
+
+	// Flush sends it when no reserve follows.
+	deleted := deleteDuringReserve(first, 2)
+	r.Flush()
+	require.NoError(t, <-deleted)
+	require.Equal(t, 1, tubeStat(t, c, tube, "current-jobs-reserved"))
+
+	// The next reserve carries it out.
+	deleted = deleteDuringReserve(second, 1)
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := r.Reserve(time.Second)
+		blocked <- err
+	}()
+	require.NoError(t, <-deleted)
+	require.Equal(t, 0, tubeStat(t, c, tube, "current-jobs-reserved"))
+	require.ErrorIs(t, <-blocked, ErrTimeout)
 }
 
 func TestCloseInterruptsABlockedReserve(t *testing.T) {

@@ -29,6 +29,7 @@ type benchOptions struct {
 	redis      string
 	body       int
 	workers    int
+	only       string
 }
 
 // sizes are how much work each scenario does.
@@ -85,6 +86,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.redis, "redis", "", "Redis host:port, with -beanstalks")
 	fs.IntVar(&o.body, "body", 64, "job body size in bytes")
 	fs.IntVar(&o.workers, "workers", 64, "consumer Workers for the no-op handler scenarios")
+	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, slow, lateness, backlog)")
 	fs.BoolVar(&o.smoke, "smoke", false, "")
 	hideFlags(fs, "smoke") // a few hundred jobs per scenario, for the tests
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -239,11 +241,26 @@ func (b *bench) runAll(ctx context.Context) error {
 		{"produce", b.benchProduce},
 		{"drain", b.benchDrain},
 		{"end-to-end", b.benchE2E},
-		{"slow handler", b.benchSlow},
+		{"slow", b.benchSlow},
 		{"lateness", b.benchLateness},
 		{"backlog", b.benchBacklog},
 	}
+	only, unknown := map[string]bool{}, map[string]bool{}
+	for _, n := range strings.Split(b.o.only, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			only[n], unknown[n] = true, true
+		}
+	}
 	for _, s := range steps {
+		delete(unknown, s.name)
+	}
+	for n := range unknown {
+		return fmt.Errorf("-only: no scenario %q", n)
+	}
+	for _, s := range steps {
+		if len(only) > 0 && !only[s.name] {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
