@@ -12,7 +12,7 @@ import (
 
 func TestSyncAppliesOffsetOfASkewedReference(t *testing.T) {
 	skew := 7 * time.Second
-	c := New(func(context.Context) (int64, error) { return time.Now().Add(skew).UnixMilli(), nil }, 0)
+	c := New(func(context.Context) (int64, error) { return time.Now().Add(skew).UnixMicro(), nil }, 0)
 	require.False(t, c.Synced())
 	require.NoError(t, c.Sync(context.Background()))
 	require.True(t, c.Synced())
@@ -28,7 +28,7 @@ func TestFailedSyncKeepsPreviousOffset(t *testing.T) {
 		if fail.Load() {
 			return 0, errors.New("down")
 		}
-		return time.Now().Add(-3 * time.Second).UnixMilli(), nil
+		return time.Now().Add(-3 * time.Second).UnixMicro(), nil
 	}, 0)
 	require.NoError(t, c.Sync(context.Background()))
 	before := c.Offset()
@@ -39,7 +39,7 @@ func TestFailedSyncKeepsPreviousOffset(t *testing.T) {
 
 func TestStartSamplesAndCloseStops(t *testing.T) {
 	var n atomic.Int32
-	c := New(func(context.Context) (int64, error) { n.Add(1); return time.Now().UnixMilli(), nil }, 10*time.Millisecond)
+	c := New(func(context.Context) (int64, error) { n.Add(1); return time.Now().UnixMicro(), nil }, 10*time.Millisecond)
 	c.Start()
 	deadline := time.Now().Add(5 * time.Second)
 	for n.Load() < 3 && time.Now().Before(deadline) {
@@ -56,4 +56,19 @@ func TestStartSamplesAndCloseStops(t *testing.T) {
 func TestCloseWithoutStart(t *testing.T) {
 	c := New(func(context.Context) (int64, error) { return 0, nil }, 0)
 	c.Close()
+}
+
+func TestSlowRepliesNeverPutTheClockAhead(t *testing.T) {
+	skew := 2 * time.Second
+	var calls atomic.Int64
+	c := New(func(context.Context) (int64, error) {
+		read := time.Now().Add(skew).UnixMicro()
+		// The reply takes a while to come back, longer on some readings.
+		time.Sleep(time.Duration(5+45*(calls.Add(1)%2)) * time.Millisecond)
+		return read, nil
+	}, 0)
+	require.NoError(t, c.Sync(context.Background()))
+	require.EqualValues(t, syncSamples, calls.Load())
+	require.LessOrEqual(t, c.Offset(), skew, "a reading is never taken after its reply arrives")
+	require.Greater(t, c.Offset(), skew-40*time.Millisecond, "the fastest reading counts")
 }
