@@ -3,17 +3,23 @@ package dq
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/zerodq/zerodq/internal/claim"
 )
 
-// goneBatchMax bounds one pipelined batch of gone calls.
-const goneBatchMax = 128
+// goneBatchMax bounds one pipelined batch of gone calls, and goneLinger is
+// how long a batch waits for more: gone is bookkeeping nobody waits for, and
+// the copies of one job, deleted moments apart, then share one script call.
+const (
+	goneBatchMax = 256
+	goneLinger   = 20 * time.Millisecond
+)
 
 // goneBatcher sends the gone calls of confirmed deletes in pipelined batches:
 // every copy of every job ends with one, and one round trip per copy would
 // cost more than the rest of the copy's Redis work. Batches form on their
-// own: while one is in flight the next one fills.
+// own: while one is in flight the next one fills, for goneLinger at least.
 type goneBatcher struct {
 	c    *consumer
 	in   chan claim.GoneItem
@@ -44,17 +50,20 @@ func (g *goneBatcher) add(it claim.GoneItem) {
 func (g *goneBatcher) loop() {
 	defer g.wg.Done()
 	batch := make([]claim.GoneItem, 0, goneBatchMax)
+	linger := time.NewTimer(goneLinger)
+	defer linger.Stop()
 	for it := range g.in {
 		batch = append(batch[:0], it)
+		linger.Reset(goneLinger)
 	fill:
 		for len(batch) < goneBatchMax {
 			select {
 			case it, ok := <-g.in:
 				if !ok {
-					break fill
+					break fill // stopping: send what there is
 				}
 				batch = append(batch, it)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}

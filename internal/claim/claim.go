@@ -66,22 +66,28 @@ func (s *Store) Key(tube, id string) string {
 	return s.prefix + ":" + tube + ":" + id
 }
 
-// Now returns Redis time in Unix milliseconds, the time base of every
-// due, lease and not-before value.
+// Now reads Redis time in Unix milliseconds, the time base of the scripts.
 func (s *Store) Now(ctx context.Context) (int64, error) {
+	us, err := s.NowMicros(ctx)
+	return us / 1000, err
+}
+
+// NowMicros reads Redis time in Unix microseconds.
+func (s *Store) NowMicros(ctx context.Context) (int64, error) {
 	v, err := s.run(ctx, nowScript, nil)
 	if err != nil {
 		return 0, err
 	}
 	a, ok := v.([]any)
-	if !ok || len(a) != 1 {
+	if !ok || len(a) != 2 {
 		return 0, fmt.Errorf("%w: %v", ErrBadReply, v)
 	}
-	ms, ok := a[0].(int64)
-	if !ok {
+	sec, ok1 := a[0].(int64)
+	us, ok2 := a[1].(int64)
+	if !ok1 || !ok2 {
 		return 0, fmt.Errorf("%w: %v", ErrBadReply, v)
 	}
-	return ms, nil
+	return sec*1_000_000 + us, nil
 }
 
 // Claim asks whether the holder of the copy in slot i (of n; 0 when unknown)
@@ -234,22 +240,38 @@ type GoneItem struct {
 }
 
 // GoneMany runs gone for many copies in one pipelined round trip, which
-// matters on the hot path (every copy of every job ends with one). It is best
-// effort like Gone: a record whose gone is lost expires with its TTL.
+// matters on the hot path (every copy of every job ends with one): one script
+// call per job, with the slots of all its copies in items. It is best effort,
+// like gone itself: on error, records are left to their TTL.
 func (s *Store) GoneMany(ctx context.Context, items []GoneItem) error {
+	type job struct {
+		key      string
+		args     []any
+		tube, id string
+	}
+	var jobs []*job
+	byKey := make(map[string]*job, len(items))
 	for _, it := range items {
 		if err := checkSlots(0, it.Slot); err != nil {
 			return err
 		}
+		key := s.Key(it.Tube, it.ID)
+		j := byKey[key]
+		if j == nil {
+			j = &job{key: key, args: []any{s.ttlMs}, tube: it.Tube, id: it.ID}
+			byKey[key] = j
+			jobs = append(jobs, j)
+		}
+		j.args = append(j.args, it.Slot)
 	}
 	if err := s.load(ctx, goneScript); err != nil {
 		return err
 	}
 	var cmds []*goredis.Cmd
 	err := s.rds.PipelinedCtx(ctx, func(p redis.Pipeliner) error {
-		cmds = make([]*goredis.Cmd, len(items))
-		for i, it := range items {
-			cmds[i] = p.EvalSha(ctx, goneScript.Hash(), []string{s.Key(it.Tube, it.ID)}, s.ttlMs, it.Slot)
+		cmds = make([]*goredis.Cmd, len(jobs))
+		for i, j := range jobs {
+			cmds[i] = p.EvalSha(ctx, goneScript.Hash(), []string{j.key}, j.args...)
 		}
 		return nil
 	})
@@ -260,7 +282,7 @@ func (s *Store) GoneMany(ctx context.Context, items []GoneItem) error {
 	// failed one by one, which falls back to EVAL.
 	for i, cmd := range cmds {
 		if cmd != nil && cmd.Err() != nil {
-			if err := s.Gone(ctx, items[i].Tube, items[i].ID, items[i].Slot); err != nil {
+			if _, err := s.job(ctx, goneScript, jobs[i].tube, jobs[i].id, jobs[i].args[1:]...); err != nil {
 				return err
 			}
 		}

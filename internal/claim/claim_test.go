@@ -366,6 +366,18 @@ func goneAt(i int) call {
 	}
 }
 
+// goneMany confirms the deletes of several slots of one job in one GoneMany,
+// which sends them as one script call.
+func goneMany(slots ...int) call {
+	return func(b *testBundle, id string, _ int64) (Reply, error) {
+		items := make([]GoneItem, len(slots))
+		for k, i := range slots {
+			items[k] = GoneItem{Tube: b.tube, ID: id, Slot: i}
+		}
+		return Reply{Kind: OK}, b.store.GoneMany(b.ctx, items)
+	}
+}
+
 func TestGoneCollectsFinishedRecords(t *testing.T) {
 	t.Parallel()
 	done := fields{"st": "D", "own": "c0", "due": at(-1000), "n": 3}
@@ -385,6 +397,13 @@ func TestGoneCollectsFinishedRecords(t *testing.T) {
 		{name: "UnknownCountKeepsRecord", call: goneAt(0), seed: fields{"st": "D", "own": "c0"},
 			want: Reply{Kind: OK}, write: true, after: fields{"st": "D", "own": "c0", "gone": 1}},
 		{name: "MissingRecordIsNotCreated", want: Reply{Kind: OK}},
+		{name: "SeveralSlotsAtOnceSetEachBit", call: goneMany(0, 2), seed: done, want: Reply{Kind: OK},
+			write: true, after: with(done, fields{"gone": 5})},
+		{name: "SeveralSlotsRepeatedCountOnce", call: goneMany(1, 1, 2), seed: with(done, fields{"gone": 2}),
+			want: Reply{Kind: OK}, write: true, after: with(done, fields{"gone": 6})},
+		{name: "SeveralSlotsCompletingDeleteRecord", call: goneMany(2, 0, 1), seed: done, want: Reply{Kind: OK},
+			write: true},
+		{name: "SeveralSlotsMissingRecordIsNotCreated", call: goneMany(0, 1), want: Reply{Kind: OK}},
 	})
 }
 
@@ -824,11 +843,16 @@ func TestConcurrentCallsSharePipelinedRoundTripsAndGetTheirOwnReplies(t *testing
 	replies := make([]Reply, n)
 	errs := make([]error, n)
 	ids := make([]string, n)
+	start := make(chan struct{})
+	var ready sync.WaitGroup
+	ready.Add(n)
 	for i := range n {
 		ids[i] = NewClaimID()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			ready.Done()
+			<-start
 			// Every other job is claimed twice by the same claim id: a replay
 			// must answer the same attempt, not a second one.
 			replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, 3, i%3, false, 30000, 3)
@@ -837,19 +861,26 @@ func TestConcurrentCallsSharePipelinedRoundTripsAndGetTheirOwnReplies(t *testing
 			}
 		}()
 	}
+	trips := b.store.pipe.trips.Load()
+	ready.Wait()
+	close(start)
 	wg.Wait()
 	for i := range n {
 		require.NoError(t, errs[i])
 		requireReply(t, Reply{Kind: Run, Attempt: 1}, replies[i])
 		require.Equal(t, "c"+ids[i], b.read(t, ids[i])["own"])
 	}
-	// The pipeline's writer ends once idle; the next call starts another.
+	calls := int64(n + n/2)
+	require.Less(t, b.store.pipe.trips.Load()-trips, calls/2, "the %d calls shared round trips", calls)
+	// Nobody sends once the queue is empty; the next call sends its own.
 	require.True(t, dqtest.Await(5*time.Second, func() bool {
 		b.store.pipe.mu.Lock()
 		defer b.store.pipe.mu.Unlock()
-		return !b.store.pipe.alive
-	}), "writer still running after going idle")
+		return b.store.pipe.sending == 0
+	}), "still sending with nothing queued")
+	trips = b.store.pipe.trips.Load()
 	rep, err := b.store.Extend(b.ctx, b.tube, ids[0], "c"+ids[0], 30000)
 	require.NoError(t, err)
 	require.Equal(t, OK, rep.Kind)
+	require.Equal(t, trips+1, b.store.pipe.trips.Load(), "a lone call is one round trip")
 }

@@ -4,18 +4,21 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/zeromicro/go-zero/core/stores/redis"
 )
 
-// pipeIdle is how long the pipeline's writer waits for more calls before it
-// ends; the next call starts a new one.
-const pipeIdle = 200 * time.Millisecond
-
-// pipeMax bounds the calls sent in one round trip.
-const pipeMax = 256
+// pipeMax bounds the calls sent in one round trip, and pipeSenders the round
+// trips on the wire at once: a call waits for a batch only while that many
+// are out, so a claim due now rarely queues behind other jobs' scripts, and
+// under load the calls gather into batches all the same.
+const (
+	pipeMax     = 256
+	pipeSenders = 3
+)
 
 // pipeTimeout bounds one pipelined round trip; each caller also stops
 // waiting when its own ctx ends.
@@ -23,15 +26,19 @@ const pipeTimeout = 3 * time.Second
 
 // pipe sends the job scripts of concurrent callers in pipelined round trips:
 // while one batch is on the wire the next one gathers, so under load many
-// claims and finishes share one write and one read, and an idle caller waits
-// for nobody. A consumer makes two such calls per job, and one round trip
-// each was most of its cost.
+// claims and finishes share one write and one read. A consumer makes two such
+// calls per job, and one round trip each was most of its cost.
+//
+// A caller that finds fewer than pipeSenders batches on the wire sends its
+// own at once, in its own goroutine (a job due now waits for no hand-over);
+// calls that gathered meanwhile go out from a goroutine started for them,
+// which ends when none are left.
 type pipe struct {
-	s     *Store
-	mu    sync.Mutex
-	queue []*pipeCall
-	alive bool // a writer goroutine runs
-	wake  chan struct{}
+	s       *Store
+	mu      sync.Mutex
+	queue   []*pipeCall
+	sending int // batches on the wire; their senders take the queue next
+	trips   atomic.Int64
 }
 
 type pipeCall struct {
@@ -39,7 +46,7 @@ type pipeCall struct {
 	sc   *redis.Script
 	keys []string
 	args []any
-	done chan pipeResult // buffered: the writer never blocks on a caller
+	done chan pipeResult // buffered: the sender never blocks on a caller
 }
 
 type pipeResult struct {
@@ -47,7 +54,7 @@ type pipeResult struct {
 	err error
 }
 
-func newPipe(s *Store) *pipe { return &pipe{s: s, wake: make(chan struct{}, 1)} }
+func newPipe(s *Store) *pipe { return &pipe{s: s} }
 
 // do runs one script call through the pipeline and waits for its reply.
 func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []any) (any, error) {
@@ -57,16 +64,20 @@ func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []a
 	c := &pipeCall{ctx: ctx, sc: sc, keys: keys, args: args, done: make(chan pipeResult, 1)}
 	p.mu.Lock()
 	p.queue = append(p.queue, c)
-	start := !p.alive
-	p.alive = true
-	p.mu.Unlock()
-	if start {
-		go p.write()
-	} else {
-		select {
-		case p.wake <- struct{}{}:
-		default:
+	if p.sending < pipeSenders {
+		p.sending++
+		batch := p.take()
+		p.mu.Unlock()
+		p.send(batch) // c is in it
+		p.mu.Lock()
+		if len(p.queue) > 0 {
+			go p.sendQueued()
+		} else {
+			p.sending--
 		}
+		p.mu.Unlock()
+	} else {
+		p.mu.Unlock()
 	}
 	select {
 	case r := <-c.done:
@@ -76,45 +87,31 @@ func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []a
 	}
 }
 
-func (p *pipe) write() {
-	idle := time.NewTimer(pipeIdle)
-	defer idle.Stop()
-	for {
-		p.mu.Lock()
-		n := min(len(p.queue), pipeMax)
-		batch := append([]*pipeCall(nil), p.queue[:n]...)
-		p.queue = p.queue[n:]
-		if n == 0 {
-			p.mu.Unlock()
-			select {
-			case <-p.wake:
-				continue
-			case <-idle.C:
-				p.mu.Lock()
-				if len(p.queue) == 0 {
-					p.alive = false
-					p.mu.Unlock()
-					return
-				}
-				p.mu.Unlock()
-				idle.Reset(pipeIdle)
-				continue
-			}
-		}
+// take removes the next batch from the queue; p.mu is held.
+func (p *pipe) take() []*pipeCall {
+	n := min(len(p.queue), pipeMax)
+	batch := append([]*pipeCall(nil), p.queue[:n]...)
+	clear(p.queue[:n])
+	p.queue = p.queue[n:]
+	return batch
+}
+
+// sendQueued sends batches until the queue is empty, then gives up sending.
+func (p *pipe) sendQueued() {
+	p.mu.Lock()
+	for len(p.queue) > 0 {
+		batch := p.take()
 		p.mu.Unlock()
 		p.send(batch)
-		if !idle.Stop() {
-			select {
-			case <-idle.C:
-			default:
-			}
-		}
-		idle.Reset(pipeIdle)
+		p.mu.Lock()
 	}
+	p.sending--
+	p.mu.Unlock()
 }
 
 // send runs a batch: one call alone as usual, several in one pipeline.
 func (p *pipe) send(batch []*pipeCall) {
+	p.trips.Add(1)
 	if len(batch) == 1 {
 		c := batch[0]
 		v, err := p.s.rds.ScriptRunCtx(c.ctx, c.sc, c.keys, c.args...)

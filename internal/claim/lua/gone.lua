@@ -1,15 +1,18 @@
--- gone: the copy of slot i was deleted (beanstalkd answered DELETED).
+-- gone: the copies of slots i (one or more) were deleted (beanstalkd
+-- answered DELETED for each).
 -- KEYS[1] the job's hash
--- ARGV[1] DedupeTTL ms, [2] i (slot)
+-- ARGV[1] DedupeTTL ms, [2..] i (slots)
 -- reply {'OK', 0, 0}; never creates the key
-local i = tonumber(ARGV[2])
 
 local h = redis.call('HMGET', key, 'st', 'n', 'gone', 'unc', 'w')
 if not h[1] then return {'OK', 0, 0} end
-local gone, bit = num(h[3]), math.pow(2, i)
--- Set bit i in arithmetic: Lua 5.1 has no bit operators, and doubles hold
--- every slot mask exactly.
-if math.floor(gone / bit) % 2 == 0 then gone = gone + bit end
+local gone = num(h[3])
+for a = 2, #ARGV do
+  local bit = math.pow(2, tonumber(ARGV[a]))
+  -- Set bit i in arithmetic: Lua 5.1 has no bit operators, and doubles hold
+  -- every slot mask exactly.
+  if math.floor(gone / bit) % 2 == 0 then gone = gone + bit end
+end
 local n = num(h[2])
 -- A finished or revoked job whose every copy is confirmed deleted needs no
 -- record; unc means a copy may still land, so it stays until its TTL. A
