@@ -36,31 +36,34 @@ func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
 }
 
 // claimLoop claims a copy until it is run, held back, released, deleted or
-// buried. Copies of one job that reach this process together are claimed
-// once: the first claims, the others wait for its outcome.
+// buried. Copies of one job that reach this process together are held and
+// claimed once: the first waits for the due time and claims, the others wait
+// for its outcome, so a due job wakes one goroutine, not one per copy.
 func (c *consumer) claimLoop(h *heldCopy) {
 	env := &h.env
 	for {
-		if d := c.clock.Until(env.DueMs); d > 0 {
-			if !c.wait(h, d) {
-				return
-			}
-		}
 		lj, mine := c.ownLocal(env.ID)
 		if !mine {
-			ended, ok := c.park(h, lj, time.Second)
+			// Wait for that copy: its due time, then its run, within a
+			// second; a longer run is Redis's to tell about.
+			ended, ok := c.park(h, lj, max(c.clock.Until(env.DueMs), 0)+time.Second)
 			if !ok {
 				return
 			}
 			if ended {
 				continue // that copy is done: look again
 			}
-			lj = nil // a long run: ask Redis, which says how long to stay away
+			if !c.claimOnce(h) {
+				return
+			}
+			continue
+		}
+		if d := c.clock.Until(env.DueMs); d > 0 && !c.wait(h, d) {
+			c.endLocal(env.ID, lj)
+			return
 		}
 		again := c.claimOnce(h)
-		if lj != nil {
-			c.endLocal(env.ID, lj)
-		}
+		c.endLocal(env.ID, lj)
 		if !again {
 			return
 		}
@@ -154,6 +157,8 @@ func (c *consumer) wait(h *heldCopy, d time.Duration) bool {
 // until that ends or d passes. ended says which; ok is false on Stop (the
 // copy is then released).
 func (c *consumer) park(h *heldCopy, lj *localJob, d time.Duration) (ended, ok bool) {
+	metricHeld.Inc(c.tube)
+	defer metricHeld.Dec(c.tube)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

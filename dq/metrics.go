@@ -55,7 +55,7 @@ var (
 	})
 	metricHeld = metric.NewGaugeVec(&metric.GaugeVecOpts{
 		Namespace: metricNamespace, Subsystem: "consumer", Name: "copies_held",
-		Help:   "Copies reserved and held in memory until their due time.",
+		Help:   "Copies reserved and held in memory until their due time, or while another copy of their job is claimed or run here.",
 		Labels: []string{"tube"},
 	})
 	metricErrors = metric.NewCounterVec(&metric.CounterVecOpts{
