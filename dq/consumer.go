@@ -138,7 +138,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		tube:      c.claimTube(),
 		handler:   handler,
 		store:     store,
-		clock:     clock.New(store.Now, 0),
+		clock:     clock.New(store.NowMicros, 0),
 		keys:      c.signingKeys(),
 		gate:      newGate(c.Workers, c.Workers+o.maxHeld),
 		leaseMs:   c.TTR.Milliseconds(),
@@ -190,12 +190,21 @@ func (c *consumer) Start() {
 	}
 	c.clock.Start()
 	c.gones.start()
-	for _, l := range c.loops {
-		c.loopsWG.Add(1)
-		go l.run()
-	}
+	c.startLoops()
 	<-c.stopping
 	c.drain()
+}
+
+// startLoops starts the reserve loops. It is a frame of its own, apart from
+// drain's deferred calls: -race builds reported the loops' start racing with
+// drain when both shared Start's frame (the pattern of Go issue 42599).
+//
+//go:noinline
+func (c *consumer) startLoops() {
+	c.loopsWG.Add(len(c.loops))
+	for _, l := range c.loops {
+		go l.run()
+	}
 }
 
 // Stop implements service.Service.

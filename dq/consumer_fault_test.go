@@ -155,12 +155,14 @@ func TestConsumerPausesWhileRedisIsDown(t *testing.T) {
 	env := dqtest.NewEnv(t, dqtest.EnvOptions{RedisOpts: []dqtest.Option{dqtest.WithAOF()}})
 	c := testConf(t, env)
 	var mu sync.Mutex
-	var down bool
+	var downSince time.Time // zero while Redis is up
 	var startsWhileDown int
 	l := newLedger()
 	startConsumer(t, c, l.handler(func(ctx context.Context, j Job) error {
 		mu.Lock()
-		if down {
+		// A claim Redis granted just before it died may have its reply read
+		// a moment after: allow 200 ms for replies already on the way.
+		if !downSince.IsZero() && time.Since(downSince) > 200*time.Millisecond {
 			startsWhileDown++
 		}
 		mu.Unlock()
@@ -174,14 +176,14 @@ func TestConsumerPausesWhileRedisIsDown(t *testing.T) {
 		require.NoError(t, err)
 	}
 	dqtest.Eventually(t, 10*time.Second, func() bool { return len(doneSet(l)) >= 30 }, "some done before the outage")
-	mu.Lock()
-	down = true
-	mu.Unlock()
 	env.Redis.Kill()
+	mu.Lock()
+	downSince = time.Now()
+	mu.Unlock()
 	downFor := time.NewTimer(5 * time.Second)
 	<-downFor.C // the outage itself is what is under test: it lasts 5 s
 	mu.Lock()
-	down = false
+	downSince = time.Time{}
 	mu.Unlock()
 	require.NoError(t, env.Redis.Restart())
 	dqtest.Eventually(t, 30*time.Second, func() bool { return l.allDone(ids) }, "every job done after Redis is back")
@@ -267,12 +269,20 @@ func TestConsumerLeavesFewRedisKeysBehind(t *testing.T) {
 	awaitNoCopies(t, c, 20*time.Second, "every copy deleted")
 	rc := goredis.NewClient(&goredis.Options{Addr: c.Redis.Host})
 	defer rc.Close()
-	var keys int
-	iter := rc.Scan(context.Background(), 0, c.KeyPrefix+":*", 1000).Iterator()
-	for iter.Next(context.Background()) {
-		keys++
+	countKeys := func() int {
+		var keys int
+		iter := rc.Scan(context.Background(), 0, c.KeyPrefix+":*", 1000).Iterator()
+		for iter.Next(context.Background()) {
+			keys++
+		}
+		require.NoError(t, iter.Err())
+		return keys
 	}
-	require.NoError(t, iter.Err())
-	require.LessOrEqual(t, keys, jobs/100, "zerodq keys left after %d jobs", jobs)
+	// The deletes are recorded in batches a moment after them (in flight).
+	keys := countKeys()
+	dqtest.Eventually(t, 5*time.Second, func() bool {
+		keys = countKeys()
+		return keys <= jobs/100
+	}, "at most %d zerodq keys left after %d jobs", jobs/100, jobs)
 	t.Logf("%d keys left after %d jobs", keys, jobs)
 }

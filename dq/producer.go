@@ -125,7 +125,7 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 		tube:   c.claimTube(),
 		legacy: make(map[string]*node.Node, len(c.Beanstalks)),
 		store:  store,
-		clock:  clock.New(store.Now, 0),
+		clock:  clock.New(store.NowMicros, 0),
 		keys:   c.signingKeys(),
 		ttr:    c.TTR.Truncate(time.Second),
 		ttrSec: uint32(c.TTR / time.Second),
