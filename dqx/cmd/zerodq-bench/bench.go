@@ -9,7 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -30,6 +32,7 @@ type benchOptions struct {
 	body       int
 	workers    int
 	only       string
+	cpuprofile string
 }
 
 // sizes are how much work each scenario does.
@@ -87,6 +90,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&o.body, "body", 64, "job body size in bytes")
 	fs.IntVar(&o.workers, "workers", 64, "consumer Workers for the no-op handler scenarios")
 	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, slow, lateness, backlog)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.BoolVar(&o.smoke, "smoke", false, "")
 	hideFlags(fs, "smoke") // a few hundred jobs per scenario, for the tests
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -105,6 +109,17 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer b.close()
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := b.runAll(ctx); err != nil {
 		return err
 	}
