@@ -359,31 +359,52 @@ func (c *consumer) touchRuns(l *nodeLoop) {
 	}
 }
 
-// gate bounds the consumer: reserve only while a worker is free and fewer
-// than maxCopies copies are in hand; start a handler only with a worker. It
-// also pauses reserving while Redis is away.
+// gate bounds the consumer: reserve only while a worker is free (or fewer
+// than prefetch copies wait for one) and fewer than maxCopies copies are in
+// hand; start a handler only with a worker. It also pauses reserving while
+// Redis is away.
+//
+// The prefetched copies are what a freed worker takes next, so that it waits
+// for one claim, not for reserves that mostly bring spare copies of jobs run
+// already. A claimed copy waits for a worker at most workerWait, then hands
+// its claim and the copy back for other consumers.
 type gate struct {
 	mu        sync.Mutex
-	cond      *sync.Cond
-	busy      int
+	cond      *sync.Cond    // enter waits here
+	sem       chan struct{} // a token per busy worker
+	closedCh  chan struct{}
 	workers   int
+	prefetch  int
+	waiting   int // copies waiting in acquire
 	copies    int
 	maxCopies int
 	paused    bool
 	closed    bool
 }
 
+// workerWait bounds how long a claimed copy waits for a free worker (a
+// quarter of the lease, when that is shorter).
+const workerWait = time.Second
+
 func newGate(workers, maxCopies int) *gate {
-	g := &gate{workers: workers, maxCopies: maxCopies}
+	g := &gate{
+		workers: workers, prefetch: max(1, workers/8), maxCopies: maxCopies,
+		sem: make(chan struct{}, workers), closedCh: make(chan struct{}),
+	}
 	g.cond = sync.NewCond(&g.mu)
 	return g
+}
+
+// mayEnter says whether a copy may be reserved now; g.mu is held.
+func (g *gate) mayEnter() bool {
+	return !g.paused && g.copies < g.maxCopies && (len(g.sem) < g.workers || g.waiting < g.prefetch)
 }
 
 // enter waits until a copy may be reserved and counts it; false once closed.
 func (g *gate) enter() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for !g.closed && (g.paused || g.busy >= g.workers || g.copies >= g.maxCopies) {
+	for !g.closed && !g.mayEnter() {
 		g.cond.Wait()
 	}
 	if g.closed {
@@ -397,7 +418,7 @@ func (g *gate) enter() bool {
 func (g *gate) tryEnter() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed || g.paused || g.busy >= g.workers || g.copies >= g.maxCopies {
+	if g.closed || !g.mayEnter() {
 		return false
 	}
 	g.copies++
@@ -411,25 +432,56 @@ func (g *gate) leave() {
 	g.cond.Broadcast()
 }
 
-// acquire waits for a worker; false once closed.
-func (g *gate) acquire() bool {
+// changed wakes the reserve loops after the workers or waiters changed.
+func (g *gate) changed() {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	for !g.closed && g.busy >= g.workers {
-		g.cond.Wait()
-	}
-	if g.closed {
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// acquire waits up to limit for a worker; false when none came or the gate
+// closed.
+func (g *gate) acquire(limit time.Duration) bool {
+	select {
+	case <-g.closedCh:
 		return false
+	case g.sem <- struct{}{}:
+		select {
+		case <-g.closedCh: // closed meanwhile: no new run
+			<-g.sem
+			g.changed()
+			return false
+		default:
+			return true
+		}
+	default:
 	}
-	g.busy++
-	return true
+	g.mu.Lock()
+	g.waiting++
+	g.mu.Unlock()
+	t := time.NewTimer(limit)
+	ok := false
+	select {
+	case g.sem <- struct{}{}:
+		ok = true
+	case <-t.C:
+	case <-g.closedCh:
+	}
+	t.Stop()
+	g.mu.Lock()
+	g.waiting--
+	if ok && g.closed {
+		<-g.sem
+		ok = false
+	}
+	g.cond.Broadcast()
+	g.mu.Unlock()
+	return ok
 }
 
 func (g *gate) release() {
-	g.mu.Lock()
-	g.busy--
-	g.mu.Unlock()
-	g.cond.Broadcast()
+	<-g.sem
+	g.changed()
 }
 
 func (g *gate) setPaused(p bool) {
@@ -441,7 +493,10 @@ func (g *gate) setPaused(p bool) {
 
 func (g *gate) close() {
 	g.mu.Lock()
-	g.closed = true
+	if !g.closed {
+		g.closed = true
+		close(g.closedCh)
+	}
 	g.mu.Unlock()
 	g.cond.Broadcast()
 }

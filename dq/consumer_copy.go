@@ -78,28 +78,33 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 		c.deleteCopy(h)
 		return false
 	}
-	if !c.gate.acquire() {
+	if c.isStopping() {
 		c.release(h, 0)
 		return false
 	}
 	cid := claim.NewClaimID()
 	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+	claimed := time.Now()
 	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs, int(env.Count), h.slot, env.Unc(),
 		c.leaseMs, c.maxFail)
 	cancel()
 	if err != nil {
-		c.gate.release()
 		// The claim may have run without its reply reaching us: once Redis
 		// is back, give it up with a yield so it is not left to lapse.
 		c.redis.failed(err, lostClaim{id: env.ID, cid: cid, slot: h.slot})
 		c.release(h, 0)
 		return false
 	}
-	if rep.Kind == claim.Run {
-		return c.run(h, cid, rep.Attempt) // releases the worker
+	if rep.Kind != claim.Run {
+		return c.route(h, rep)
 	}
-	c.gate.release()
-	return c.route(h, rep)
+	// A worker is taken after the claim, so that it runs handlers, not
+	// round trips; a claim that finds none soon enough is handed back.
+	lease := time.Duration(c.leaseMs) * time.Millisecond
+	if !c.gate.acquire(min(workerWait, lease/4)) {
+		return c.finish(h, cid, claim.OutcomeYield, 0)
+	}
+	return c.run(h, cid, rep.Attempt, claimed) // releases the worker
 }
 
 // route acts on a claim or finish reply other than Run; true means claim the

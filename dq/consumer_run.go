@@ -37,10 +37,10 @@ type activeRun struct {
 // or a third of a short lease (renewals come every third of it).
 func leaseMargin(lease time.Duration) time.Duration { return min(2*time.Second, lease/3) }
 
-// run runs the handler of a claimed job, keeps its lease and reservation
-// alive, and finishes the claim with the outcome; true means claim the copy
-// again now (a retry due within the second).
-func (c *consumer) run(h *heldCopy, cid string, attempt int) bool {
+// run runs the handler of a job claimed at claimed, keeps its lease and
+// reservation alive, and finishes the claim with the outcome; true means
+// claim the copy again now (a retry due within the second).
+func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) bool {
 	// The worker is the handler's: it is free again as soon as the handler
 	// returns, not after the acknowledgement, which may wait behind a
 	// blocking reserve on the copy's connection.
@@ -95,7 +95,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int) bool {
 	metricLateness.Observe(lateness, c.tube)
 	metricInFlight.Inc(c.tube)
 	defer metricInFlight.Dec(c.tube)
-	go r.heartbeat(started)
+	go r.heartbeat(claimed)
 
 	result := make(chan error, 1)
 	go func() { result <- c.call(hctx, env.Body) }()
@@ -196,8 +196,8 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 	}
 }
 
-// heartbeat renews the lease (Redis) and the reservation (touch) every TTR/3
-// until the handler returns or Timeout + 1 s has passed; the handler's ctx is
+// heartbeat renews the lease granted at start (Redis) and the reservation
+// (touch) every TTR/3 until the handler returns or Timeout + 1 s has passed; the handler's ctx is
 // cancelled leaseMargin before the last renewal sent would lapse, and at once
 // when the claim turns out to be someone else's.
 func (r *activeRun) heartbeat(start time.Time) {

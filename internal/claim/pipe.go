@@ -17,7 +17,7 @@ import (
 // under load the calls gather into batches all the same.
 const (
 	pipeMax     = 256
-	pipeSenders = 3
+	pipeSenders = 1
 )
 
 // pipeTimeout bounds one pipelined round trip; each caller also stops
