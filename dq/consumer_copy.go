@@ -102,7 +102,7 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 	// round trips; a claim that finds none soon enough is handed back.
 	lease := time.Duration(c.leaseMs) * time.Millisecond
 	if !c.gate.acquire(min(workerWait, lease/4)) {
-		return c.finish(h, cid, claim.OutcomeYield, 0)
+		return c.finish(h, cid, claim.OutcomeUnrun, 0)
 	}
 	return c.run(h, cid, rep.Attempt, claimed) // releases the worker
 }

@@ -96,7 +96,7 @@ func (h *redisHealth) yieldLost() bool {
 	h.mu.Unlock()
 	for i, lc := range lost {
 		ctx, cancel := context.WithTimeout(h.c.ctx, redisCallTimeout)
-		_, err := h.c.store.Finish(ctx, h.c.tube, lc.id, lc.cid, lc.slot, claim.OutcomeYield, 0, h.c.maxFail)
+		_, err := h.c.store.Finish(ctx, h.c.tube, lc.id, lc.cid, lc.slot, claim.OutcomeUnrun, 0, h.c.maxFail)
 		cancel()
 		if err != nil {
 			h.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/beanstalkd/go-beanstalk"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zerodq/zerodq/internal/dqtest"
@@ -206,6 +207,40 @@ func TestConsumerRetriesWithAttemptsThenSucceeds(t *testing.T) {
 	dqtest.Eventually(t, 20*time.Second, func() bool { return l.doneCount(id) == 1 }, "job done")
 	l.mu.Lock()
 	require.Equal(t, []int{1, 2, 3}, l.attempts[id])
+	l.mu.Unlock()
+}
+
+func TestConsumerCountsNoAttemptForAClaimThatFoundNoWorker(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	c.Workers = 1
+	l := newLedger()
+	release := make(chan struct{})
+	startConsumer(t, c, l.handler(func(ctx context.Context, j Job) error {
+		if j.Headers["role"] == "blocker" {
+			<-release
+		}
+		return nil
+	}))
+	p := newTestProducer(t, c)
+	blocker, err := p.DelayCtx(context.Background(), []byte("blocker"), 0, WithHeader("role", "blocker"))
+	require.NoError(t, err)
+	dqtest.Eventually(t, 10*time.Second, func() bool { return l.running.Load() == 1 }, "the one worker is busy")
+	waiting, err := p.Delay([]byte("waits for the worker"), 0)
+	require.NoError(t, err)
+	// Its claims find no worker for over a second each time and are handed
+	// back; none of them is a start.
+	rc := goredis.NewClient(&goredis.Options{Addr: c.Redis.Host})
+	defer rc.Close()
+	dqtest.Eventually(t, 10*time.Second, func() bool {
+		nb, err := rc.HGet(context.Background(), c.KeyPrefix+":"+c.claimTube()+":"+waiting, "nb").Result()
+		return err == nil && nb != ""
+	}, "a claim handed back (nb set)")
+	close(release)
+	dqtest.Eventually(t, 20*time.Second, func() bool { return l.doneCount(waiting) == 1 }, "job done")
+	require.Equal(t, 1, l.doneCount(blocker))
+	l.mu.Lock()
+	require.Equal(t, []int{1}, l.attempts[waiting], "the handed-back claims counted no attempt")
 	l.mu.Unlock()
 }
 

@@ -328,6 +328,11 @@ func TestFinishAnswersEveryState(t *testing.T) {
 			write: true, after: with(run, fields{"st": "X", "fail": 1})},
 		{name: "YieldReleasesAtOnceWithoutAFailure", call: finishWith("c1", 0, OutcomeYield), seed: run,
 			want: Reply{Kind: Release}, write: true, after: with(run, fields{"st": "W", "nb": at(0)})},
+		{name: "UnrunReleasesAtOnceAndTakesTheAttemptBack", call: finishWith("c1", 0, OutcomeUnrun),
+			seed: with(run, fields{"att": 2}), want: Reply{Kind: Release}, write: true,
+			after: with(run, fields{"st": "W", "nb": at(0), "att": 1})},
+		{name: "ResentUnrunTakesTheAttemptBackOnce", call: finishWith("c1", 0, OutcomeUnrun),
+			seed: with(run, fields{"st": "W", "nb": at(-100)}), want: Reply{Kind: Release}},
 		{name: "ResentFailCountsOnce", seed: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)}),
 			want: Reply{Kind: Release, Ms: 5000}},
 		{name: "ResentYieldReleasesAtOnce", call: finishWith("c1", 0, OutcomeYield),
@@ -356,6 +361,8 @@ func TestFinishAnswersEveryState(t *testing.T) {
 		{name: "MissingRecordDeadBuries", call: finishWith("c1", 0, OutcomeDead), want: Reply{Kind: Bury},
 			write: true, after: fields{"st": "X", "own": "c1", "fail": 1}},
 		{name: "MissingRecordYieldWritesNothing", call: finishWith("c1", 0, OutcomeYield),
+			want: Reply{Kind: Release}},
+		{name: "MissingRecordUnrunWritesNothing", call: finishWith("c1", 0, OutcomeUnrun),
 			want: Reply{Kind: Release}},
 	})
 }
@@ -757,6 +764,7 @@ func TestKindsAndOutcomesHaveNames(t *testing.T) {
 	require.Equal(t, "MaybeDone", MaybeDone.String())
 	require.Equal(t, "Kind(0)", Kind(0).String())
 	require.Equal(t, "yield", OutcomeYield.String())
+	require.Equal(t, "unrun", OutcomeUnrun.String())
 	require.Equal(t, "Outcome(0)", Outcome(0).String())
 	for word, k := range wireKinds {
 		require.Equal(t, word, strings.ToUpper(k.String()))

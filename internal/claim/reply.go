@@ -80,9 +80,10 @@ const (
 	OutcomeFail                     // the handler failed: retry after a back-off unless out of retries
 	OutcomeDead                     // the handler failed for good: bury at once
 	OutcomeYield                    // the run was given back unfinished (shutdown): run again at once, no failure counted
+	OutcomeUnrun                    // the claim is given back before its handler started: as yield, and the attempt is not counted
 )
 
-var outcomeWords = [...]string{OutcomeOK: "ok", OutcomeFail: "fail", OutcomeDead: "dead", OutcomeYield: "yield"}
+var outcomeWords = [...]string{OutcomeOK: "ok", OutcomeFail: "fail", OutcomeDead: "dead", OutcomeYield: "yield", OutcomeUnrun: "unrun"}
 
 // String returns the outcome's word as the finish script reads it.
 func (o Outcome) String() string {
@@ -92,7 +93,7 @@ func (o Outcome) String() string {
 	return fmt.Sprintf("Outcome(%d)", uint8(o))
 }
 
-func (o Outcome) valid() bool { return o >= OutcomeOK && o <= OutcomeYield }
+func (o Outcome) valid() bool { return o >= OutcomeOK && o <= OutcomeUnrun }
 
 // ErrBadReply reports a script answer this version does not understand, e.g.
 // from a Redis that runs other scripts under the same names.

@@ -1,7 +1,9 @@
 -- finish: record how a run ended and say what to do with its copy.
 -- KEYS[1] the job's hash
 -- ARGV[1] DedupeTTL ms, [2] cid, [3] i (slot), [4] outcome (ok fail dead
---   yield), [5] back-off ms, [6] maxFail
+--   yield unrun), [5] back-off ms, [6] maxFail
+-- unrun is a yield of a claim whose handler never started (no worker came,
+-- or its reply was lost): the attempt it counted is taken back.
 -- reply {kind, 0, ms}: {'DELETE', 0, 0} | {'RELEASE', 0, delay} |
 --   {'BURY', 0, 0} | {'SPARE', 0, ms} (not our claim: as claim routes)
 local cid = ARGV[2]
@@ -19,7 +21,7 @@ if not r then
     redis.call('HSET', key, 'st', 'D', 'own', cid)
     expire(now)
     return {'DELETE', 0, 0}
-  elseif outcome == 'yield' then
+  elseif outcome == 'yield' or outcome == 'unrun' then
     return {'RELEASE', 0, 0}
   end
   r = {st = 'R', own = cid, fail = 0}
@@ -44,6 +46,10 @@ if outcome == 'ok' then
   return {'DELETE', 0, 0}
 elseif outcome == 'yield' then
   redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now)
+  expire(now)
+  return {'RELEASE', 0, 0}
+elseif outcome == 'unrun' then
+  redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, 'att', math.max(num(r.att) - 1, 0))
   expire(now)
   return {'RELEASE', 0, 0}
 end
