@@ -197,9 +197,9 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 }
 
 // heartbeat renews the lease granted at start (Redis) and the reservation
-// (touch) every TTR/3 until the handler returns or Timeout + 1 s has passed; the handler's ctx is
-// cancelled leaseMargin before the last renewal sent would lapse, and at once
-// when the claim turns out to be someone else's.
+// (touch) every TTR/3 until the handler returns or Timeout + 1 s has passed;
+// the handler's ctx is cancelled leaseMargin before the last renewal sent
+// would lapse, and at once when the claim turns out to be someone else's.
 func (r *activeRun) heartbeat(start time.Time) {
 	defer close(r.hbDone)
 	c := r.c

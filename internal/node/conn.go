@@ -116,15 +116,11 @@ func (d *deadlineConn) Write(p []byte) (int, error) {
 		d.pending = append(d.pending, p...)
 		return len(p), nil
 	}
-	reserve := bytes.Contains(p, reserveCmd)
-	if len(d.pending) == 0 {
-		n, err := d.write(p)
-		d.held = reserve && err == nil
-		return n, err
+	buf, before := p, len(d.pending)
+	if before > 0 {
+		buf = append(d.pending, p...)
+		d.pending = buf[:0]
 	}
-	before := len(d.pending)
-	buf := append(d.pending, p...)
-	d.pending = buf[:0]
 	n, err := d.write(buf)
 	if err != nil {
 		// What was sent of the requests before p is their readers' concern:
@@ -135,7 +131,7 @@ func (d *deadlineConn) Write(p []byte) (int, error) {
 		}
 		return max(0, n-before), err
 	}
-	d.held = reserve
+	d.held = bytes.Contains(p, reserveCmd)
 	return len(p), nil
 }
 
