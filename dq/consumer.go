@@ -414,20 +414,33 @@ func (g *gate) enter() bool {
 	return true
 }
 
-// tryEnter is enter without the wait: false when it would wait (or closed).
-func (g *gate) tryEnter() bool {
+// enterUpTo is enter for up to n copies at once: as many as there are free
+// workers and places for claimed copies to wait for one, at least 1. It
+// returns how many it counted, 0 once closed.
+func (g *gate) enterUpTo(n int) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed || !g.mayEnter() {
-		return false
+	for !g.closed && !g.mayEnter() {
+		g.cond.Wait()
 	}
-	g.copies++
-	return true
+	if g.closed {
+		return 0
+	}
+	room := g.workers - len(g.sem) + max(0, g.prefetch-g.waiting)
+	m := max(1, min(n, room, g.maxCopies-g.copies))
+	g.copies += m
+	return m
 }
 
-func (g *gate) leave() {
+func (g *gate) leave() { g.leaveN(1) }
+
+// leaveN uncounts n copies.
+func (g *gate) leaveN(n int) {
+	if n <= 0 {
+		return
+	}
 	g.mu.Lock()
-	g.copies--
+	g.copies -= n
 	g.mu.Unlock()
 	g.cond.Broadcast()
 }

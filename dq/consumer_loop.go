@@ -10,8 +10,13 @@ import (
 	"github.com/zerodq/zerodq/internal/node"
 )
 
-// nodeLoop reserves the copies of one beanstalkd node, one at a time, and
-// hands each to its own goroutine.
+// nodeLoop reserves the copies of one beanstalkd node, up to reserveBatch
+// per round trip, and hands each to its own goroutine.
+// reserveBatch bounds the copies one reserve round trip asks for (as many as
+// the gate has room for): under a backlog, one write and one read fetch
+// several.
+const reserveBatch = 8
+
 type nodeLoop struct {
 	c        *consumer
 	endpoint string
@@ -24,32 +29,32 @@ type nodeLoop struct {
 
 func (l *nodeLoop) run() {
 	defer l.c.loopsWG.Done()
-	defer l.r.Flush()
 	for {
-		if !l.c.gate.tryEnter() {
-			// Send the acknowledgements that waited for the last reserve
-			// before waiting here: no reserve carries them out meanwhile.
-			l.r.Flush()
-			if !l.c.gate.enter() {
-				return
-			}
+		n := l.c.gate.enterUpTo(reserveBatch)
+		if n == 0 {
+			return
 		}
-		cp, err := l.r.Reserve(reserveWait)
+		cps, err := l.r.ReserveUpTo(n, reserveWait)
 		if err != nil {
-			l.c.gate.leave()
+			l.c.gate.leaveN(n)
 			if !l.reserveFailed(err) {
 				return
 			}
 			continue
 		}
 		l.failures = 0
+		l.c.gate.leaveN(n - len(cps))
 		if l.c.isStopping() {
-			_ = cp.Release(0, 0)
-			l.c.gate.leave()
+			for _, cp := range cps {
+				_ = cp.Release(0, 0)
+			}
+			l.c.gate.leaveN(len(cps))
 			return
 		}
-		l.c.copies.Add(1)
-		go l.c.process(l, cp)
+		l.c.copies.Add(len(cps))
+		for _, cp := range cps {
+			go l.c.process(l, cp)
+		}
 	}
 }
 
@@ -79,7 +84,6 @@ func (l *nodeLoop) reserveFailed(err error) bool {
 
 // pause waits d or until the consumer stops; false when it stops.
 func (l *nodeLoop) pause(d time.Duration) bool {
-	l.r.Flush()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

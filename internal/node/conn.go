@@ -69,18 +69,22 @@ type deadlineConn struct {
 	failed atomic.Bool
 	once   sync.Once
 
-	// coalesce: requests written while a reserve is on the wire are kept
-	// in pending and go out in one write with the next request (usually
-	// the next reserve) or at flush. beanstalkd would only answer them
-	// after the reserve anyway, and one write syscall per request was most
-	// of a consumer's cost. The request order on the wire is unchanged.
+	// coalesce: a request other than a reserve is kept in pending and goes
+	// out in one write with the next reserve, or when a reader needs a reply
+	// (every Read first sends what is pending), or at flush. Requests issued
+	// while earlier ones wait for replies so share one write; beanstalkd
+	// answers in order and would not have answered them sooner. One write
+	// syscall per request was most of a consumer's cost. The request order on
+	// the wire is unchanged.
 	coalesce bool
 	wmu      sync.Mutex
-	held     bool // a reserve was written and its reply not yet read
 	pending  []byte
+	batch    int          // writes still to come before a batch goes out
+	writes   atomic.Int64 // write syscalls, for tests
 }
 
-// reserveCmd starts the request that sets held.
+// reserveCmd starts the request that is written at once, with what is
+// pending: the consumer's throughput waits on it.
 var reserveCmd = []byte("reserve-with-timeout ")
 
 // errFailedBefore is what a Read or Write gets once the connection failed.
@@ -88,6 +92,9 @@ var errFailedBefore = errors.New("connection closed after an earlier failure")
 
 func (d *deadlineConn) Read(p []byte) (int, error) {
 	if d.failed.Load() {
+		return 0, &ioError{err: errFailedBefore}
+	}
+	if d.coalesce && !d.flushUnlessBatching() {
 		return 0, &ioError{err: errFailedBefore}
 	}
 	wait := time.Duration(d.wait.Load())
@@ -109,10 +116,16 @@ func (d *deadlineConn) Write(p []byte) (int, error) {
 	}
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
-	if d.held {
-		if d.failed.Load() {
-			return 0, &ioError{write: true, err: errFailedBefore}
-		}
+	batching := d.batch > 0
+	if batching {
+		d.batch--
+	}
+	if d.failed.Load() {
+		return 0, &ioError{write: true, err: errFailedBefore}
+	}
+	if batching && d.batch > 0 || !batching && !bytes.HasPrefix(p, reserveCmd) {
+		// Its reader sends it at the latest, before waiting for the reply
+		// (or the batch's last write does).
 		d.pending = append(d.pending, p...)
 		return len(p), nil
 	}
@@ -131,29 +144,29 @@ func (d *deadlineConn) Write(p []byte) (int, error) {
 		}
 		return max(0, n-before), err
 	}
-	d.held = bytes.Contains(p, reserveCmd)
 	return len(p), nil
 }
 
-// replied says the reserve's reply was read: requests are written at once
-// again, those kept meanwhile with the next one or at flush.
-func (d *deadlineConn) replied() {
+// batchOf holds every write back until n more have come, then sends them in
+// one: a reader of one of them waits meanwhile. Each of the n must be a
+// go-beanstalk call already under way, so that all n come soon.
+func (d *deadlineConn) batchOf(n int) {
 	d.wmu.Lock()
-	d.held = false
+	d.batch = n
 	d.wmu.Unlock()
 }
 
-// flush writes the requests kept while a reserve was on the wire, unless
-// another reserve is on the wire now (they go out after it).
-func (d *deadlineConn) flush() {
+// flushUnlessBatching writes the requests kept back, unless a batch is still
+// gathering; false when the connection failed.
+func (d *deadlineConn) flushUnlessBatching() bool {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
-	if d.held || len(d.pending) == 0 {
-		return
+	if d.batch == 0 && len(d.pending) > 0 {
+		buf := d.pending
+		d.pending = buf[:0]
+		_, _ = d.write(buf) // a failure closes the connection; the readers see it
 	}
-	buf := d.pending
-	d.pending = buf[:0]
-	_, _ = d.write(buf) // a failure closes the connection; the readers see it
+	return !d.failed.Load()
 }
 
 func (d *deadlineConn) write(p []byte) (int, error) {
@@ -164,6 +177,7 @@ func (d *deadlineConn) write(p []byte) (int, error) {
 		d.fail()
 		return 0, &ioError{write: true, err: err}
 	}
+	d.writes.Add(1)
 	n, err := d.nc.Write(p)
 	if err != nil {
 		d.fail()

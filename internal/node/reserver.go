@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,9 +13,9 @@ import (
 // (never `default`, which would hand it other programs' jobs). Reserve is
 // called from one loop at a time; the copies it returns may be deleted,
 // released, touched and buried from any goroutine meanwhile. Those requests
-// wait while a reserve is on the wire (beanstalkd would answer them only
-// after it) and go out in one write with the next Reserve; a caller that will
-// not reserve again soon calls Flush.
+// share writes: each waits until the next Reserve or until its caller's turn
+// to read a reply, so those issued while a reserve or another request is on
+// the wire go out together.
 type Reserver struct {
 	endpoint string
 	tube     string
@@ -55,7 +56,6 @@ func (r *Reserver) Reserve(timeout time.Duration) (*Copy, error) {
 	c.dc.wait.Store(int64(timeout.Truncate(time.Second)))
 	id, body, err := c.ts.Reserve(timeout)
 	c.dc.wait.Store(0)
-	c.dc.replied()
 	if err == nil {
 		return &Copy{ID: id, Body: body, c: c, r: r}, nil
 	}
@@ -73,12 +73,86 @@ func (r *Reserver) Reserve(timeout time.Duration) (*Copy, error) {
 	return nil, &opError{op: "reserve", endpoint: r.endpoint, uncertain: v.uncertain, err: v.err}
 }
 
-// Flush sends the requests on copies that waited for the last Reserve's
-// reply. Call it when no Reserve follows at once: until then their callers
-// wait for replies.
-func (r *Reserver) Flush() {
-	if c := r.cur.Load(); c != nil {
-		c.dc.flush()
+// ReserveUpTo reserves up to n ready jobs in one round trip: one request
+// waits up to timeout as Reserve does, n-1 more take only jobs ready at once,
+// and all go out in one write. It returns at least one copy, or the error
+// Reserve would. A DEADLINE_SOON or TIMED_OUT on the extra requests only
+// makes the batch smaller.
+func (r *Reserver) ReserveUpTo(n int, timeout time.Duration) ([]*Copy, error) {
+	if n <= 1 {
+		cp, err := r.Reserve(timeout)
+		if err != nil {
+			return nil, err
+		}
+		return []*Copy{cp}, nil
+	}
+	if timeout < 0 {
+		return nil, r.fail("reserve", errNegative)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.conn()
+	if err != nil {
+		return nil, r.fail("reserve", err)
+	}
+	c.dc.wait.Store(int64(timeout.Truncate(time.Second)))
+	defer c.dc.wait.Store(0)
+	type reply struct {
+		id   uint64
+		body []byte
+		err  error
+	}
+	extra := make(chan reply, n-1)
+	// go-beanstalk answers one request per call, so each extra request
+	// needs a caller of its own; the connection holds every write back
+	// until all n are in and sends them together.
+	c.dc.batchOf(n)
+	for range n - 1 {
+		go func() {
+			id, body, err := c.ts.Reserve(0)
+			extra <- reply{id, body, err}
+		}()
+	}
+	first := make([]reply, 0, n)
+	id, body, err := c.ts.Reserve(timeout)
+	first = append(first, reply{id, body, err})
+	for range n - 1 {
+		first = append(first, <-extra)
+	}
+	var copies []*Copy
+	var worst error
+	for _, rp := range first {
+		if rp.err == nil {
+			copies = append(copies, &Copy{ID: rp.id, Body: rp.body, c: c, r: r})
+			continue
+		}
+		v := judge(rp.err, 0)
+		switch v.err {
+		case beanstalk.ErrTimeout:
+			if worst == nil {
+				worst = ErrTimeout
+			}
+		case beanstalk.ErrDeadline:
+			if worst == nil || worst == ErrTimeout {
+				worst = ErrDeadlineSoon
+			}
+		default:
+			r.settle(c, v)
+			worst = &opError{op: "reserve", endpoint: r.endpoint, uncertain: v.uncertain, err: v.err}
+		}
+	}
+	var broken *opError
+	switch {
+	case errors.As(worst, &broken):
+		// The connection is closed: its copies went back to ready.
+		if r.closed.Load() {
+			return nil, r.fail("reserve", ErrClosed)
+		}
+		return nil, worst
+	case len(copies) > 0:
+		return copies, nil
+	default:
+		return nil, worst
 	}
 }
 

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
 
 	"github.com/beanstalkd/go-beanstalk"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -156,7 +158,6 @@ func TestTouchQueuedBehindABlockedReserveWaitsForIt(t *testing.T) {
 	blocked := make(chan error, 1)
 	go func() {
 		_, err := r.Reserve(time.Second)
-		r.Flush() // no reserve follows to carry the touch out
 		blocked <- err
 	}()
 	dqtest.Eventually(t, 2*time.Second, func() bool {
@@ -170,62 +171,51 @@ func TestTouchQueuedBehindABlockedReserveWaitsForIt(t *testing.T) {
 	require.NoError(t, cp.Delete(), "the connection survived")
 }
 
-func TestRequestsDuringAReserveGoOutWithTheNextOrAtFlush(t *testing.T) {
+func TestRequestsDuringAReserveShareOneWriteOnceItsReplyIsIn(t *testing.T) {
 	t.Parallel()
 	addr, tube := dqtest.Shared(t).Nodes[1].Addr(), dqtest.Name(t)
 	c := raw(t, addr)
-	for range 2 {
+	const n = 20
+	for range n {
 		_, err := beanstalk.NewTube(c, tube).Put([]byte("job"), 0, 0, time.Minute)
 		require.NoError(t, err)
 	}
 	r := NewReserver(addr, tube, Options{})
 	defer r.Close()
-	first, err := r.Reserve(time.Second)
-	require.NoError(t, err)
-	second, err := r.Reserve(time.Second)
-	require.NoError(t, err)
-
-	// deleteDuringReserve deletes cp while a reserve waits on the server and
-	// returns once that reserve timed out, with the delete still kept back.
-	deleteDuringReserve := func(cp *Copy, reserved int) chan error {
-		blocked := make(chan error, 1)
-		go func() {
-			_, err := r.Reserve(time.Second)
-			blocked <- err
-		}()
-		dqtest.Eventually(t, 2*time.Second, func() bool {
-			return tubeStat(t, c, tube, "current-waiting") == 1
-		}, "the reserve is waiting on the server")
-		deleted := make(chan error, 1)
-		go func() { deleted <- cp.Delete() }()
-		dqtest.Eventually(t, 2*time.Second, func() bool {
-			dc := r.cur.Load().dc
-			dc.wmu.Lock()
-			defer dc.wmu.Unlock()
-			return len(dc.pending) > 0
-		}, "the delete is kept back")
-		require.ErrorIs(t, <-blocked, ErrTimeout)
-		require.Equal(t, reserved, tubeStat(t, c, tube, "current-jobs-reserved"),
-			"the delete waits for the next request on the connection")
-		return deleted
+	var copies []*Copy
+	for range n {
+		cp, err := r.Reserve(time.Second)
+		require.NoError(t, err)
+		copies = append(copies, cp)
 	}
 
-	// Flush sends it when no reserve follows.
-	deleted := deleteDuringReserve(first, 2)
-	r.Flush()
-	require.NoError(t, <-deleted)
-	require.Equal(t, 1, tubeStat(t, c, tube, "current-jobs-reserved"))
-
-	// The next reserve carries it out.
-	deleted = deleteDuringReserve(second, 1)
 	blocked := make(chan error, 1)
 	go func() {
 		_, err := r.Reserve(time.Second)
 		blocked <- err
 	}()
-	require.NoError(t, <-deleted)
-	require.Equal(t, 0, tubeStat(t, c, tube, "current-jobs-reserved"))
+	dqtest.Eventually(t, 2*time.Second, func() bool {
+		return tubeStat(t, c, tube, "current-waiting") == 1
+	}, "the reserve is waiting on the server")
+	dc := r.cur.Load().dc
+	before := dc.writes.Load()
+	deleted := make(chan error, n)
+	for _, cp := range copies {
+		go func() { deleted <- cp.Delete() }()
+	}
+	dqtest.Eventually(t, 2*time.Second, func() bool {
+		dc.wmu.Lock()
+		defer dc.wmu.Unlock()
+		return bytes.Count(dc.pending, []byte("delete ")) == n
+	}, "every delete is kept back")
+	require.Equal(t, n, tubeStat(t, c, tube, "current-jobs-reserved"), "nothing was sent while the reserve waits")
+
 	require.ErrorIs(t, <-blocked, ErrTimeout)
+	for range n {
+		require.NoError(t, <-deleted)
+	}
+	require.Equal(t, 0, tubeStat(t, c, tube, "current-jobs-reserved"))
+	require.Equal(t, int64(1), dc.writes.Load()-before, "the kept deletes went out in one write")
 }
 
 func TestCloseInterruptsABlockedReserve(t *testing.T) {
@@ -281,4 +271,59 @@ func TestNoGoroutineOutlivesClose(t *testing.T) {
 	require.ErrorIs(t, <-blocked, ErrClosed)
 	require.NoError(t, c.Close())
 	require.NoError(t, n.Close())
+}
+
+func TestReserveUpToFetchesSeveralInOneWriteAndWaitsOnlyOnce(t *testing.T) {
+	t.Parallel()
+	addr, tube := dqtest.Shared(t).Nodes[2].Addr(), dqtest.Name(t)
+	c := raw(t, addr)
+	r := NewReserver(addr, tube, Options{})
+	defer r.Close()
+	// Dial and watch first: a fresh connection's first write also carries
+	// its watch and ignore.
+	_, err := r.Reserve(0)
+	require.ErrorIs(t, err, ErrTimeout)
+	for i := range 5 {
+		_, err := beanstalk.NewTube(c, tube).Put([]byte{'a' + byte(i)}, 0, 0, time.Minute)
+		require.NoError(t, err)
+	}
+
+	dc := r.cur.Load().dc
+	before := dc.writes.Load()
+	copies, err := r.ReserveUpTo(8, time.Second)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), dc.writes.Load()-before, "eight reserves in one write")
+	var bodies []string
+	for _, cp := range copies {
+		bodies = append(bodies, string(cp.Body))
+	}
+	require.ElementsMatch(t, []string{"a", "b", "c", "d", "e"}, bodies, "every ready job, once")
+	require.Equal(t, 5, tubeStat(t, c, tube, "current-jobs-reserved"))
+
+	// Nothing ready: one request waits its second, the others answer at
+	// once, so the call lasts about a second, not eight.
+	start := time.Now()
+	_, err = r.ReserveUpTo(8, time.Second)
+	require.ErrorIs(t, err, ErrTimeout)
+	require.Less(t, time.Since(start), 3*time.Second)
+
+	// A job put while the batch waits is taken by it.
+	got := make(chan []*Copy, 1)
+	go func() {
+		cps, err := r.ReserveUpTo(8, 5*time.Second)
+		assert.NoError(t, err)
+		got <- cps
+	}()
+	dqtest.Eventually(t, 2*time.Second, func() bool {
+		return tubeStat(t, c, tube, "current-waiting") == 1
+	}, "the batch's waiting request is on the server")
+	_, err = beanstalk.NewTube(c, tube).Put([]byte("f"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	late := <-got
+	require.Len(t, late, 1)
+	require.Equal(t, "f", string(late[0].Body))
+
+	for _, cp := range append(copies, late...) {
+		require.NoError(t, cp.Delete())
+	}
 }
