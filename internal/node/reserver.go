@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,17 +140,24 @@ func (r *Reserver) ReserveUpTo(n int, timeout time.Duration) ([]*Copy, error) {
 			worst = &opError{op: "reserve", endpoint: r.endpoint, uncertain: v.uncertain, err: v.err}
 		}
 	}
-	var broken *opError
 	switch {
-	case errors.As(worst, &broken):
+	case len(copies) > 0 && !c.gone():
+		// An error on another request of the batch that left the connection
+		// standing only makes the batch smaller.
+		return copies, nil
+	case len(copies) > 0:
 		// The connection is closed: its copies went back to ready.
 		if r.closed.Load() {
 			return nil, r.fail("reserve", ErrClosed)
 		}
+		if worst == nil {
+			worst = r.fail("reserve", ErrConnGone)
+		}
 		return nil, worst
-	case len(copies) > 0:
-		return copies, nil
 	default:
+		if r.closed.Load() && worst != ErrTimeout && worst != ErrDeadlineSoon {
+			return nil, r.fail("reserve", ErrClosed)
+		}
 		return nil, worst
 	}
 }

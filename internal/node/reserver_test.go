@@ -327,3 +327,26 @@ func TestReserveUpToFetchesSeveralInOneWriteAndWaitsOnlyOnce(t *testing.T) {
 		require.NoError(t, cp.Delete())
 	}
 }
+
+func TestCloseInterruptsABlockedReserveUpTo(t *testing.T) {
+	t.Parallel()
+	addr, tube := dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t)
+	c := raw(t, addr)
+	r := NewReserver(addr, tube, Options{})
+	blocked := make(chan error, 1)
+	go func() {
+		cps, err := r.ReserveUpTo(4, 10*time.Second)
+		assert.Empty(t, cps)
+		blocked <- err
+	}()
+	dqtest.Eventually(t, 2*time.Second, func() bool {
+		return tubeStat(t, c, tube, "current-waiting") == 1
+	}, "the batch's waiting request is on the server")
+	require.NoError(t, r.Close())
+	select {
+	case err := <-blocked:
+		require.ErrorIs(t, err, ErrClosed)
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close did not interrupt the blocked ReserveUpTo")
+	}
+}
