@@ -96,8 +96,12 @@ func WithProducer(p dq.Producer) SchedulerOption {
 	return func(o *schedulerOptions) { o.producer = p }
 }
 
-// schedulerRedisTimeout bounds one Redis call of a top-up.
-const schedulerRedisTimeout = 3 * time.Second
+// schedulerRedisTimeout bounds one Redis call of a top-up, and
+// schedulerEnqueueTimeout the writing of the fires a top-up recorded.
+const (
+	schedulerRedisTimeout   = 3 * time.Second
+	schedulerEnqueueTimeout = 3 * time.Second
+)
 
 // NewScheduler returns a Scheduler of cc's entries that enqueues them on the
 // queue of c. It validates both (errors match dq.ErrBadConfig or ErrBadCron)
@@ -198,7 +202,8 @@ func (s *Scheduler) Start() {
 	}
 }
 
-// Stop ends the top-ups, waits for one in progress, and closes the
+// Stop ends the top-ups, waits for one in progress (which writes the fires
+// it recorded, for up to 3 s), and closes the
 // scheduler's own producer. The fires already written stay and run. It is
 // idempotent and safe to call concurrently with Start.
 func (s *Scheduler) Stop() {
@@ -250,12 +255,14 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 		return err
 	}
 
+	// The fires are recorded as written now, and no later round plans them
+	// again: write them all even when Stop comes meanwhile (Stop waits),
+	// within a bound of their own.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerEnqueueTimeout)
+	defer cancel()
 	var errs []error
 	for _, f := range plan {
-		if err := s.enqueue(ctx, f); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		if err := s.enqueue(ectx, f); err != nil {
 			errs = append(errs, err)
 		}
 	}
