@@ -10,13 +10,13 @@ import (
 	"github.com/zerodq/zerodq/internal/node"
 )
 
-// nodeLoop reserves the copies of one beanstalkd node, up to reserveBatch
-// per round trip, and hands each to its own goroutine.
 // reserveBatch bounds the copies one reserve round trip asks for (as many as
 // the gate has room for): under a backlog, one write and one read fetch
 // several.
 const reserveBatch = 8
 
+// nodeLoop reserves the copies of one beanstalkd node, up to reserveBatch
+// per round trip, and hands each to its own goroutine.
 type nodeLoop struct {
 	c        *consumer
 	endpoint string

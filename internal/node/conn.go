@@ -71,11 +71,12 @@ type deadlineConn struct {
 
 	// coalesce: a request other than a reserve is kept in pending and goes
 	// out in one write with the next reserve, or when a reader needs a reply
-	// (every Read first sends what is pending), or at flush. Requests issued
-	// while earlier ones wait for replies so share one write; beanstalkd
-	// answers in order and would not have answered them sooner. One write
-	// syscall per request was most of a consumer's cost. The request order on
-	// the wire is unchanged.
+	// (every Read first sends what is pending). Requests issued while earlier
+	// ones wait for replies so share one write; beanstalkd answers in order
+	// and would not have answered them sooner. While a batch gathers (see
+	// batchOf), every write waits for its last one. One write syscall per
+	// request was most of a consumer's cost. The request order on the wire
+	// is unchanged.
 	coalesce bool
 	wmu      sync.Mutex
 	pending  []byte
