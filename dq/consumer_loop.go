@@ -25,24 +25,39 @@ type nodeLoop struct {
 
 	malformed atomic.Int64 // bodies buried as not an envelope
 	failures  int          // consecutive reserve errors, for back-off and logging
+	ask       int          // copies the next round trip asks for, at most
+}
+
+// nextAsk sizes the next reserve round trip from the last one, which asked
+// for asked copies and got got: double while they come back full (a backlog),
+// back to what came when fewer did. A trickle of ready copies so costs
+// beanstalkd few empty answers.
+func nextAsk(asked, got int) int {
+	if got >= asked {
+		return min(2*asked, reserveBatch)
+	}
+	return max(1, got)
 }
 
 func (l *nodeLoop) run() {
 	defer l.c.loopsWG.Done()
+	l.ask = 1
 	for {
-		n := l.c.gate.enterUpTo(reserveBatch)
+		n := l.c.gate.enterUpTo(l.ask)
 		if n == 0 {
 			return
 		}
 		cps, err := l.r.ReserveUpTo(n, reserveWait)
 		if err != nil {
 			l.c.gate.leaveN(n)
+			l.ask = 1
 			if !l.reserveFailed(err) {
 				return
 			}
 			continue
 		}
 		l.failures = 0
+		l.ask = nextAsk(n, len(cps))
 		l.c.gate.leaveN(n - len(cps))
 		if l.c.isStopping() {
 			for _, cp := range cps {
