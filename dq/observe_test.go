@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/zerodq/zerodq/internal/dqtest"
 )
@@ -137,11 +138,17 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	require.Zero(t, metricValue(t, "zerodq_consumer_copies_held", map[string]string{"tube": tube}))
 }
 
+// Not parallel: it installs a global tracer and propagator, under which
+// every enqueue carries a trace header (the job-size test counts bytes).
+// They are taken away again once its consumer has stopped.
 func TestHandlerSpanIsAChildOfTheEnqueueSpan(t *testing.T) {
-	t.Parallel()
 	exporter := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
-	defer func() { _ = tp.Shutdown(context.Background()) }()
+	t.Cleanup(func() {
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
+		_ = tp.Shutdown(context.Background())
+	})
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 
