@@ -43,33 +43,11 @@ func (r *Reserver) Endpoint() string { return r.endpoint }
 // back-off after a failed dial or a timeout. The call lasts at most timeout
 // plus IOTimeout, plus DialTimeout when it dials.
 func (r *Reserver) Reserve(timeout time.Duration) (*Copy, error) {
-	if timeout < 0 {
-		return nil, r.fail("reserve", errNegative)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, err := r.conn()
+	cps, err := r.ReserveUpTo(1, timeout)
 	if err != nil {
-		return nil, r.fail("reserve", err)
+		return nil, err
 	}
-	c.dc.wait.Store(int64(timeout.Truncate(time.Second)))
-	id, body, err := c.ts.Reserve(timeout)
-	c.dc.wait.Store(0)
-	if err == nil {
-		return &Copy{ID: id, Body: body, c: c, r: r}, nil
-	}
-	v := judge(err, 0)
-	switch v.err {
-	case beanstalk.ErrTimeout:
-		return nil, ErrTimeout
-	case beanstalk.ErrDeadline:
-		return nil, ErrDeadlineSoon
-	}
-	r.settle(c, v)
-	if r.closed.Load() {
-		return nil, r.fail("reserve", ErrClosed)
-	}
-	return nil, &opError{op: "reserve", endpoint: r.endpoint, uncertain: v.uncertain, err: v.err}
+	return cps[0], nil
 }
 
 // ReserveUpTo reserves up to n ready jobs in one round trip: one request
@@ -78,13 +56,6 @@ func (r *Reserver) Reserve(timeout time.Duration) (*Copy, error) {
 // Reserve would. A DEADLINE_SOON or TIMED_OUT on the extra requests only
 // makes the batch smaller.
 func (r *Reserver) ReserveUpTo(n int, timeout time.Duration) ([]*Copy, error) {
-	if n <= 1 {
-		cp, err := r.Reserve(timeout)
-		if err != nil {
-			return nil, err
-		}
-		return []*Copy{cp}, nil
-	}
 	if timeout < 0 {
 		return nil, r.fail("reserve", errNegative)
 	}
@@ -101,26 +72,30 @@ func (r *Reserver) ReserveUpTo(n int, timeout time.Duration) ([]*Copy, error) {
 		body []byte
 		err  error
 	}
-	extra := make(chan reply, n-1)
-	// go-beanstalk answers one request per call, so each extra request
-	// needs a caller of its own; the connection holds every write back
-	// until all n are in and sends them together.
-	c.dc.batchOf(n)
-	for range n - 1 {
-		go func() {
-			id, body, err := c.ts.Reserve(0)
-			extra <- reply{id, body, err}
-		}()
+	n = max(n, 1)
+	var extra chan reply
+	if n > 1 {
+		// go-beanstalk answers one request per call, so each extra request
+		// needs a caller of its own; the connection holds every write back
+		// until all n are in and sends them together.
+		extra = make(chan reply, n-1)
+		c.dc.batchOf(n)
+		for range n - 1 {
+			go func() {
+				id, body, err := c.ts.Reserve(0)
+				extra <- reply{id, body, err}
+			}()
+		}
 	}
-	first := make([]reply, 0, n)
+	replies := make([]reply, 0, n)
 	id, body, err := c.ts.Reserve(timeout)
-	first = append(first, reply{id, body, err})
+	replies = append(replies, reply{id, body, err})
 	for range n - 1 {
-		first = append(first, <-extra)
+		replies = append(replies, <-extra)
 	}
 	var copies []*Copy
 	var worst error
-	for _, rp := range first {
+	for _, rp := range replies {
 		if rp.err == nil {
 			copies = append(copies, &Copy{ID: rp.id, Body: rp.body, c: c, r: r})
 			continue

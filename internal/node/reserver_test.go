@@ -220,28 +220,39 @@ func TestRequestsDuringAReserveShareOneWriteOnceItsReplyIsIn(t *testing.T) {
 
 func TestCloseInterruptsABlockedReserve(t *testing.T) {
 	t.Parallel()
-	addr, tube := dqtest.Shared(t).Nodes[2].Addr(), dqtest.Name(t)
-	c := raw(t, addr)
-	r := NewReserver(addr, tube, Options{})
-	blocked := make(chan error, 1)
-	go func() {
-		_, err := r.Reserve(10 * time.Second)
-		blocked <- err
-	}()
-	dqtest.Eventually(t, 2*time.Second, func() bool {
-		return tubeStat(t, c, tube, "current-waiting") == 1
-	}, "the reserve is waiting on the server")
+	for _, tc := range []struct {
+		name    string
+		reserve func(r *Reserver) error
+	}{
+		{"one", func(r *Reserver) error { _, err := r.Reserve(10 * time.Second); return err }},
+		{"a batch", func(r *Reserver) error {
+			cps, err := r.ReserveUpTo(4, 10*time.Second)
+			assert.Empty(t, cps)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr, tube := dqtest.Shared(t).Nodes[2].Addr(), dqtest.Name(t)
+			c := raw(t, addr)
+			r := NewReserver(addr, tube, Options{})
+			blocked := make(chan error, 1)
+			go func() { blocked <- tc.reserve(r) }()
+			dqtest.Eventually(t, 2*time.Second, func() bool {
+				return tubeStat(t, c, tube, "current-waiting") == 1
+			}, "the reserve is waiting on the server")
 
-	require.NoError(t, r.Close())
-	select {
-	case err := <-blocked:
-		require.ErrorIs(t, err, ErrClosed)
-	case <-time.After(time.Second):
-		t.Fatal("Close did not interrupt the blocked Reserve")
+			require.NoError(t, r.Close())
+			select {
+			case err := <-blocked:
+				require.ErrorIs(t, err, ErrClosed)
+			case <-time.After(2 * time.Second):
+				t.Fatal("Close did not interrupt the blocked reserve")
+			}
+			require.ErrorIs(t, r.Close(), ErrClosed)
+			require.ErrorIs(t, tc.reserve(r), ErrClosed)
+		})
 	}
-	require.ErrorIs(t, r.Close(), ErrClosed)
-	_, err := r.Reserve(0)
-	require.ErrorIs(t, err, ErrClosed)
 }
 
 // Not parallel: goleak looks at every goroutine of the process, so this test
@@ -325,28 +336,5 @@ func TestReserveUpToFetchesSeveralInOneWriteAndWaitsOnlyOnce(t *testing.T) {
 
 	for _, cp := range append(copies, late...) {
 		require.NoError(t, cp.Delete())
-	}
-}
-
-func TestCloseInterruptsABlockedReserveUpTo(t *testing.T) {
-	t.Parallel()
-	addr, tube := dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t)
-	c := raw(t, addr)
-	r := NewReserver(addr, tube, Options{})
-	blocked := make(chan error, 1)
-	go func() {
-		cps, err := r.ReserveUpTo(4, 10*time.Second)
-		assert.Empty(t, cps)
-		blocked <- err
-	}()
-	dqtest.Eventually(t, 2*time.Second, func() bool {
-		return tubeStat(t, c, tube, "current-waiting") == 1
-	}, "the batch's waiting request is on the server")
-	require.NoError(t, r.Close())
-	select {
-	case err := <-blocked:
-		require.ErrorIs(t, err, ErrClosed)
-	case <-time.After(2 * time.Second):
-		t.Fatal("Close did not interrupt the blocked ReserveUpTo")
 	}
 }
