@@ -400,23 +400,9 @@ func (g *gate) mayEnter() bool {
 	return !g.paused && g.copies < g.maxCopies && (len(g.sem) < g.workers || g.waiting < g.prefetch)
 }
 
-// enter waits until a copy may be reserved and counts it; false once closed.
-func (g *gate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for !g.closed && !g.mayEnter() {
-		g.cond.Wait()
-	}
-	if g.closed {
-		return false
-	}
-	g.copies++
-	return true
-}
-
-// enterUpTo is enter for up to n copies at once: as many as there are free
-// workers and places for claimed copies to wait for one, at least 1. It
-// returns how many it counted, 0 once closed.
+// enterUpTo waits until a copy may be reserved and counts up to n: as many
+// as there are free workers and places for claimed copies to wait for one,
+// at least 1. It returns how many it counted, 0 once closed.
 func (g *gate) enterUpTo(n int) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
