@@ -2,6 +2,7 @@ package dq
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zeromicro/go-zero/core/conf"
 	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/internal/dqtest"
 )
 
 const (
@@ -221,7 +224,7 @@ func TestValidateAcceptsUnusualButValidNodes(t *testing.T) {
   Beanstalks:
     - { Endpoint: "[::1]:11300", Tube: "a-b+c/d;e.f$g_h(i)J9" }
     - { Endpoint: beanstalk-1.internal:65535, Tube: orders }
-    - { Endpoint: 127.0.0.1:1, Tube: "`+strings.Repeat("t", 200)+`" }
+    - { Endpoint: 127.0.0.1:1, Tube: "`+strings.Repeat("t", 199)+`" }
 `, localRedis, `
   Replicas: 3
   MinWrites: 3
@@ -261,8 +264,8 @@ func TestValidateRejectsEachBadFieldByName(t *testing.T) {
 		{name: "tube with star", nodes: nodes("localhost:11300", `"orders*"`), field: "Beanstalks[0].Tube"},
 		{name: "tube not ascii", nodes: nodes("localhost:11300", "commandes-été"), field: "Beanstalks[0].Tube"},
 		{
-			name:  "tube too long",
-			nodes: nodes("localhost:11300", strings.Repeat("t", 201)),
+			name:  "tube one byte longer than the nodes take",
+			nodes: nodes("localhost:11300", strings.Repeat("t", 200)),
 			field: "Beanstalks[0].Tube",
 		},
 		{
@@ -309,6 +312,7 @@ func TestValidateRejectsEachBadFieldByName(t *testing.T) {
 			field: "Redis.Type",
 		},
 		{name: "negative replicas", extra: "  Replicas: -1\n", field: "Replicas"},
+		{name: "more replicas than the claim store has slots", extra: "  Replicas: 53\n", field: "Replicas"},
 		{name: "negative min writes", extra: "  MinWrites: -1\n", field: "MinWrites"},
 		{name: "min writes above replicas", extra: "  Replicas: 2\n  MinWrites: 3\n", field: "MinWrites"},
 		{name: "min writes above default replicas", extra: "  MinWrites: 4\n", field: "MinWrites"},
@@ -403,4 +407,102 @@ func TestConfigErrorMatchesOnlyErrBadConfig(t *testing.T) {
 // nodes returns a Beanstalks section with one node.
 func nodes(endpoint, tube string) string {
 	return "\n  Beanstalks:\n    - { Endpoint: " + endpoint + ", Tube: " + tube + " }\n"
+}
+
+func TestReplicasUpToTheClaimStoreSlotsAreValid(t *testing.T) {
+	t.Parallel()
+
+	c := loadDq(t, dqYaml(threeNodes, localRedis, "  Replicas: 52\n"))
+	require.NoError(t, c.Validate())
+}
+
+func TestExplicitZeroMaxRetriesMeansNoRetry(t *testing.T) {
+	t.Parallel()
+
+	c := loadDq(t, dqYaml(threeNodes, localRedis, "  MaxRetries: 0\n"))
+	require.NoError(t, c.Validate())
+	n, err := c.normalize()
+	require.NoError(t, err)
+	require.Zero(t, n.MaxRetries, "an explicit 0 is kept: the first failure buries the job")
+
+	c = loadDq(t, dqYaml(threeNodes, localRedis, ""))
+	n, err = c.normalize()
+	require.NoError(t, err)
+	require.Equal(t, 5, n.MaxRetries, "the key left out takes the tag's default")
+}
+
+func TestConfigFilledByGoZeroHoldsTheYamlDefaults(t *testing.T) {
+	t.Parallel()
+
+	var c DqConf
+	require.NoError(t, conf.FillDefault(&c))
+	c.Beanstalks = []Beanstalk{
+		{Endpoint: "127.0.0.1:11300", Tube: "orders"},
+		{Endpoint: "127.0.0.1:11301", Tube: "orders"},
+		{Endpoint: "127.0.0.1:11302", Tube: "orders"},
+	}
+	c.Redis.Host = "127.0.0.1:6379"
+
+	loaded := loadDq(t, dqYaml(threeNodes, localRedis, ""))
+	require.Equal(t, loaded, c)
+	n, err := c.normalize()
+	require.NoError(t, err)
+	require.Equal(t, c, n)
+}
+
+// yamlFor renders the nodes and Redis of c as a Dq section, for tests that
+// load their config the way a service does.
+func yamlFor(c DqConf, extra string) string {
+	var b strings.Builder
+	b.WriteString("Dq:\n  Beanstalks:\n")
+	for _, n := range c.Beanstalks {
+		fmt.Fprintf(&b, "    - { Endpoint: %q, Tube: %q }\n", n.Endpoint, n.Tube)
+	}
+	fmt.Fprintf(&b, "  Redis: { Host: %q, Type: %s }\n", c.Redis.Host, c.Redis.Type)
+	fmt.Fprintf(&b, "  KeyPrefix: %q\n", c.KeyPrefix)
+	return b.String() + extra
+}
+
+func TestConsumerBuriesAfterOneFailureWithMaxRetriesZero(t *testing.T) {
+	t.Parallel()
+
+	c := loadDq(t, yamlFor(sharedConf(t), "  MaxRetries: 0\n  RetryBackoff: 20ms\n"))
+	l := newLedger()
+	startConsumer(t, c, l.handler(func(context.Context, Job) error { return errors.New("always") }))
+	id, err := newTestProducer(t, c).Delay([]byte("no retry"), 0)
+	require.NoError(t, err)
+
+	dqtest.Eventually(t, 20*time.Second, func() bool {
+		r, d, rs, b := countJobs(t, c)
+		return b == 1 && r+d+rs == 0
+	}, "one buried copy, no other copy")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	require.Equal(t, []int{1}, l.attempts[id], "one run, no retry")
+	require.Equal(t, "X", recordOf(t, c, id)["st"])
+}
+
+func TestTubeOfTheLongestNameTheNodesTakeWorks(t *testing.T) {
+	t.Parallel()
+
+	c := sharedConf(t)
+	tube := c.Beanstalks[0].Tube
+	tube += strings.Repeat("t", 199-len(tube))
+	for i := range c.Beanstalks {
+		c.Beanstalks[i].Tube = tube
+	}
+	require.NoError(t, c.Validate())
+
+	l := newLedger()
+	startConsumer(t, c, l.handler(nil))
+	id, err := newTestProducer(t, c).Delay([]byte("long tube"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 20*time.Second, func() bool { return l.doneCount(id) == 1 }, "job done")
+	awaitNoCopies(t, c, 10*time.Second, "copies deleted")
+
+	c.Beanstalks[0].Tube += "t"
+	err = c.Validate()
+	var cerr *ConfigError
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, "Beanstalks[0].Tube", cerr.Field)
 }
