@@ -10,6 +10,8 @@ import (
 	"unicode"
 
 	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/internal/node"
 )
 
 // Beanstalk is one beanstalkd node and the tube on it.
@@ -114,8 +116,6 @@ const (
 	maxWorkers = 10000
 	// minMaxJobSize keeps room for an envelope with headers and a signature.
 	minMaxJobSize = 512
-	// maxTubeNameLen is beanstalkd's limit on a tube name.
-	maxTubeNameLen = 200
 )
 
 // Validate checks c after filling its zero tuning fields with their defaults
@@ -244,10 +244,13 @@ func (c DqConf) validateBeanstalks() error {
 		if reason != "" {
 			return badConfig(field+".Endpoint", b.Endpoint, reason)
 		}
-		if b.Tube == "" {
+		switch {
+		case b.Tube == "":
 			return badConfig(field+".Tube", b.Tube, "empty tube")
-		}
-		if !validTubeName(b.Tube) {
+		case len(b.Tube) > node.MaxTubeNameLen:
+			return badConfig(field+".Tube", b.Tube,
+				"longer than "+strconv.Itoa(node.MaxTubeNameLen)+" bytes")
+		case node.CheckTube(b.Tube) != nil:
 			return badConfig(field+".Tube", b.Tube, "invalid tube name")
 		}
 
@@ -288,27 +291,6 @@ func endpointKey(endpoint string) (key, reason string) {
 	}
 
 	return net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(num, 10)), ""
-}
-
-// validTubeName reports whether beanstalkd accepts name. go-beanstalk never
-// gets a reply to a command with a bad name and waits forever, so names are
-// checked here, before any connection uses them.
-func validTubeName(name string) bool {
-	if name == "" || len(name) > maxTubeNameLen || name[0] == '-' {
-		return false
-	}
-
-	for i := 0; i < len(name); i++ {
-		ch := name[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
-		case strings.IndexByte("-+/;.$_()", ch) >= 0:
-		default:
-			return false
-		}
-	}
-
-	return true
 }
 
 func badKeyPrefixRune(r rune) bool {

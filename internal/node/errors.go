@@ -163,6 +163,17 @@ func buriedID(err error) (uint64, bool) {
 // list: go-beanstalk's also lets a backslash through).
 const tubeChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-+/;.$_()"
 
+// MaxTubeNameLen is the longest tube name, in bytes, that works end to end.
+// beanstalkd takes 200 (MAX_TUBE_NAME_LEN 201, counting the NUL; its command
+// line buffer holds the longest command with such a name), but go-beanstalk
+// refuses a name of 200 bytes or more before sending it.
+const MaxTubeNameLen = 199
+
+// CheckTube reports why beanstalkd or go-beanstalk would refuse name as a
+// tube name, or nil. Configs are checked with it before any connection sees
+// the name.
+func CheckTube(name string) error { return checkTube(name) }
+
 // checkTube applies beanstalkd's tube name rules. go-beanstalk leaves a
 // connection waiting forever after a name it rejects, and beanstalkd answers
 // BAD_FORMAT to a name starting with '-', which would shift every later reply
@@ -171,8 +182,8 @@ func checkTube(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("tube name is empty")
-	case len(name) >= 200:
-		return fmt.Errorf("tube name %.20q... is longer than 199 bytes", name)
+	case len(name) > MaxTubeNameLen:
+		return fmt.Errorf("tube name %.20q... is longer than %d bytes", name, MaxTubeNameLen)
 	case name[0] == '-':
 		return fmt.Errorf("tube name %q starts with '-'", name)
 	}
