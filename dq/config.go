@@ -11,6 +11,7 @@ import (
 
 	"github.com/zeromicro/go-zero/core/stores/redis"
 
+	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/node"
 )
 
@@ -35,7 +36,8 @@ type DqConf struct {
 	// is empty, it is node.
 	Redis redis.RedisConf
 	// Replicas is how many copies of a job are written, each on its own node;
-	// capped by the number of nodes. If zero, default 3.
+	// capped by the number of nodes, at most 52 (the copies a job's Redis
+	// record can track). If zero, default 3.
 	Replicas int `json:",default=3"`
 	// MinWrites is how many copies must be acknowledged for an enqueue to
 	// succeed; it may not exceed Replicas and is capped by the effective
@@ -186,6 +188,9 @@ func (c DqConf) validate() error {
 		return badConfig("Redis.Type", c.Redis.Type, "must be node or cluster")
 	case c.Replicas < 1:
 		return badConfig("Replicas", c.Replicas, "must be at least 1")
+	case c.Replicas > claim.MaxSlots:
+		return badConfig("Replicas", c.Replicas,
+			"must be at most "+strconv.Itoa(claim.MaxSlots)+", the copies a job record can track")
 	case c.MinWrites < 1:
 		return badConfig("MinWrites", c.MinWrites, "must be at least 1")
 	case c.MinWrites > c.Replicas:

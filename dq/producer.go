@@ -66,8 +66,6 @@ const (
 	// defaultProducerConns lets concurrent enqueues pipeline on a few
 	// connections per node instead of queueing behind one socket.
 	defaultProducerConns = 4
-	// maxSlots is how many copies an envelope can number.
-	maxSlots = 255
 	// producerRedisTimeout bounds one claim-store call of an enqueue or a
 	// revoke when the caller's context has no earlier deadline.
 	producerRedisTimeout = 3 * time.Second
@@ -102,9 +100,6 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 	c, err := c.normalize()
 	if err != nil {
 		return nil, err
-	}
-	if c.Replicas > maxSlots {
-		return nil, badConfig("Replicas", c.Replicas, fmt.Sprintf("must be at most %d", maxSlots))
 	}
 	o := producerOptions{conns: defaultProducerConns}
 	for _, opt := range opts {
