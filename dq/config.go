@@ -25,9 +25,22 @@ type Beanstalk struct {
 
 // DqConf configures a Producer and a Consumer. It is meant to be loaded with
 // go-zero's conf package as a named field of the service config
-// (`Dq dq.DqConf`); the tags then fill every tuning field that yaml leaves out.
-// A DqConf built in Go may leave tuning fields zero: zero means the default
-// given on each field, and a negative value is an error.
+// (`Dq dq.DqConf`): the tag default of a field applies when its key is left
+// out, and a value written out stands, 0 included.
+//
+// A DqConf built in Go gets the same defaults from go-zero's conf.FillDefault
+// called on the zero value, before setting Beanstalks, Redis and the rest:
+//
+//	var c dq.DqConf
+//	_ = conf.FillDefault(&c)
+//	c.Beanstalks = []dq.Beanstalk{{Endpoint: "127.0.0.1:11300", Tube: "orders"}}
+//	c.Redis.Host = "127.0.0.1:6379"
+//
+// Fields for which zero means nothing (Replicas, MinWrites, TTR, Workers,
+// Timeout, ShutdownTimeout, DedupeTTL, KeyPrefix, the I/O timeouts,
+// MaxJobSize and the back-offs) are also filled with their default when left
+// zero. MaxRetries is not: 0 means that a job is never retried. A negative
+// value is an error.
 type DqConf struct {
 	// Beanstalks are the nodes a job's copies are spread over; at least one,
 	// each endpoint listed once.
@@ -51,8 +64,10 @@ type DqConf struct {
 	// 10000. If zero, default 16.
 	Workers int `json:",default=16"`
 	// MaxRetries is how many failures of a job are retried: the
-	// (MaxRetries+1)th failure buries it. If zero, default 5; a zero cannot
-	// be told apart from an unset field, so 0 (in yaml too) also means 5.
+	// (MaxRetries+1)th failure buries it, so 0 buries a job at its first
+	// failure. Default 5 when the key is left out of the config file (or
+	// when the DqConf was filled by conf.FillDefault); a zero set in Go or
+	// written in yaml means no retry.
 	MaxRetries int `json:",default=5"`
 	// Timeout bounds one run of a handler. If zero, default 60s.
 	Timeout time.Duration `json:",default=60s"`
@@ -91,7 +106,8 @@ type DqConf struct {
 }
 
 // The defaults of DqConf's tuning fields. The tags on DqConf carry the same
-// values for conf.Load; the tests check that both agree.
+// values for conf.Load and conf.FillDefault; the tests check that both agree.
+// defaultMaxRetries is the tag's only: withDefaults keeps a zero MaxRetries.
 const (
 	defaultReplicas        = 3
 	defaultMinWrites       = 2
@@ -143,7 +159,8 @@ func (c DqConf) normalize() (DqConf, error) {
 }
 
 // withDefaults returns a copy of c whose zero tuning fields hold their
-// defaults. Negative values stay, for validate to reject.
+// defaults, except MaxRetries, whose zero means no retry. Negative values
+// stay, for validate to reject.
 func (c DqConf) withDefaults() DqConf {
 	c.Beanstalks = slices.Clone(c.Beanstalks)
 	c.SigningKeys = slices.Clone(c.SigningKeys)
@@ -155,7 +172,6 @@ func (c DqConf) withDefaults() DqConf {
 	fill(&c.MinWrites, defaultMinWrites)
 	fill(&c.TTR, defaultTTR)
 	fill(&c.Workers, defaultWorkers)
-	fill(&c.MaxRetries, defaultMaxRetries)
 	fill(&c.Timeout, defaultTimeout)
 	fill(&c.ShutdownTimeout, defaultShutdownTimeout)
 	fill(&c.DedupeTTL, defaultDedupeTTL)

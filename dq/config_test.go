@@ -179,7 +179,7 @@ func TestYamlDurationsAndTuningValuesLoad(t *testing.T) {
 	require.Equal(t, redis.ClusterType, c.Redis.Type)
 }
 
-func TestConfigBuiltInCodeNormalizesZeroFieldsToDefaults(t *testing.T) {
+func TestConfigBuiltInCodeNormalizesZeroFieldsButMaxRetriesToDefaults(t *testing.T) {
 	t.Parallel()
 
 	c := DqConf{
@@ -195,8 +195,9 @@ func TestConfigBuiltInCodeNormalizesZeroFieldsToDefaults(t *testing.T) {
 	n, err := c.normalize()
 	require.NoError(t, err)
 
-	// The same config through yaml is the reference: both paths must agree.
-	loaded := loadDq(t, dqYaml(threeNodes, localRedis, ""))
+	// The same config through yaml is the reference: both paths must agree,
+	// but for MaxRetries, whose zero means no retry.
+	loaded := loadDq(t, dqYaml(threeNodes, localRedis, "  MaxRetries: 0\n"))
 	loaded.Redis = redis.RedisConf{Host: "127.0.0.1:6379", Type: redis.NodeType}
 	require.Equal(t, loaded, n)
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/beanstalkd/go-beanstalk"
 	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/conf"
 	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/stores/redis"
 
@@ -30,17 +31,18 @@ func TestMain(m *testing.M) {
 // testConf returns a DqConf for e's beanstalkd nodes and Redis, with a tube
 // and a Redis key prefix of the test's own (so tests sharing servers stay out
 // of each other's way), timeouts short enough for tests that kill or freeze
-// servers (DialTimeout 300ms, IOTimeout 500ms), and every other field left
-// zero, i.e. at its default. Tests adjust the copy they get.
+// servers (DialTimeout 300ms, IOTimeout 500ms), and every other field at its
+// default, filled by go-zero's conf.FillDefault as a user's code would. Tests
+// adjust the copy they get.
 func testConf(t testing.TB, e *dqtest.Env) DqConf {
 	t.Helper()
 	name := dqtest.Name(t)
-	c := DqConf{
-		Redis:       redis.RedisConf{Host: e.Redis.Addr(), Type: redis.NodeType},
-		KeyPrefix:   name,
-		DialTimeout: 300 * time.Millisecond,
-		IOTimeout:   500 * time.Millisecond,
-	}
+	var c DqConf
+	require.NoError(t, conf.FillDefault(&c))
+	c.Redis = redis.RedisConf{Host: e.Redis.Addr(), Type: redis.NodeType}
+	c.KeyPrefix = name
+	c.DialTimeout = 300 * time.Millisecond
+	c.IOTimeout = 500 * time.Millisecond
 	for _, ep := range e.Endpoints() {
 		c.Beanstalks = append(c.Beanstalks, Beanstalk{Endpoint: ep, Tube: name})
 	}
