@@ -12,6 +12,11 @@ var (
 	ErrTimeBeforeNow = errors.New("dq: can't schedule task to past time")
 	// ErrNegativeDelay is returned by Delay for a negative delay.
 	ErrNegativeDelay = errors.New("dq: negative delay")
+	// ErrNoRedisTime is returned by an enqueue of a producer that has not
+	// read Redis time yet (Redis was down since it started) and cannot read
+	// it now: due times are on Redis time, and the local clock is not
+	// trusted to stand in for it.
+	ErrNoRedisTime = errors.New("dq: Redis time unknown: cannot compute the due time")
 	// ErrJobTooBig is returned when the body and its envelope exceed MaxJobSize.
 	ErrJobTooBig = errors.New("dq: job too big")
 	// ErrBadID is returned for a WithID or Revoke ID that cannot be a job ID.

@@ -69,7 +69,8 @@ const (
 	// producerRedisTimeout bounds one claim-store call of an enqueue or a
 	// revoke when the caller's context has no earlier deadline.
 	producerRedisTimeout = 3 * time.Second
-	// clockSyncTimeout bounds the first Redis TIME sample at construction.
+	// clockSyncTimeout bounds the first Redis TIME sample, at construction
+	// or, when that failed, in the first enqueues.
 	clockSyncTimeout = 2 * time.Second
 )
 
@@ -138,8 +139,8 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 		p.legacy[key+"/"+b.Tube] = n
 	}
 
-	// Best effort: until a sample succeeds the local clock stands in, and
-	// the background loop keeps trying.
+	// Best effort: until a sample succeeds, an enqueue first tries one
+	// itself (and fails without it), and the background loop keeps trying.
 	ctx, cancel := context.WithTimeout(context.Background(), clockSyncTimeout)
 	if err := p.clock.Sync(ctx); err != nil {
 		logx.Errorf("dq: producer: reading the Redis clock: %v", err)
@@ -176,9 +177,14 @@ func (p *producer) AtCtx(ctx context.Context, body []byte, at time.Time, opts ..
 	if p.closed.Load() {
 		return "", ErrClosed
 	}
-	due := at.UnixMilli()
-	// Compared in ms, the resolution of due times, so that At(time.Now())
-	// on a host in step with Redis is accepted.
+	if err := p.clockReady(ctx); err != nil {
+		return "", err
+	}
+	// Rounded up: a due time rounded down would fire up to 1 ms before at.
+	due := clock.CeilMs(at)
+	// Compared in ms, the resolution of due times, and on the earliest Redis
+	// time can be now, so that At(time.Now()) on a host in step with Redis
+	// is accepted.
 	if due < p.clock.NowMs() {
 		return "", ErrTimeBeforeNow
 	}
@@ -193,9 +199,29 @@ func (p *producer) DelayCtx(ctx context.Context, body []byte, delay time.Duratio
 	if delay < 0 {
 		return "", fmt.Errorf("%w: %v", ErrNegativeDelay, delay)
 	}
-	// Rounded up to whole ms: a job never comes due before its delay.
-	due := p.clock.NowMs() + int64((delay+time.Millisecond-1)/time.Millisecond)
+	if err := p.clockReady(ctx); err != nil {
+		return "", err
+	}
+	// Counted from the latest Redis time can be now and rounded up to whole
+	// ms: a job never comes due before the caller's own now plus delay.
+	due := clock.CeilMs(p.clock.Latest().Add(delay))
 	return p.enqueue(ctx, body, due, opts)
+}
+
+// clockReady makes sure the producer has read Redis time once: until then
+// the local clock's offset is unknown, and a due time computed on it could
+// be early by that much. A failed sample at construction is retried here,
+// bounded by ctx and clockSyncTimeout.
+func (p *producer) clockReady(ctx context.Context) error {
+	if p.clock.Synced() {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, clockSyncTimeout)
+	defer cancel()
+	if err := p.clock.Ready(sctx); err != nil {
+		return fmt.Errorf("%w: reading Redis TIME: %w", ErrNoRedisTime, err)
+	}
+	return nil
 }
 
 // Close closes the node connections and stops the clock. go-zero's Redis

@@ -118,7 +118,7 @@ func TestProducerNeverEnqueuesOnTheLocalClockBeforeReadingRedisTime(t *testing.T
 
 	start := time.Now()
 	_, err := p.Delay([]byte("x"), time.Hour)
-	require.Error(t, err, "no Redis time read yet: the local clock is not trusted")
+	require.ErrorIs(t, err, ErrNoRedisTime, "no Redis time read yet: the local clock is not trusted")
 	require.Less(t, time.Since(start), clockSyncTimeout+time.Second)
 	require.Zero(t, countCopies(t, c), "nothing written")
 

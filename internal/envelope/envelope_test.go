@@ -70,7 +70,7 @@ func manyHeaders(n int) []envelope.Header {
 func sampleEnvelope() envelope.Envelope {
 	return envelope.Envelope{
 		ID:       "01h5k8w0000000000000000000",
-		DueMs:    1_700_000_000_123,
+		DueMs:    1_700_000_000_124, // rounded up
 		Slot:     2,
 		Count:    3,
 		Flags:    envelope.FlagUnc,
@@ -362,7 +362,7 @@ func TestDecodeReadsGoQueueBodiesAsLegacyEnvelopes(t *testing.T) {
 	raw := goQueueBody(1_700_000_000_123_456_789, "hello/world")
 	want := envelope.Envelope{
 		ID:       "gq-" + md5Hex(raw),
-		DueMs:    1_700_000_000_123,
+		DueMs:    1_700_000_000_124, // rounded up
 		Priority: 2,
 		TTR:      5,
 		Body:     []byte("hello/world"),
@@ -407,7 +407,7 @@ func TestDecodeRejectsBodiesThatOnlyLookLikeGoQueue(t *testing.T) {
 	}
 	got, err := envelope.Decode([]byte("9223372036854775807/x"), nil, true)
 	require.NoError(t, err)
-	require.Equal(t, int64(math.MaxInt64/1_000_000), got.DueMs)
+	require.Equal(t, int64(math.MaxInt64/1_000_000+1), got.DueMs)
 }
 
 func TestLegacyIDAndLockKeyAreTheMD5OfTheRawBody(t *testing.T) {

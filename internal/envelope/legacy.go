@@ -44,10 +44,21 @@ func decodeLegacy(data []byte, keys Keys, acceptLegacy bool) (Envelope, error) {
 	}
 	return Envelope{
 		ID:       LegacyID(data),
-		DueMs:    nanos / 1e6,
+		DueMs:    ceilMs(nanos),
 		Priority: legacyPriority,
 		TTR:      legacyTTR,
 		Body:     data[i+1:],
 		Legacy:   true,
 	}, nil
+}
+
+// ceilMs converts go-queue's nanosecond due time (never negative: only digits
+// are read) to milliseconds, rounded up: rounded down, the job would fire up to
+// 1 ms early. Dividing first keeps math.MaxInt64 from overflowing.
+func ceilMs(nanos int64) int64 {
+	ms := nanos / 1e6
+	if nanos%1e6 != 0 {
+		ms++
+	}
+	return ms
 }
