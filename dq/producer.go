@@ -45,7 +45,9 @@ type Producer interface {
 	// when they come due). It returns nil when the job is revoked,
 	// ErrRunning, ErrDone or ErrDead when it is too late, and ErrMaybeDone
 	// when no record of a past job is left. A go-queue ID
-	// ("host:port/tube/id,...") is understood too.
+	// ("host:port/tube/id,...") is understood too: only a go-queue body in
+	// that tube is taken for its job, since a node restarted without a
+	// binlog numbers its jobs from 1 again.
 	RevokeCtx(ctx context.Context, id string) error
 }
 

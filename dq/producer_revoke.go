@@ -79,7 +79,8 @@ func (p *producer) deleteRecent(ctx context.Context, id string) {
 // revokeLegacy revokes a job enqueued by go-queue's dq producer, whose ID
 // lists its copies as host:port/tube/id separated by commas. beanstalkd can
 // show a copy's body, which names the job: the record of that job is revoked
-// and the copies are deleted.
+// and the copies are deleted. A number that now names anything but a go-queue
+// body in that tube is left alone (see goQueueCopy).
 func (p *producer) revokeLegacy(ctx context.Context, ids string) error {
 	var errs []error
 	revoked := false
@@ -89,19 +90,13 @@ func (p *producer) revokeLegacy(ctx context.Context, ids string) error {
 		if err != nil {
 			return err
 		}
-		body, err := n.Peek(ctx, jid)
-		if errors.Is(err, node.ErrNotFound) {
-			continue // run and deleted, or revoked already
-		}
+		body, env, found, err := goQueueCopy(ctx, n, jid)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		env, err := envelope.Decode(body, nil, true)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("dq: revoke %s: job %d on %s is not a job of this queue: %w",
-				ref, jid, n.Endpoint(), err))
-			continue
+		if !found {
+			continue // run and deleted, revoked already, or lost in a restart
 		}
 
 		outcome, seen := done[env.ID]
@@ -128,6 +123,38 @@ func (p *producer) revokeLegacy(ctx context.Context, ids string) error {
 	default:
 		return fmt.Errorf("%w: no copy of %s is left", ErrMaybeDone, ids)
 	}
+}
+
+// goQueueCopy reads job jid on n if it can still be the copy a go-queue ID
+// named: a go-queue body in the node's tube. beanstalkd numbers jobs per
+// server life: after a restart without a binlog it counts from 1 again, and
+// the old number may name a job of another tube, or a zerodq envelope, which
+// the ID never named; those count as gone, like a number nothing has.
+func goQueueCopy(ctx context.Context, n *node.Node, jid uint64) ([]byte, envelope.Envelope, bool, error) {
+	tube, err := n.JobTube(ctx, jid)
+	if errors.Is(err, node.ErrNotFound) {
+		return nil, envelope.Envelope{}, false, nil
+	}
+	if err != nil {
+		return nil, envelope.Envelope{}, false, err
+	}
+	if tube != n.Tube() {
+		return nil, envelope.Envelope{}, false, nil
+	}
+	// Numbers are never reused within a server life: unless the node
+	// restarted in between, the job peeked is the one just looked at.
+	body, err := n.Peek(ctx, jid)
+	if errors.Is(err, node.ErrNotFound) {
+		return nil, envelope.Envelope{}, false, nil
+	}
+	if err != nil {
+		return nil, envelope.Envelope{}, false, err
+	}
+	env, err := envelope.Decode(body, nil, true)
+	if err != nil || !env.Legacy {
+		return nil, envelope.Envelope{}, false, nil
+	}
+	return body, env, true, nil
 }
 
 // revokeRecord revokes the record of a job read from one of its copies. For a

@@ -37,6 +37,9 @@ var (
 // anything is sent.
 var errNegative = errors.New("negative duration")
 
+// errNoTube reports a stats-job reply without a tube.
+var errNoTube = errors.New("stats-job reply names no tube")
+
 // opError is every failure of a request to a node. uncertain says whether the
 // request may still have taken effect: its bytes (or some of them) left this
 // process and no reply came back.

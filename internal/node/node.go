@@ -171,6 +171,28 @@ func (n *Node) Peek(ctx context.Context, id uint64) ([]byte, error) {
 	return body, nil
 }
 
+// JobTube returns the tube job id is in (beanstalkd's stats-job), on any
+// pooled connection. Without a binlog beanstalkd numbers jobs from 1 again
+// after a restart, so a remembered number may name a job of another tube.
+func (n *Node) JobTube(ctx context.Context, id uint64) (string, error) {
+	if err := n.ready(ctx); err != nil {
+		return "", n.fail("stats-job", err)
+	}
+	c, err := n.conn()
+	if err != nil {
+		return "", n.fail("stats-job", err)
+	}
+	stats, err := c.bc.StatsJob(id)
+	if err != nil {
+		return "", n.failed(c, "stats-job", err, 0)
+	}
+	tube, ok := stats["tube"]
+	if !ok {
+		return "", n.fail("stats-job", errNoTube)
+	}
+	return tube, nil
+}
+
 // DeleteID deletes job id on any pooled connection. beanstalkd refuses (with
 // ErrNotFound) to delete a job another connection has reserved.
 func (n *Node) DeleteID(ctx context.Context, id uint64) error {
