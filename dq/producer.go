@@ -24,11 +24,14 @@ import (
 // job's ID: generated (ordered by due time) or the one given with WithID. A
 // Producer is safe for concurrent use.
 type Producer interface {
-	// At enqueues body to run at the given time. A time in the past is
-	// refused with ErrTimeBeforeNow.
+	// At enqueues body to run at the given time, rounded up to the
+	// millisecond. A time in the past is refused with ErrTimeBeforeNow.
+	// Like every enqueue it fails with ErrNoRedisTime while the producer
+	// has never been able to read Redis time.
 	At(body []byte, at time.Time) (string, error)
-	// Delay enqueues body to run after delay. A negative delay is refused
-	// with ErrNegativeDelay.
+	// Delay enqueues body to run after delay, counted from the latest Redis
+	// time can be now and rounded up to the millisecond. A negative delay
+	// is refused with ErrNegativeDelay.
 	Delay(body []byte, delay time.Duration) (string, error)
 	// Revoke makes sure the job with the given ID never starts; see RevokeCtx.
 	Revoke(id string) error
