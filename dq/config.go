@@ -19,7 +19,8 @@ import (
 type Beanstalk struct {
 	// Endpoint is the node's address as host:port.
 	Endpoint string
-	// Tube is the beanstalkd tube the jobs go to on this node.
+	// Tube is the beanstalkd tube the jobs go to on this node: 1 to 199
+	// bytes of letters, digits and -+/;.$_(), not starting with '-'.
 	Tube string
 }
 
@@ -29,7 +30,8 @@ type Beanstalk struct {
 // out, and a value written out stands, 0 included.
 //
 // A DqConf built in Go gets the same defaults from go-zero's conf.FillDefault
-// called on the zero value, before setting Beanstalks, Redis and the rest:
+// called on the zero value (it refuses a struct with any field set), before
+// setting Beanstalks, Redis and the rest:
 //
 //	var c dq.DqConf
 //	_ = conf.FillDefault(&c)
