@@ -354,3 +354,15 @@ func stateLast(t *testing.T, c dq.DqConf, s *Scheduler, entry string) time.Time 
 	require.NoError(t, err)
 	return time.UnixMilli(ms)
 }
+
+// ranBody reports whether a fire of entry with the given body has run.
+func (l *fireLog) ranBody(entry, body string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.runs {
+		if r.entry == entry && r.body == body {
+			return true
+		}
+	}
+	return false
+}
