@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -365,4 +366,16 @@ func (l *fireLog) ranBody(entry, body string) bool {
 		}
 	}
 	return false
+}
+
+// fireIDAt returns the ID among ids of the fire of the entry tagged tag at
+// at, or "".
+func fireIDAt(ids []string, tag string, at time.Time) string {
+	suffix := "-" + strconv.FormatInt(at.UnixMilli(), 10)
+	for _, id := range ids {
+		if fireTag(id) == tag && strings.HasSuffix(id, suffix) {
+			return id
+		}
+	}
+	return ""
 }

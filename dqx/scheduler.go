@@ -103,6 +103,11 @@ const (
 	schedulerEnqueueTimeout = 3 * time.Second
 )
 
+// cfgScheme starts the config digest of schedulers that take their fire IDs
+// from the recording script. Releases before it derived a fire's ID from its
+// entry and time alone, and hashed no scheme.
+const cfgScheme = "ids=recorded\n"
+
 // NewScheduler returns a Scheduler of cc's entries that enqueues them on the
 // queue of c. It validates both (errors match dq.ErrBadConfig or ErrBadCron)
 // and connects to Redis.
@@ -141,8 +146,11 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 	for _, e := range entries {
 		s.tags = append(s.tags, e.tag)
 	}
+	// The digest also names the way fire IDs are given (cfgScheme), so that
+	// a replica of an older release, which derives its fire IDs itself,
+	// counts as another config: the two never own the schedule at once.
 	sorted := slices.Sorted(slices.Values(s.tags))
-	sum := sha256.Sum256([]byte(cc.Name + "\n" + strings.Join(sorted, "\n")))
+	sum := sha256.Sum256([]byte(cfgScheme + cc.Name + "\n" + strings.Join(sorted, "\n")))
 	s.cfg = hex.EncodeToString(sum[:16])
 
 	s.producer = o.producer
@@ -220,9 +228,9 @@ func (s *Scheduler) Stop() {
 	})
 }
 
-// topUp runs one round: take or check ownership, revoke fires that no
-// longer belong to the config, then record and enqueue the missed fire (per
-// policy) and the window of every entry.
+// topUp runs one round: take or check ownership, revoke the doomed fires
+// of changed or removed entries, then record and enqueue the missed fire
+// (per policy) and the window of every entry.
 func (s *Scheduler) topUp(ctx context.Context) error {
 	var now time.Time
 	if s.clock != nil {
@@ -246,115 +254,125 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	s.owner = true
 	now = res.now
 
-	revoked, ran := s.revokeStale(ctx, now, res.stale)
-	plan := s.plan(now, res.last, ran)
+	revoked := s.revokeDoomed(ctx, res.doomed)
+	plan := s.plan(now, res.last)
 	rctx, cancel = context.WithTimeout(ctx, schedulerRedisTimeout)
-	owner, err := s.state.record(rctx, s.cfg, revoked, plan)
+	owner, err := s.state.record(rctx, s.cfg, revoked, nil, plan)
 	cancel()
 	if err != nil || !owner {
 		return err
 	}
+	plan = slices.DeleteFunc(plan, func(f plannedFire) bool { return f.id == "" })
 
-	// The fires are recorded as written now, and no later round plans them
-	// again: write them all even when Stop comes meanwhile (Stop waits),
-	// within a bound of their own.
+	// The fires are recorded now: write them all even when Stop comes
+	// meanwhile (Stop waits), within a bound of their own.
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerEnqueueTimeout)
 	defer cancel()
 	var errs []error
-	for _, f := range plan {
-		if err := s.enqueue(ectx, f); err != nil {
+	lost := s.enqueueAll(ectx, plan, &errs)
+	if len(lost) > 0 {
+		// No takeover dooms a fire of this config's entries, so these were
+		// revoked otherwise: by a replica of a release before generations
+		// that still took itself for the owner, or by hand. A revoked ID
+		// never runs: their ticks get IDs of a new generation.
+		ids := make([]string, len(lost))
+		for i := range lost {
+			ids[i], lost[i].id = lost[i].id, ""
+		}
+		owner, err := s.state.record(ectx, s.cfg, nil, ids, lost)
+		if err != nil || !owner {
 			errs = append(errs, err)
+		} else {
+			lost = slices.DeleteFunc(lost, func(f plannedFire) bool { return f.id == "" })
+			s.enqueueAll(ectx, lost, &errs)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// fireKey names one fire of an entry, whatever version of the entry.
-type fireKey struct {
-	entry string
-	ms    int64
+// enqueueAll writes the fires, and returns those whose IDs were found
+// revoked; other failures go to errs.
+func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, errs *[]error) (lost []plannedFire) {
+	for _, f := range fires {
+		switch err := s.enqueue(ctx, f); {
+		case err == nil:
+		case errors.Is(err, dq.ErrRevoked):
+			lost = append(lost, f)
+		default:
+			*errs = append(*errs, err)
+		}
+	}
+	return lost
 }
 
-// revokeStale revokes the fires of changed or removed entries that are not
-// due yet. It returns the IDs that need no further attempt, and the fires
-// that may have run under the old version: the new version must not run
-// those instants again.
-//
-// A fire already due belonged to the config of its time and is left to run:
-// the new config's window starts at now, so revoking it (a consumer may not
-// have claimed it yet) would leave that instant without any run.
-func (s *Scheduler) revokeStale(ctx context.Context, now time.Time, ids []string) ([]string, map[fireKey]bool) {
+// revokeDoomed revokes the doomed fires of changed or removed entries, which
+// are not due yet, and returns the IDs now revoked. A fire that ran anyway,
+// or whose revoke failed, stays doomed, and its tick gets no other ID.
+func (s *Scheduler) revokeDoomed(ctx context.Context, doomed []stateFire) []string {
 	var done []string
-	ran := make(map[fireKey]bool)
-	for _, id := range ids {
-		key, parsed := parseFireID(id)
-		if parsed && key.ms < now.UnixMilli() {
-			done = append(done, id)
-			continue
-		}
-		err := s.producer.RevokeCtx(ctx, id)
+	for _, f := range doomed {
+		err := s.producer.RevokeCtx(ctx, f.id)
 		switch {
 		case err == nil, errors.Is(err, dq.ErrBadID):
-			done = append(done, id)
-		case errors.Is(err, dq.ErrDone), errors.Is(err, dq.ErrRunning), errors.Is(err, dq.ErrDead),
-			errors.Is(err, dq.ErrMaybeDone):
-			done = append(done, id)
-			// A fire not yet due cannot have run: dq never starts a job
-			// early, so "maybe done" only counts for a past one.
-			if parsed && (!errors.Is(err, dq.ErrMaybeDone) || key.ms <= now.UnixMilli()) {
-				ran[key] = true
-			}
+			done = append(done, f.id)
+		case errors.Is(err, dq.ErrMaybeDone):
+			// No record, and dq never starts a job early: a fire not yet
+			// due has not run, and it is revoked now.
+			done = append(done, f.id)
+		case errors.Is(err, dq.ErrDone), errors.Is(err, dq.ErrRunning), errors.Is(err, dq.ErrDead):
 		case ctx.Err() != nil:
-			return done, ran
+			return done
 		default:
 			logx.WithContext(ctx).Errorf("dqx: scheduler %s: revoking stale fire %s: %v",
-				s.conf.Name, id, err)
+				s.conf.Name, f.id, err)
 		}
 	}
-	return done, ran
+	return done
 }
 
-// parseFireID reads the entry name and fire time back from a fire ID,
-// "cron-<name>-<hash>-<ms>".
-func parseFireID(id string) (fireKey, bool) {
-	rest, ok := strings.CutPrefix(id, "cron-")
-	i := strings.LastIndexByte(rest, '-')
-	if !ok || i < 0 {
-		return fireKey{}, false
+// fireTag returns the entry tag of a fire ID, "cron-<name>-<hash>.<gen>-<ms>"
+// or, as written before generations, "cron-<name>-<hash>-<ms>"; it reads
+// IDs as the scripts' tagOf does.
+func fireTag(id string) string {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 || !allDigits(id[i+1:]) {
+		return ""
 	}
-	ms, err := strconv.ParseInt(rest[i+1:], 10, 64)
-	j := strings.LastIndexByte(rest[:i], '-')
-	if err != nil || j <= 0 {
-		return fireKey{}, false
+	base := id[:i]
+	if j := strings.LastIndexByte(base, '.'); j >= 0 && allDigits(base[j+1:]) {
+		return base[:j]
 	}
-	return fireKey{entry: rest[:j], ms: ms}, true
+	return base
 }
 
-// plan lists the fires to write now: per entry, the missed fire if its policy
-// runs one, then the window; fires that ran under an older version of the
-// entry are left out.
-func (s *Scheduler) plan(now time.Time, last map[string]time.Time, ran map[fireKey]bool) []plannedFire {
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// plan lists the ticks to record now: per entry, the missed fire if its
+// policy runs one, then the window.
+func (s *Scheduler) plan(now time.Time, last map[string]time.Time) []plannedFire {
 	var plan []plannedFire
-	add := func(e *entry, at time.Time, missed bool) {
-		if !ran[fireKey{entry: e.Name, ms: at.UnixMilli()}] {
-			plan = append(plan, plannedFire{e: e, at: at, id: e.fireID(at), missed: missed})
-		}
-	}
 	for _, e := range s.entries {
 		if l, ok := last[e.Name]; ok && e.Missed == MissedRunOnce && l.Before(now) {
 			if f, ok := e.latestMissed(l, now); ok {
-				add(e, f, true)
+				plan = append(plan, plannedFire{e: e, at: f, missed: true})
 			}
 		}
 		for _, f := range e.window(now, s.conf.Lookahead) {
-			add(e, f, false)
+			plan = append(plan, plannedFire{e: e, at: f})
 		}
 	}
 	return plan
 }
 
 // enqueue writes one fire. A fire already written by this or another replica
-// is a no-op (dq.WithID); one revoked by a newer config is left revoked.
+// is a no-op (dq.WithID); a revoked one answers dq.ErrRevoked.
 func (s *Scheduler) enqueue(ctx context.Context, f plannedFire) error {
 	opts := []dq.JobOption{
 		dq.WithID(f.id),
@@ -372,7 +390,7 @@ func (s *Scheduler) enqueue(ctx context.Context, f plannedFire) error {
 			_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
 		}
 	}
-	if err != nil && !errors.Is(err, dq.ErrRevoked) {
+	if err != nil {
 		return fmt.Errorf("dqx: scheduler %s: enqueueing fire %s: %w", s.conf.Name, f.id, err)
 	}
 	return nil
