@@ -347,3 +347,48 @@ func TestTakeoverRevokesOnlyTheStaleFiresNotYetDue(t *testing.T) {
 		require.Equal(t, s2.entries[0].tag, fireTag(id), "stale fire %s still tracked", id)
 	}
 }
+
+// TestFiresThatCouldNotBeWrittenRunOnceTheNodesAreBack freezes every node for
+// longer than the window reaches: the fires recorded meanwhile could not be
+// written and came due unwritten. They run, late and once, when the nodes are
+// back.
+func TestFiresThatCouldNotBeWrittenRunOnceTheNodesAreBack(t *testing.T) {
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
+	c := testConf(t, env)
+	var log fireLog
+	startConsumer(t, c, log.handler())
+	cc := everySecond(CronEntry{Name: "tick", Spec: "@every 1s"})
+	started := time.Now()
+	startScheduler(t, c, cc)
+	from := awaitFirstFire(t, &log, "tick", started)
+
+	for _, n := range env.Nodes {
+		require.NoError(t, n.Pause())
+	}
+	paused := time.Now()
+	// Well past the fires written before the freeze (the window holds
+	// three), so that some were recorded while no write could succeed.
+	<-time.After(6 * time.Second)
+	for _, n := range env.Nodes {
+		require.NoError(t, n.Resume())
+	}
+	resumed := time.Now()
+
+	to := resumed.Add(3 * time.Second)
+	dqtest.Eventually(t, 15*time.Second, func() bool { return log.ran("tick", to) }, "fire at %v", to)
+	// The fires that came due while the nodes were frozen were written
+	// late, by a later round: wait for those that may still be on their way.
+	dqtest.Eventually(t, 5*time.Second, func() bool {
+		runs := log.snapshot()
+		for at := from; at.Before(to); at = at.Add(time.Second) {
+			if count(runs, "tick", at) == 0 {
+				return false
+			}
+		}
+		return true
+	}, "every fire from %v to %v ran", from, to)
+	runs := log.snapshot()
+	requireNoFireTwice(t, runs)
+	requireEverySecondOnce(t, runs, "tick", from, to)
+	require.True(t, paused.Add(4*time.Second).Before(resumed), "the freeze outlasted the window")
+}
