@@ -230,7 +230,8 @@ func (s *Scheduler) Stop() {
 
 // topUp runs one round: take or check ownership, revoke the doomed fires
 // of changed or removed entries, then record and enqueue the missed fire
-// (per policy) and the window of every entry.
+// (per policy), the window of every entry, and the fires that came due with
+// no replica having written them.
 func (s *Scheduler) topUp(ctx context.Context) error {
 	var now time.Time
 	if s.clock != nil {
@@ -263,13 +264,16 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 		return err
 	}
 	plan = slices.DeleteFunc(plan, func(f plannedFire) bool { return f.id == "" })
+	plan = append(s.unwritten(res.due), plan...) // the late ones first
 
 	// The fires are recorded now: write them all even when Stop comes
-	// meanwhile (Stop waits), within a bound of their own.
+	// meanwhile (Stop waits), within a bound of their own. A fire that
+	// could not be written stays pending, and the next round writes it
+	// even if it is due by then.
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerEnqueueTimeout)
 	defer cancel()
 	var errs []error
-	lost := s.enqueueAll(ectx, plan, &errs)
+	wrote, lost := s.enqueueAll(ectx, plan, &errs)
 	if len(lost) > 0 {
 		// No takeover dooms a fire of this config's entries, so these were
 		// revoked otherwise: by a replica of a release before generations
@@ -284,25 +288,31 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 			errs = append(errs, err)
 		} else {
 			lost = slices.DeleteFunc(lost, func(f plannedFire) bool { return f.id == "" })
-			s.enqueueAll(ectx, lost, &errs)
+			more, _ := s.enqueueAll(ectx, lost, &errs)
+			wrote = append(wrote, more...)
 		}
+	}
+	if err := s.state.written(ectx, wrote); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// enqueueAll writes the fires, and returns those whose IDs were found
-// revoked; other failures go to errs.
-func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, errs *[]error) (lost []plannedFire) {
+// enqueueAll writes the fires, and returns the IDs written and the fires
+// whose IDs were found revoked; other failures go to errs.
+func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, errs *[]error) (
+	wrote []string, lost []plannedFire) {
 	for _, f := range fires {
 		switch err := s.enqueue(ctx, f); {
 		case err == nil:
+			wrote = append(wrote, f.id)
 		case errors.Is(err, dq.ErrRevoked):
 			lost = append(lost, f)
 		default:
 			*errs = append(*errs, err)
 		}
 	}
-	return lost
+	return wrote, lost
 }
 
 // revokeDoomed revokes the doomed fires of changed or removed entries, which
@@ -328,6 +338,22 @@ func (s *Scheduler) revokeDoomed(ctx context.Context, doomed []stateFire) []stri
 		}
 	}
 	return done
+}
+
+// unwritten returns the fires of this config's entries that came due with no
+// replica having written them, to be written at once.
+func (s *Scheduler) unwritten(due []stateFire) []plannedFire {
+	var out []plannedFire
+	for _, f := range due {
+		tag := fireTag(f.id)
+		for _, e := range s.entries {
+			if e.tag == tag {
+				out = append(out, plannedFire{e: e, at: time.UnixMilli(f.ms), id: f.id, missed: true})
+				break
+			}
+		}
+	}
+	return out
 }
 
 // fireTag returns the entry tag of a fire ID, "cron-<name>-<hash>.<gen>-<ms>"

@@ -11,7 +11,7 @@ import (
 
 // cronState is a scheduler's shared record in Redis: which config owns the
 // schedule, which job ID each tick (an entry's fire time) was given, and each
-// entry's latest recorded fire. Three keys under one hash tag, so that a
+// entry's latest recorded fire. Four keys under one hash tag, so that a
 // script may touch them all on a Redis Cluster:
 //
 //	<prefix>:cron:{<tubes>:<name>}          hash: cfg (owning config digest),
@@ -23,6 +23,8 @@ import (
 //	<prefix>:cron:{<tubes>:<name>}:doomed   zset: fire ID → fire ms, fires of
 //	                                        changed or removed entries that are
 //	                                        being revoked (or that ran already)
+//	<prefix>:cron:{<tubes>:<name>}:pending  zset: fire ID → fire ms, fires no
+//	                                        replica has written yet
 //
 // A fire ID is "cron-<name>-<hash>.<gen>-<ms>": <name>-<hash> is the entry's
 // tag (its version), <gen> the generation that gave the tick this ID. The
@@ -44,13 +46,14 @@ const stateTTL = 30 * 24 * time.Hour
 
 // fireRetention is how long a fire stays in the state past its time: a
 // changed entry's fires that are overdue by more (their consumers were down)
-// are not revoked.
+// are not revoked, and a fire that no replica could write for that long is
+// given up.
 const fireRetention = 10 * time.Minute
 
 func newCronState(rds *redis.Redis, prefix, tubes, name string, staleAfter time.Duration) *cronState {
 	base := prefix + ":cron:{" + tubes + ":" + name + "}"
 	return &cronState{rds: rds, staleAfter: staleAfter,
-		keys: []string{base, base + ":fires", base + ":doomed"}}
+		keys: []string{base, base + ":fires", base + ":doomed", base + ":pending"}}
 }
 
 // fireIDLua reads fire IDs in the scripts: tagOf returns the entry's tag of
@@ -69,7 +72,7 @@ end
 // syncScript makes the caller's config the owner if it may be, and reports
 // what the caller needs for a top-up.
 //
-// KEYS the three keys. ARGV[1] the caller's config digest; ARGV[2] now in ms,
+// KEYS the four keys. ARGV[1] the caller's config digest; ARGV[2] now in ms,
 // or 0 for Redis time; ARGV[3] how long an owner may be idle before another
 // config takes over, ms; ARGV[4] fire retention, ms; ARGV[5] "1" to take
 // over unconditionally (a scheduler starting: the config started last wins);
@@ -77,7 +80,8 @@ end
 // caller's entries.
 // Returns {"BUSY", now} when another config owns the schedule and is alive,
 // else {"OK", now, {doomed fire ID, ms, ...} of fires not yet due to revoke,
-// {latest fire ms of each entry in ARGV order, "" when none}}.
+// {fire ID, ms, ...} of the caller's fires that came due unwritten, {latest
+// fire ms of each entry in ARGV order, "" when none}}.
 //
 // The fires of entries not in the caller's config move to the doomed set if
 // they are not due yet (the caller revokes them before their ticks get new
@@ -110,17 +114,26 @@ for i = 7, #ARGV, 2 do
   names[ARGV[i + 1]] = true
 end
 local old = '(' .. string.format('%d', now - tonumber(ARGV[4]))
-for k = 2, 3 do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', old) end
+for k = 2, 4 do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', old) end
 
 local fires = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 for i = 1, #fires, 2 do
   local id, ms = fires[i], tonumber(fires[i + 1])
   if not tags[tagOf(id) or ''] then
     redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[4], id)
     if ms >= now then redis.call('ZADD', KEYS[3], fires[i + 1], id) end
   end
 end
 local doomed = redis.call('ZRANGEBYSCORE', KEYS[3], string.format('%d', now), '+inf', 'WITHSCORES')
+local due = {}
+local pend = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. string.format('%d', now), 'WITHSCORES')
+for i = 1, #pend, 2 do
+  if tags[tagOf(pend[i]) or ''] then
+    due[#due + 1] = pend[i]
+    due[#due + 1] = pend[i + 1]
+  end
+end
 
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(f, 1, 2) == 'l:' and not names[string.sub(f, 3)] then
@@ -131,8 +144,8 @@ local last = {}
 for i = 8, #ARGV, 2 do
   last[#last + 1] = redis.call('HGET', KEYS[1], 'l:' .. ARGV[i]) or ''
 end
-for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ARGV[6]) end
-return {'OK', now, doomed, last}
+for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ARGV[6]) end
+return {'OK', now, doomed, due, last}
 `)
 
 // recordScript gives ticks their IDs, if the caller's config still owns the
@@ -161,6 +174,7 @@ local r, x, f = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 for i = 6, 5 + r do redis.call('ZREM', KEYS[3], ARGV[i]) end
 for i = 6 + r, 5 + r + x do
   redis.call('ZREM', KEYS[2], ARGV[i])
+  redis.call('ZREM', KEYS[4], ARGV[i])
 end
 
 local gen
@@ -187,6 +201,7 @@ for i = 0, f - 1 do
     if not gen then gen = redis.call('HINCRBY', KEYS[1], 'gen', 1) end
     id = tag .. '.' .. gen .. '-' .. ms
     redis.call('ZADD', KEYS[2], ms, id)
+    redis.call('ZADD', KEYS[4], ms, id)
   end
   if id ~= '' then
     local cur = redis.call('HGET', KEYS[1], 'l:' .. name)
@@ -196,7 +211,7 @@ for i = 0, f - 1 do
   end
   ids[#ids + 1] = id
 end
-for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ARGV[2]) end
+for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ARGV[2]) end
 return ids
 `)
 
@@ -211,6 +226,7 @@ type syncResult struct {
 	busy   bool
 	now    time.Time
 	doomed []stateFire          // stale fires not due yet, to revoke
+	due    []stateFire          // the caller's fires that came due unwritten
 	last   map[string]time.Time // entry name → latest recorded fire; absent when none
 }
 
@@ -248,11 +264,12 @@ func (s *cronState) sync(ctx context.Context, cfg string, now time.Time, takeOve
 		res.busy = true
 		return res, nil
 	}
-	if status != "OK" || len(parts) != 4 {
+	if status != "OK" || len(parts) != 5 {
 		return syncResult{}, fmt.Errorf("dqx: cron state sync: unexpected reply %v", rep)
 	}
 	res.doomed = readFires(parts[2])
-	last, _ := parts[3].([]any)
+	res.due = readFires(parts[3])
+	last, _ := parts[4].([]any)
 	res.last = make(map[string]time.Time, len(entries))
 	for i, v := range last {
 		str, _ := v.(string)
@@ -321,4 +338,19 @@ func (s *cronState) record(ctx context.Context, cfg string, revoked, lost []stri
 		fires[i].id, _ = parts[1+i].(string)
 	}
 	return true, nil
+}
+
+// written forgets the given fires as pending: a replica wrote them.
+func (s *cronState) written(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	vals := make([]any, len(ids))
+	for i, id := range ids {
+		vals[i] = id
+	}
+	if _, err := s.rds.ZremCtx(ctx, s.keys[3], vals...); err != nil {
+		return fmt.Errorf("dqx: cron state: noting written fires: %w", err)
+	}
+	return nil
 }
