@@ -392,3 +392,52 @@ func TestFiresThatCouldNotBeWrittenRunOnceTheNodesAreBack(t *testing.T) {
 	requireEverySecondOnce(t, runs, "tick", from, to)
 	require.True(t, paused.Add(4*time.Second).Before(resumed), "the freeze outlasted the window")
 }
+
+// failingProducer refuses every enqueue, as when no node can be reached.
+type failingProducer struct{ fakeProducer }
+
+func (p *failingProducer) AtCtx(context.Context, []byte, time.Time, ...dq.JobOption) (string, error) {
+	return "", dq.ErrQuorum
+}
+
+func (p *failingProducer) DelayCtx(context.Context, []byte, time.Duration, ...dq.JobOption) (string, error) {
+	return "", dq.ErrQuorum
+}
+
+func TestFiresAnOutgoingConfigNeverWroteRunUnderTheNewOne(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	t0 := utc(t, "2026-03-14T02:00:00Z")
+	clock := &fixedClock{now: t0}
+	v1 := CronConf{Entries: []CronEntry{{Name: "a", Spec: "@every 10s", Body: "v1"}}}
+	s1, err := NewScheduler(c, v1, WithClock(clock), WithProducer(&failingProducer{}))
+	require.NoError(t, err)
+	defer s1.Stop()
+	require.ErrorIs(t, s1.topUp(context.Background()), dq.ErrQuorum)
+	recorded := stateFires(t, c, s1)
+	require.Len(t, recorded, 6, "a minute of fires recorded, none written")
+
+	// The replicas of v1 die; v2 takes over after two of the fires came due.
+	clock.set(t0.Add(15 * time.Second))
+	p := &fakeProducer{}
+	s2, err := NewScheduler(c, CronConf{Entries: []CronEntry{{Name: "a", Spec: "@every 10s", Body: "v2"}}},
+		WithClock(clock), WithProducer(p))
+	require.NoError(t, err)
+	defer s2.Stop()
+	require.NoError(t, s2.topUp(context.Background()))
+
+	p.mu.Lock()
+	revoked := p.revokes
+	p.mu.Unlock()
+	require.ElementsMatch(t, recorded, revoked, "every unwritten fire of v1 is revoked, due or not")
+	calls := p.take()
+	var late []call
+	for _, c := range calls {
+		if !c.isAt {
+			late = append(late, c)
+		}
+	}
+	require.Equal(t, []call{{body: "v2"}, {body: "v2"}}, late, "the two due ticks run at once, under v2")
+	require.Equal(t, t0.Add(20*time.Second), ats(calls, "v2")[0])
+	require.NotEmpty(t, fireIDAt(stateFires(t, c, s2), s2.entries[0].tag, t0), "the tick at t0 has an ID of v2")
+}
