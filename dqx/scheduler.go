@@ -255,8 +255,8 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	s.owner = true
 	now = res.now
 
-	revoked := s.revokeDoomed(ctx, res.doomed)
-	plan := s.plan(now, res.last)
+	revoked, late := s.revokeDoomed(ctx, now, res.doomed)
+	plan := append(s.plan(now, res.last), late...)
 	rctx, cancel = context.WithTimeout(ctx, schedulerRedisTimeout)
 	owner, err := s.state.record(rctx, s.cfg, revoked, nil, plan)
 	cancel()
@@ -315,29 +315,39 @@ func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, errs *[
 	return wrote, lost
 }
 
-// revokeDoomed revokes the doomed fires of changed or removed entries, which
-// are not due yet, and returns the IDs now revoked. A fire that ran anyway,
-// or whose revoke failed, stays doomed, and its tick gets no other ID.
-func (s *Scheduler) revokeDoomed(ctx context.Context, doomed []stateFire) []string {
-	var done []string
+// revokeDoomed revokes the doomed fires of changed or removed entries and
+// returns the IDs now revoked. A fire that ran, or whose revoke failed, stays
+// doomed, and its tick gets no other ID. A fire due already is doomed only
+// if no replica confirmed writing it; revoked, it never runs, and its tick is
+// returned to be run at once by this config's entry of the same name, if any.
+func (s *Scheduler) revokeDoomed(ctx context.Context, now time.Time, doomed []stateFire) (
+	done []string, late []plannedFire) {
 	for _, f := range doomed {
 		err := s.producer.RevokeCtx(ctx, f.id)
 		switch {
-		case err == nil, errors.Is(err, dq.ErrBadID):
+		case err == nil, errors.Is(err, dq.ErrBadID), errors.Is(err, dq.ErrMaybeDone):
+			// ErrMaybeDone: there was no record. A fire's record is
+			// written before its copies and lives DedupeTTL past its
+			// due time, so it was never written, and is revoked now.
 			done = append(done, f.id)
-		case errors.Is(err, dq.ErrMaybeDone):
-			// No record, and dq never starts a job early: a fire not yet
-			// due has not run, and it is revoked now.
-			done = append(done, f.id)
+			if f.ms >= now.UnixMilli() {
+				continue
+			}
+			name := fireEntry(fireTag(f.id))
+			for _, e := range s.entries {
+				if e.Name == name {
+					late = append(late, plannedFire{e: e, at: time.UnixMilli(f.ms), missed: true})
+				}
+			}
 		case errors.Is(err, dq.ErrDone), errors.Is(err, dq.ErrRunning), errors.Is(err, dq.ErrDead):
 		case ctx.Err() != nil:
-			return done
+			return done, late
 		default:
 			logx.WithContext(ctx).Errorf("dqx: scheduler %s: revoking stale fire %s: %v",
 				s.conf.Name, f.id, err)
 		}
 	}
-	return done
+	return done, late
 }
 
 // unwritten returns the fires of this config's entries that came due with no
@@ -369,6 +379,16 @@ func fireTag(id string) string {
 		return base[:j]
 	}
 	return base
+}
+
+// fireEntry returns the entry name of a tag, "cron-<name>-<hash>".
+func fireEntry(tag string) string {
+	rest, ok := strings.CutPrefix(tag, "cron-")
+	i := strings.LastIndexByte(rest, '-')
+	if !ok || i <= 0 {
+		return ""
+	}
+	return rest[:i]
 }
 
 func allDigits(s string) bool {

@@ -79,14 +79,14 @@ end
 // ARGV[6] the keys' TTL, ms; ARGV[7..] a (tag, name) pair for each of the
 // caller's entries.
 // Returns {"BUSY", now} when another config owns the schedule and is alive,
-// else {"OK", now, {doomed fire ID, ms, ...} of fires not yet due to revoke,
+// else {"OK", now, {doomed fire ID, ms, ...} of the fires to revoke,
 // {fire ID, ms, ...} of the caller's fires that came due unwritten, {latest
 // fire ms of each entry in ARGV order, "" when none}}.
 //
 // The fires of entries not in the caller's config move to the doomed set if
-// they are not due yet (the caller revokes them before their ticks get new
-// IDs), and are forgotten if they are due (they belong to the config of
-// their time). Dooming happens here, atomically with the ownership check, so
+// they are not due yet or no replica wrote them (the caller revokes them,
+// and then gives their ticks IDs of its own), and are forgotten if they are
+// due and written (they belong to the config of their time and run). Dooming happens here, atomically with the ownership check, so
 // that a scheduler revokes only IDs that no later owner may take up again.
 // The latest fire is kept per entry name, not per tag, so that a changed
 // entry still knows which fires no replica wrote.
@@ -121,11 +121,11 @@ for i = 1, #fires, 2 do
   local id, ms = fires[i], tonumber(fires[i + 1])
   if not tags[tagOf(id) or ''] then
     redis.call('ZREM', KEYS[2], id)
-    redis.call('ZREM', KEYS[4], id)
-    if ms >= now then redis.call('ZADD', KEYS[3], fires[i + 1], id) end
+    local unwritten = redis.call('ZREM', KEYS[4], id) == 1
+    if ms >= now or unwritten then redis.call('ZADD', KEYS[3], fires[i + 1], id) end
   end
 end
-local doomed = redis.call('ZRANGEBYSCORE', KEYS[3], string.format('%d', now), '+inf', 'WITHSCORES')
+local doomed = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
 local due = {}
 local pend = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. string.format('%d', now), 'WITHSCORES')
 for i = 1, #pend, 2 do
@@ -225,7 +225,7 @@ type stateFire struct {
 type syncResult struct {
 	busy   bool
 	now    time.Time
-	doomed []stateFire          // stale fires not due yet, to revoke
+	doomed []stateFire          // stale fires to revoke
 	due    []stateFire          // the caller's fires that came due unwritten
 	last   map[string]time.Time // entry name → latest recorded fire; absent when none
 }
