@@ -22,22 +22,29 @@ import (
 // service.Service: add it to the service group of every replica of the
 // service; there is no leader.
 //
-// Each fire of an entry becomes one job whose ID is derived from the entry and
-// the fire time, enqueued with dq.WithID, so the replicas' enqueues of one
-// fire collapse into one job that runs once; a failed or dead run is that
-// fire's alone and never holds up the next. Every Refresh, each replica
-// writes the fires of the coming Lookahead (at least three per entry), so a
-// restart or deploy shorter than Lookahead misses nothing. Fires that no
-// replica wrote in time (every replica down for longer) are dropped or run
-// once, as the entry's Missed policy says.
+// Each fire of an entry (a tick) becomes one job, enqueued with dq.WithID
+// under the ID that the scheduler's shared state in Redis gave that tick, so
+// the replicas' enqueues of one fire collapse into one job that runs once; a
+// failed or dead run is that fire's alone and never holds up the next. Every
+// Refresh, each replica writes the fires of the coming Lookahead (at least
+// three per entry), so a restart or deploy shorter than Lookahead misses
+// nothing, and writes at once any recorded fire that came due while no
+// write succeeded (every node or Redis away), for up to 10 minutes. Fires
+// that no replica recorded in time (every replica down for longer) are
+// dropped or run once, as the entry's Missed policy says.
 //
 // A config owns the schedule: the config of the scheduler that started last,
 // or, once the owner's replicas have stopped topping up for three Refresh
 // periods, that of any running replica. On taking over, a scheduler revokes
-// the pre-written fires, not yet due, of entries that its config changed or
-// removed (fires already due belong to the config of their time and run);
-// replicas still running an older config stop writing. Changing an entry
-// thus takes effect when the first replica with the new config starts.
+// the pre-written fires of entries that its config changed or removed, those
+// not yet due and those no replica wrote, and gives their ticks fires of its
+// own (a due one runs at once); fires already written and due belong to the
+// config of their time and run. A tick whose entry is the same in both
+// configs keeps its fire. A revoked fire ID is never used again, so
+// ownership may change back and forth, any number of times, and each tick
+// still runs once. Replicas still running an older config stop writing.
+// Changing an entry thus takes effect when the first replica with the new
+// config starts.
 //
 // The fires are run by a dq consumer of the same queue like any other job:
 // route them with a Mux (HandleCron) or read FireFromContext in a handler.
