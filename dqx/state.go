@@ -86,8 +86,9 @@ end
 // The fires of entries not in the caller's config move to the doomed set if
 // they are not due yet or no replica wrote them (the caller revokes them,
 // and then gives their ticks IDs of its own), and are forgotten if they are
-// due and written (they belong to the config of their time and run). Dooming happens here, atomically with the ownership check, so
-// that a scheduler revokes only IDs that no later owner may take up again.
+// due and written (they belong to the config of their time and run).
+// Dooming happens here, atomically with the ownership check, so that a
+// scheduler revokes only IDs that no later owner may take up again.
 // The latest fire is kept per entry name, not per tag, so that a changed
 // entry still knows which fires no replica wrote.
 // Re-running it gives the same answer.
