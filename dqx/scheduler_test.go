@@ -353,6 +353,7 @@ func TestTakeoverRevokesOnlyTheStaleFiresNotYetDue(t *testing.T) {
 // written and came due unwritten. They run, late and once, when the nodes are
 // back.
 func TestFiresThatCouldNotBeWrittenRunOnceTheNodesAreBack(t *testing.T) {
+	t.Parallel() // the servers it freezes are its own
 	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, env)
 	var log fireLog
