@@ -2,8 +2,8 @@
 //
 // Periodic jobs: a Scheduler is a go-zero service.Service that every replica
 // of a service runs, with no leader. Each fire time of a cron entry becomes
-// one dq job whose ID is derived from the entry and the fire time, written
-// ahead of time, so that N replicas run each fire once and a restart misses
+// one dq job, under an ID that the replicas agree on in Redis, written ahead
+// of time, so that N replicas run each fire once and a restart misses
 // nothing:
 //
 //	type Config struct {

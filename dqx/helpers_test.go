@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -353,4 +354,28 @@ func stateLast(t *testing.T, c dq.DqConf, s *Scheduler, entry string) time.Time 
 	ms, err := strconv.ParseInt(v, 10, 64)
 	require.NoError(t, err)
 	return time.UnixMilli(ms)
+}
+
+// ranBody reports whether a fire of entry with the given body has run.
+func (l *fireLog) ranBody(entry, body string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.runs {
+		if r.entry == entry && r.body == body {
+			return true
+		}
+	}
+	return false
+}
+
+// fireIDAt returns the ID among ids of the fire of the entry tagged tag at
+// at, or "".
+func fireIDAt(ids []string, tag string, at time.Time) string {
+	suffix := "-" + strconv.FormatInt(at.UnixMilli(), 10)
+	for _, id := range ids {
+		if fireTag(id) == tag && strings.HasSuffix(id, suffix) {
+			return id
+		}
+	}
+	return ""
 }

@@ -123,7 +123,8 @@ type entry struct {
 	sched schedule
 	// tag is "cron-<name>-<hash>", the hash covering everything that shapes
 	// the entry's jobs: a changed entry gets new fire IDs, and the fires
-	// written under the old ones can be told apart and revoked.
+	// written under the old ones can be told apart and revoked. The fire
+	// IDs are the tag, a generation and the fire time (see cronState).
 	tag  string
 	body []byte
 }
@@ -142,12 +143,6 @@ func newEntry(scheduler string, ce CronEntry, sched schedule) *entry {
 		tag:       "cron-" + ce.Name + "-" + sum,
 		body:      []byte(ce.Body),
 	}
-}
-
-// fireID is the job ID of the entry's fire at t. Every replica derives the
-// same ID, so that their enqueues of one fire collapse into one job.
-func (e *entry) fireID(t time.Time) string {
-	return e.tag + "-" + strconv.FormatInt(t.UnixMilli(), 10)
 }
 
 // window returns the fires at or after now and before now+lookahead, and at

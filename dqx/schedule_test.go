@@ -1,6 +1,8 @@
 package dqx
 
 import (
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,14 +191,16 @@ func TestFireIDsAreValidJobIDsAndChangeWithTheEntry(t *testing.T) {
 	base := CronEntry{Name: strings.Repeat("n", maxEntryName), Spec: "@every 1s", Body: "b"}
 	e := testEntry(t, base)
 	at := utc(t, "2262-01-01T00:00:00Z")
-	id := e.fireID(at)
+	// The longest ID the recording script can hand out: any generation.
+	id := e.tag + "." + strconv.FormatUint(math.MaxUint64, 10) + "-" + strconv.FormatInt(at.UnixMilli(), 10)
 	require.LessOrEqual(t, len(id), 200)
-	require.True(t, strings.HasPrefix(id, e.tag+"-"))
+	require.Equal(t, e.tag, fireTag(id))
+	require.Equal(t, e.tag, fireTag(e.tag+"-"+strconv.FormatInt(at.UnixMilli(), 10)), "an ID without generation")
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		require.True(t, c > ' ' && c <= '~' && c != '/' && c != '{' && c != '}', "byte %d of %q", i, id)
 	}
-	require.Equal(t, id, testEntry(t, base).fireID(at), "the same entry derives the same ID")
+	require.Equal(t, e.tag, testEntry(t, base).tag, "the same entry derives the same tag")
 
 	for _, change := range []func(*CronEntry){
 		func(c *CronEntry) { c.Spec = "@every 2s" },
@@ -206,13 +210,16 @@ func TestFireIDsAreValidJobIDsAndChangeWithTheEntry(t *testing.T) {
 	} {
 		ce := base
 		change(&ce)
-		require.NotEqual(t, id, testEntry(t, ce).fireID(at))
+		require.NotEqual(t, e.tag, testEntry(t, ce).tag)
 	}
 	other := newEntry("other", base, e.sched)
-	require.NotEqual(t, id, other.fireID(at), "schedulers of different names never share fires")
+	require.NotEqual(t, e.tag, other.tag, "schedulers of different names never share fires")
 	missed := base
 	missed.Missed = MissedRunOnce
-	require.Equal(t, id, testEntry(t, missed).fireID(at), "the missed policy does not change the jobs")
+	require.Equal(t, e.tag, testEntry(t, missed).tag, "the missed policy does not change the jobs")
+	for _, bad := range []string{"", "cron-", "cron-x", "cron-a-abcd1234-x", "cron-a-abcd1234.5-"} {
+		require.Empty(t, fireTag(bad), bad)
+	}
 }
 
 func FuzzParseSpec(f *testing.F) {

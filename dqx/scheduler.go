@@ -22,22 +22,29 @@ import (
 // service.Service: add it to the service group of every replica of the
 // service; there is no leader.
 //
-// Each fire of an entry becomes one job whose ID is derived from the entry and
-// the fire time, enqueued with dq.WithID, so the replicas' enqueues of one
-// fire collapse into one job that runs once; a failed or dead run is that
-// fire's alone and never holds up the next. Every Refresh, each replica
-// writes the fires of the coming Lookahead (at least three per entry), so a
-// restart or deploy shorter than Lookahead misses nothing. Fires that no
-// replica wrote in time (every replica down for longer) are dropped or run
-// once, as the entry's Missed policy says.
+// Each fire of an entry (a tick) becomes one job, enqueued with dq.WithID
+// under the ID that the scheduler's shared state in Redis gave that tick, so
+// the replicas' enqueues of one fire collapse into one job that runs once; a
+// failed or dead run is that fire's alone and never holds up the next. Every
+// Refresh, each replica writes the fires of the coming Lookahead (at least
+// three per entry), so a restart or deploy shorter than Lookahead misses
+// nothing, and writes at once any recorded fire that came due while no
+// write succeeded (every node or Redis away), for up to 10 minutes. Fires
+// that no replica recorded in time (every replica down for longer) are
+// dropped or run once, as the entry's Missed policy says.
 //
 // A config owns the schedule: the config of the scheduler that started last,
 // or, once the owner's replicas have stopped topping up for three Refresh
 // periods, that of any running replica. On taking over, a scheduler revokes
-// the pre-written fires, not yet due, of entries that its config changed or
-// removed (fires already due belong to the config of their time and run);
-// replicas still running an older config stop writing. Changing an entry
-// thus takes effect when the first replica with the new config starts.
+// the pre-written fires of entries that its config changed or removed, those
+// not yet due and those no replica wrote, and gives their ticks fires of its
+// own (a due one runs at once); fires already written and due belong to the
+// config of their time and run. A tick whose entry is the same in both
+// configs keeps its fire. A revoked fire ID is never used again, so
+// ownership may change back and forth, any number of times, and each tick
+// still runs once. Replicas still running an older config stop writing.
+// Changing an entry thus takes effect when the first replica with the new
+// config starts.
 //
 // The fires are run by a dq consumer of the same queue like any other job:
 // route them with a Mux (HandleCron) or read FireFromContext in a handler.
@@ -103,6 +110,11 @@ const (
 	schedulerEnqueueTimeout = 3 * time.Second
 )
 
+// cfgScheme starts the config digest of schedulers that take their fire IDs
+// from the recording script. Releases before it derived a fire's ID from its
+// entry and time alone, and hashed no scheme.
+const cfgScheme = "ids=recorded\n"
+
 // NewScheduler returns a Scheduler of cc's entries that enqueues them on the
 // queue of c. It validates both (errors match dq.ErrBadConfig or ErrBadCron)
 // and connects to Redis.
@@ -141,8 +153,11 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 	for _, e := range entries {
 		s.tags = append(s.tags, e.tag)
 	}
+	// The digest also names the way fire IDs are given (cfgScheme), so that
+	// a replica of an older release, which derives its fire IDs itself,
+	// counts as another config: the two never own the schedule at once.
 	sorted := slices.Sorted(slices.Values(s.tags))
-	sum := sha256.Sum256([]byte(cc.Name + "\n" + strings.Join(sorted, "\n")))
+	sum := sha256.Sum256([]byte(cfgScheme + cc.Name + "\n" + strings.Join(sorted, "\n")))
 	s.cfg = hex.EncodeToString(sum[:16])
 
 	s.producer = o.producer
@@ -220,9 +235,10 @@ func (s *Scheduler) Stop() {
 	})
 }
 
-// topUp runs one round: take or check ownership, revoke fires that no
-// longer belong to the config, then record and enqueue the missed fire (per
-// policy) and the window of every entry.
+// topUp runs one round: take or check ownership, revoke the doomed fires
+// of changed or removed entries, then record and enqueue the missed fire
+// (per policy), the window of every entry, and the fires that came due with
+// no replica having written them.
 func (s *Scheduler) topUp(ctx context.Context) error {
 	var now time.Time
 	if s.clock != nil {
@@ -246,115 +262,170 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	s.owner = true
 	now = res.now
 
-	revoked, ran := s.revokeStale(ctx, now, res.stale)
-	plan := s.plan(now, res.last, ran)
+	revoked, late := s.revokeDoomed(ctx, now, res.doomed)
+	plan := append(s.plan(now, res.last), late...)
 	rctx, cancel = context.WithTimeout(ctx, schedulerRedisTimeout)
-	owner, err := s.state.record(rctx, s.cfg, revoked, plan)
+	owner, err := s.state.record(rctx, s.cfg, revoked, nil, plan)
 	cancel()
 	if err != nil || !owner {
 		return err
 	}
+	plan = slices.DeleteFunc(plan, func(f plannedFire) bool { return f.id == "" })
+	plan = append(s.unwritten(res.due), plan...) // the late ones first
 
-	// The fires are recorded as written now, and no later round plans them
-	// again: write them all even when Stop comes meanwhile (Stop waits),
-	// within a bound of their own.
+	// The fires are recorded now: write them all even when Stop comes
+	// meanwhile (Stop waits), within a bound of their own. A fire that
+	// could not be written stays pending, and the next round writes it
+	// even if it is due by then.
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerEnqueueTimeout)
 	defer cancel()
 	var errs []error
-	for _, f := range plan {
-		if err := s.enqueue(ectx, f); err != nil {
-			errs = append(errs, err)
+	wrote, lost := s.enqueueAll(ectx, plan, &errs)
+	if len(lost) > 0 {
+		// No takeover dooms a fire of this config's entries, so these were
+		// revoked otherwise: by a replica of a release before generations
+		// that still took itself for the owner, or by hand. A revoked ID
+		// never runs: their ticks get IDs of a new generation.
+		ids := make([]string, len(lost))
+		for i := range lost {
+			ids[i], lost[i].id = lost[i].id, ""
 		}
+		owner, err := s.state.record(ectx, s.cfg, nil, ids, lost)
+		if err != nil || !owner {
+			errs = append(errs, err)
+		} else {
+			lost = slices.DeleteFunc(lost, func(f plannedFire) bool { return f.id == "" })
+			more, _ := s.enqueueAll(ectx, lost, &errs)
+			wrote = append(wrote, more...)
+		}
+	}
+	if err := s.state.written(ectx, wrote); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// fireKey names one fire of an entry, whatever version of the entry.
-type fireKey struct {
-	entry string
-	ms    int64
+// enqueueAll writes the fires, and returns the IDs written and the fires
+// whose IDs were found revoked; other failures go to errs.
+func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, errs *[]error) (
+	wrote []string, lost []plannedFire) {
+	for _, f := range fires {
+		switch err := s.enqueue(ctx, f); {
+		case err == nil:
+			wrote = append(wrote, f.id)
+		case errors.Is(err, dq.ErrRevoked):
+			lost = append(lost, f)
+		default:
+			*errs = append(*errs, err)
+		}
+	}
+	return wrote, lost
 }
 
-// revokeStale revokes the fires of changed or removed entries that are not
-// due yet. It returns the IDs that need no further attempt, and the fires
-// that may have run under the old version: the new version must not run
-// those instants again.
-//
-// A fire already due belonged to the config of its time and is left to run:
-// the new config's window starts at now, so revoking it (a consumer may not
-// have claimed it yet) would leave that instant without any run.
-func (s *Scheduler) revokeStale(ctx context.Context, now time.Time, ids []string) ([]string, map[fireKey]bool) {
-	var done []string
-	ran := make(map[fireKey]bool)
-	for _, id := range ids {
-		key, parsed := parseFireID(id)
-		if parsed && key.ms < now.UnixMilli() {
-			done = append(done, id)
-			continue
-		}
-		err := s.producer.RevokeCtx(ctx, id)
+// revokeDoomed revokes the doomed fires of changed or removed entries and
+// returns the IDs now revoked. A fire that ran, or whose revoke failed, stays
+// doomed, and its tick gets no other ID. A fire due already is doomed only
+// if no replica confirmed writing it; revoked, it never runs, and its tick is
+// returned to be run at once by this config's entry of the same name, if any.
+func (s *Scheduler) revokeDoomed(ctx context.Context, now time.Time, doomed []stateFire) (
+	done []string, late []plannedFire) {
+	for _, f := range doomed {
+		err := s.producer.RevokeCtx(ctx, f.id)
 		switch {
-		case err == nil, errors.Is(err, dq.ErrBadID):
-			done = append(done, id)
-		case errors.Is(err, dq.ErrDone), errors.Is(err, dq.ErrRunning), errors.Is(err, dq.ErrDead),
-			errors.Is(err, dq.ErrMaybeDone):
-			done = append(done, id)
-			// A fire not yet due cannot have run: dq never starts a job
-			// early, so "maybe done" only counts for a past one.
-			if parsed && (!errors.Is(err, dq.ErrMaybeDone) || key.ms <= now.UnixMilli()) {
-				ran[key] = true
+		case err == nil, errors.Is(err, dq.ErrBadID), errors.Is(err, dq.ErrMaybeDone):
+			// ErrMaybeDone: there was no record. A fire's record is
+			// written before its copies and lives DedupeTTL past its
+			// due time, so it was never written, and is revoked now.
+			done = append(done, f.id)
+			if f.ms >= now.UnixMilli() {
+				continue
 			}
+			name := fireEntry(fireTag(f.id))
+			for _, e := range s.entries {
+				if e.Name == name {
+					late = append(late, plannedFire{e: e, at: time.UnixMilli(f.ms), missed: true})
+				}
+			}
+		case errors.Is(err, dq.ErrDone), errors.Is(err, dq.ErrRunning), errors.Is(err, dq.ErrDead):
 		case ctx.Err() != nil:
-			return done, ran
+			return done, late
 		default:
 			logx.WithContext(ctx).Errorf("dqx: scheduler %s: revoking stale fire %s: %v",
-				s.conf.Name, id, err)
+				s.conf.Name, f.id, err)
 		}
 	}
-	return done, ran
+	return done, late
 }
 
-// parseFireID reads the entry name and fire time back from a fire ID,
-// "cron-<name>-<hash>-<ms>".
-func parseFireID(id string) (fireKey, bool) {
-	rest, ok := strings.CutPrefix(id, "cron-")
+// unwritten returns the fires of this config's entries that came due with no
+// replica having written them, to be written at once.
+func (s *Scheduler) unwritten(due []stateFire) []plannedFire {
+	var out []plannedFire
+	for _, f := range due {
+		tag := fireTag(f.id)
+		for _, e := range s.entries {
+			if e.tag == tag {
+				out = append(out, plannedFire{e: e, at: time.UnixMilli(f.ms), id: f.id, missed: true})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// fireTag returns the entry tag of a fire ID, "cron-<name>-<hash>.<gen>-<ms>"
+// or, as written before generations, "cron-<name>-<hash>-<ms>"; it reads
+// IDs as the scripts' tagOf does.
+func fireTag(id string) string {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 || !allDigits(id[i+1:]) {
+		return ""
+	}
+	base := id[:i]
+	if j := strings.LastIndexByte(base, '.'); j >= 0 && allDigits(base[j+1:]) {
+		return base[:j]
+	}
+	return base
+}
+
+// fireEntry returns the entry name of a tag, "cron-<name>-<hash>".
+func fireEntry(tag string) string {
+	rest, ok := strings.CutPrefix(tag, "cron-")
 	i := strings.LastIndexByte(rest, '-')
-	if !ok || i < 0 {
-		return fireKey{}, false
+	if !ok || i <= 0 {
+		return ""
 	}
-	ms, err := strconv.ParseInt(rest[i+1:], 10, 64)
-	j := strings.LastIndexByte(rest[:i], '-')
-	if err != nil || j <= 0 {
-		return fireKey{}, false
-	}
-	return fireKey{entry: rest[:j], ms: ms}, true
+	return rest[:i]
 }
 
-// plan lists the fires to write now: per entry, the missed fire if its policy
-// runs one, then the window; fires that ran under an older version of the
-// entry are left out.
-func (s *Scheduler) plan(now time.Time, last map[string]time.Time, ran map[fireKey]bool) []plannedFire {
-	var plan []plannedFire
-	add := func(e *entry, at time.Time, missed bool) {
-		if !ran[fireKey{entry: e.Name, ms: at.UnixMilli()}] {
-			plan = append(plan, plannedFire{e: e, at: at, id: e.fireID(at), missed: missed})
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
 		}
 	}
+	return s != ""
+}
+
+// plan lists the ticks to record now: per entry, the missed fire if its
+// policy runs one, then the window.
+func (s *Scheduler) plan(now time.Time, last map[string]time.Time) []plannedFire {
+	var plan []plannedFire
 	for _, e := range s.entries {
 		if l, ok := last[e.Name]; ok && e.Missed == MissedRunOnce && l.Before(now) {
 			if f, ok := e.latestMissed(l, now); ok {
-				add(e, f, true)
+				plan = append(plan, plannedFire{e: e, at: f, missed: true})
 			}
 		}
 		for _, f := range e.window(now, s.conf.Lookahead) {
-			add(e, f, false)
+			plan = append(plan, plannedFire{e: e, at: f})
 		}
 	}
 	return plan
 }
 
 // enqueue writes one fire. A fire already written by this or another replica
-// is a no-op (dq.WithID); one revoked by a newer config is left revoked.
+// is a no-op (dq.WithID); a revoked one answers dq.ErrRevoked.
 func (s *Scheduler) enqueue(ctx context.Context, f plannedFire) error {
 	opts := []dq.JobOption{
 		dq.WithID(f.id),
@@ -372,7 +443,7 @@ func (s *Scheduler) enqueue(ctx context.Context, f plannedFire) error {
 			_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
 		}
 	}
-	if err != nil && !errors.Is(err, dq.ErrRevoked) {
+	if err != nil {
 		return fmt.Errorf("dqx: scheduler %s: enqueueing fire %s: %w", s.conf.Name, f.id, err)
 	}
 	return nil

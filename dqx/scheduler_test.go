@@ -238,8 +238,8 @@ func TestSchedulerWritesFiresAtTheWallClockInstantsOfTheirSpecs(t *testing.T) {
 
 	// The fire IDs recorded are those every replica derives.
 	ids := stateFires(t, c, s)
-	require.Contains(t, ids, s.entries[0].fireID(utc(t, "2026-03-13T18:00:00Z")))
-	require.Contains(t, ids, s.entries[1].fireID(utc(t, "2026-03-13T18:00:45Z")))
+	require.NotEmpty(t, fireIDAt(ids, s.entries[0].tag, utc(t, "2026-03-13T18:00:00Z")))
+	require.NotEmpty(t, fireIDAt(ids, s.entries[1].tag, utc(t, "2026-03-13T18:00:45Z")))
 }
 
 func TestMissedFirePolicyOnAFixedClock(t *testing.T) {
@@ -277,7 +277,7 @@ func TestMissedFirePolicyOnAFixedClock(t *testing.T) {
 	}
 	require.Equal(t, []call{{body: "once"}}, missed, "one run, at once, for the missed hour")
 	require.Equal(t, t0.Add(time.Hour+10*time.Second), ats(calls, "skip")[0], "skip resumes with the next fire")
-	require.Contains(t, stateFires(t, c, s2), s2.entries[1].fireID(t0.Add(time.Hour)), "the latest missed fire")
+	require.NotEmpty(t, fireIDAt(stateFires(t, c, s2), s2.entries[1].tag, t0.Add(time.Hour)), "the latest missed fire")
 
 	// A second replica restarting right after finds nothing missed.
 	s3, err := NewScheduler(c, cc, WithClock(clock), WithProducer(p))
@@ -313,19 +313,6 @@ func TestNewSchedulerRejectsBadConfigs(t *testing.T) {
 	require.True(t, errors.As(err, &ce))
 }
 
-func TestParseFireIDReadsEntryAndTime(t *testing.T) {
-	t.Parallel()
-	e := testEntry(t, CronEntry{Name: "a-b-1", Spec: "@every 1s"})
-	at := utc(t, "2026-03-14T02:00:00Z")
-	key, ok := parseFireID(e.fireID(at))
-	require.True(t, ok)
-	require.Equal(t, fireKey{entry: "a-b-1", ms: at.UnixMilli()}, key)
-	for _, bad := range []string{"", "cron-", "cron-x", "cron-x-1", "job-a-abcd1234-1", "cron-a-abcd1234-x"} {
-		_, ok := parseFireID(bad)
-		require.False(t, ok, bad)
-	}
-}
-
 func TestTakeoverRevokesOnlyTheStaleFiresNotYetDue(t *testing.T) {
 	t.Parallel()
 	c := sharedConf(t)
@@ -338,6 +325,7 @@ func TestTakeoverRevokesOnlyTheStaleFiresNotYetDue(t *testing.T) {
 	defer s1.Stop()
 	require.NoError(t, s1.topUp(context.Background()))
 	require.Len(t, ats(p.take(), "v1"), 6)
+	written := stateFires(t, c, s1)
 
 	v2 := CronConf{Entries: []CronEntry{{Name: "a", Spec: "@every 10s", Body: "v2"}}}
 	clock.set(t0.Add(25 * time.Second))
@@ -348,7 +336,7 @@ func TestTakeoverRevokesOnlyTheStaleFiresNotYetDue(t *testing.T) {
 
 	var want []string
 	for at := t0.Add(30 * time.Second); at.Before(t0.Add(time.Minute)); at = at.Add(10 * time.Second) {
-		want = append(want, s1.entries[0].fireID(at), s1.entries[1].fireID(at))
+		want = append(want, fireIDAt(written, s1.entries[0].tag, at), fireIDAt(written, s1.entries[1].tag, at))
 	}
 	p.mu.Lock()
 	revoked := p.revokes
@@ -356,6 +344,101 @@ func TestTakeoverRevokesOnlyTheStaleFiresNotYetDue(t *testing.T) {
 	require.ElementsMatch(t, want, revoked, "fires due before the takeover are left to run")
 	require.Equal(t, t0.Add(30*time.Second), ats(p.take(), "v2")[0])
 	for _, id := range stateFires(t, c, s2) {
-		require.True(t, strings.HasPrefix(id, s2.entries[0].tag+"-"), "stale fire %s still tracked", id)
+		require.Equal(t, s2.entries[0].tag, fireTag(id), "stale fire %s still tracked", id)
 	}
+}
+
+// TestFiresThatCouldNotBeWrittenRunOnceTheNodesAreBack freezes every node for
+// longer than the window reaches: the fires recorded meanwhile could not be
+// written and came due unwritten. They run, late and once, when the nodes are
+// back.
+func TestFiresThatCouldNotBeWrittenRunOnceTheNodesAreBack(t *testing.T) {
+	t.Parallel() // the servers it freezes are its own
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
+	c := testConf(t, env)
+	var log fireLog
+	startConsumer(t, c, log.handler())
+	cc := everySecond(CronEntry{Name: "tick", Spec: "@every 1s"})
+	started := time.Now()
+	startScheduler(t, c, cc)
+	from := awaitFirstFire(t, &log, "tick", started)
+
+	for _, n := range env.Nodes {
+		require.NoError(t, n.Pause())
+	}
+	paused := time.Now()
+	// Well past the fires written before the freeze (the window holds
+	// three), so that some were recorded while no write could succeed.
+	<-time.After(6 * time.Second)
+	for _, n := range env.Nodes {
+		require.NoError(t, n.Resume())
+	}
+	resumed := time.Now()
+
+	to := resumed.Add(3 * time.Second)
+	dqtest.Eventually(t, 15*time.Second, func() bool { return log.ran("tick", to) }, "fire at %v", to)
+	// The fires that came due while the nodes were frozen were written
+	// late, by a later round: wait for those that may still be on their way.
+	dqtest.Eventually(t, 5*time.Second, func() bool {
+		runs := log.snapshot()
+		for at := from; at.Before(to); at = at.Add(time.Second) {
+			if count(runs, "tick", at) == 0 {
+				return false
+			}
+		}
+		return true
+	}, "every fire from %v to %v ran", from, to)
+	runs := log.snapshot()
+	requireNoFireTwice(t, runs)
+	requireEverySecondOnce(t, runs, "tick", from, to)
+	require.True(t, paused.Add(4*time.Second).Before(resumed), "the freeze outlasted the window")
+}
+
+// failingProducer refuses every enqueue, as when no node can be reached.
+type failingProducer struct{ fakeProducer }
+
+func (p *failingProducer) AtCtx(context.Context, []byte, time.Time, ...dq.JobOption) (string, error) {
+	return "", dq.ErrQuorum
+}
+
+func (p *failingProducer) DelayCtx(context.Context, []byte, time.Duration, ...dq.JobOption) (string, error) {
+	return "", dq.ErrQuorum
+}
+
+func TestFiresAnOutgoingConfigNeverWroteRunUnderTheNewOne(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	t0 := utc(t, "2026-03-14T02:00:00Z")
+	clock := &fixedClock{now: t0}
+	v1 := CronConf{Entries: []CronEntry{{Name: "a", Spec: "@every 10s", Body: "v1"}}}
+	s1, err := NewScheduler(c, v1, WithClock(clock), WithProducer(&failingProducer{}))
+	require.NoError(t, err)
+	defer s1.Stop()
+	require.ErrorIs(t, s1.topUp(context.Background()), dq.ErrQuorum)
+	recorded := stateFires(t, c, s1)
+	require.Len(t, recorded, 6, "a minute of fires recorded, none written")
+
+	// The replicas of v1 die; v2 takes over after two of the fires came due.
+	clock.set(t0.Add(15 * time.Second))
+	p := &fakeProducer{}
+	s2, err := NewScheduler(c, CronConf{Entries: []CronEntry{{Name: "a", Spec: "@every 10s", Body: "v2"}}},
+		WithClock(clock), WithProducer(p))
+	require.NoError(t, err)
+	defer s2.Stop()
+	require.NoError(t, s2.topUp(context.Background()))
+
+	p.mu.Lock()
+	revoked := p.revokes
+	p.mu.Unlock()
+	require.ElementsMatch(t, recorded, revoked, "every unwritten fire of v1 is revoked, due or not")
+	calls := p.take()
+	var late []call
+	for _, c := range calls {
+		if !c.isAt {
+			late = append(late, c)
+		}
+	}
+	require.Equal(t, []call{{body: "v2"}, {body: "v2"}}, late, "the two due ticks run at once, under v2")
+	require.Equal(t, t0.Add(20*time.Second), ats(calls, "v2")[0])
+	require.NotEmpty(t, fireIDAt(stateFires(t, c, s2), s2.entries[0].tag, t0), "the tick at t0 has an ID of v2")
 }
