@@ -153,7 +153,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	}
 	cs.redis.init(cs)
 	cs.gones = newGoneBatcher(cs)
-	cs.finished = newRecentDone(8192)
+	cs.finished = newRecentDone(8192, c.DedupeTTL)
 	sctx, scancel := context.WithTimeout(ctx, redisCallTimeout)
 	err = cs.clock.Sync(sctx)
 	scancel()

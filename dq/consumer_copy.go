@@ -73,7 +73,7 @@ func (c *consumer) claimLoop(h *heldCopy) {
 // claimOnce claims a copy and acts on the answer; true means claim it again.
 func (c *consumer) claimOnce(h *heldCopy) bool {
 	env := &h.env
-	if c.finished.has(env.ID) {
+	if c.finished.has(env.ID, env.DueMs) {
 		metricConsumed.Inc(c.tube, outcomeDuplicate)
 		c.deleteCopy(h)
 		return false

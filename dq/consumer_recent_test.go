@@ -33,3 +33,21 @@ func TestConsumerRunsAWithIDJobAgainOnceItsRecordExpired(t *testing.T) {
 	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(id) == 2 },
 		"the same ID enqueued after its record expired runs again")
 }
+
+func TestRecentDoneRepeatsTheRecordForNoLongerThanItLives(t *testing.T) {
+	t.Parallel()
+	r := newRecentDone(2, 200*time.Millisecond)
+	sent := time.Now()
+	r.add("a", 1000, sent)
+	require.True(t, r.has("a", 1000))
+	require.False(t, r.has("a", 2000), "another enqueue of the ID (another due time) is not known")
+	require.False(t, r.has("b", 1000))
+	dqtest.Eventually(t, 2*time.Second, func() bool { return !r.has("a", 1000) }, "the entry lapses")
+	require.GreaterOrEqual(t, time.Since(sent), 200*time.Millisecond, "not before DedupeTTL")
+	r.add("b", 1, time.Now())
+	r.add("c", 1, time.Now())
+	r.add("d", 1, time.Now())
+	require.False(t, r.has("b", 1), "the oldest goes when full")
+	require.True(t, r.has("c", 1))
+	require.True(t, r.has("d", 1))
+}

@@ -152,6 +152,7 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 	deadline := time.Now().Add(time.Duration(c.leaseMs) * time.Millisecond)
 	lastTouch := time.Now()
 	for attempt := 0; ; attempt++ {
+		sent := time.Now()
 		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
 		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail)
 		cancel()
@@ -168,7 +169,7 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 				return false
 			case rep.Kind == claim.Delete:
 				if o == claim.OutcomeOK {
-					c.finished.add(h.env.ID)
+					c.finished.add(h.env.ID, h.env.DueMs, sent)
 				}
 				c.deleteCopy(h)
 				return false
