@@ -1,0 +1,60 @@
+package dq
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zerodq/zerodq/internal/dqtest"
+)
+
+// untilAfter waits until d after t0: the tests below place a fault at a point
+// of a run's timeline (its heartbeat), which is what they are about.
+func untilAfter(t0 time.Time, d time.Duration) {
+	tm := time.NewTimer(time.Until(t0.Add(d)))
+	defer tm.Stop()
+	<-tm.C
+}
+
+// A handler that returned nil before Stop cancelled it is done, even when its
+// heartbeat is still inside a slow Extend when Stop runs out of patience.
+func TestStopKeepsAResultThatCameBeforeTheCancel(t *testing.T) {
+	t.Parallel()
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{RedisOpts: []dqtest.Option{dqtest.WithAOF()}})
+	c := testConf(t, env)
+	c.TTR = 3 * time.Second // a heartbeat every second
+	c.ShutdownTimeout = 100 * time.Millisecond
+	started := make(chan time.Time, 1)
+	returning := make(chan struct{})
+	l := newLedger()
+	cs, err := NewConsumer(c, l.handler(func(ctx context.Context, j Job) error {
+		t0 := time.Now()
+		started <- t0
+		untilAfter(t0, 1300*time.Millisecond) // past the first heartbeat
+		close(returning)
+		return nil
+	}))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { cs.Start(); close(done) }()
+	t.Cleanup(func() { cs.Stop(); <-done })
+	id, err := newTestProducer(t, c).Delay([]byte("x"), 0)
+	require.NoError(t, err)
+
+	t0 := <-started
+	// Redis stops answering before the heartbeat at 1 s: its Extend hangs
+	// until its own timeout, with the handler's nil already in.
+	untilAfter(t0, 700*time.Millisecond)
+	require.NoError(t, env.Redis.Pause())
+	<-returning
+	stopped := make(chan struct{})
+	go func() { cs.Stop(); close(stopped) }()
+	untilAfter(t0, 1600*time.Millisecond)
+	require.NoError(t, env.Redis.Resume())
+	<-stopped
+	<-done
+	require.Equal(t, 1, l.doneCount(id))
+	require.Equal(t, "D", recordOf(t, c, id)["st"], "the run that returned nil is recorded done, not handed back")
+}
