@@ -274,8 +274,7 @@ func (c *consumer) cancelRuns() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for r := range c.runs {
-		r.yield.Store(true)
-		r.cancel(errShutdown)
+		r.stop()
 	}
 }
 

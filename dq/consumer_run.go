@@ -25,11 +25,27 @@ type activeRun struct {
 	cp     *node.Copy
 	cancel context.CancelCauseFunc
 
-	yield     atomic.Bool // cancelled by Stop: hand the job back, no failure
+	state     atomic.Int32 // runRunning, then runReturned or runStopped, whichever came first
 	abandoned chan struct{}
 	abandonMu sync.Once
 	hbStop    chan struct{}
 	hbDone    chan struct{}
+}
+
+// The states of a run's handler. A result that came before Stop cancelled
+// the handler (runReturned) stands as it is; after the cancel (runStopped) an
+// error other than ErrSkipRetry hands the job back with no failure counted.
+const (
+	runRunning int32 = iota
+	runReturned
+	runStopped
+)
+
+// stop cancels the handler for Stop, unless it returned already.
+func (r *activeRun) stop() {
+	if r.state.CompareAndSwap(runRunning, runStopped) {
+		r.cancel(errShutdown)
+	}
 }
 
 // leaseMargin is how long before its lease runs out a handler's ctx is
@@ -98,15 +114,24 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	go r.heartbeat(claimed)
 
 	result := make(chan error, 1)
-	go func() { result <- c.call(hctx, env.Body) }()
+	go func() {
+		err := c.call(hctx, env.Body)
+		r.state.CompareAndSwap(runRunning, runReturned)
+		result <- err
+	}()
 	var herr error
 	select {
 	case herr = <-result:
 	case <-r.abandoned:
-		// Stop gave up on a handler that ignores its ctx; the job is taken
-		// over elsewhere once its cut lease lapses.
-		c.removeRun(r)
-		return false
+		// A result already there wins over the abandonment.
+		select {
+		case herr = <-result:
+		default:
+			// Stop gave up on a handler that ignores its ctx; the job is
+			// taken over elsewhere once its cut lease lapses.
+			c.removeRun(r)
+			return false
+		}
 	}
 	freeWorker()
 	metricHandlerDuration.Observe(time.Since(started).Milliseconds(), c.tube)
@@ -117,11 +142,12 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 
 	outcome, backoff := claim.OutcomeOK, time.Duration(0)
 	switch {
-	case r.yield.Load():
-		outcome = claim.OutcomeYield
 	case herr == nil:
 	case errors.Is(herr, ErrSkipRetry):
 		outcome = claim.OutcomeDead
+	case r.state.Load() == runStopped:
+		// Interrupted by Stop: another consumer starts it at once.
+		outcome = claim.OutcomeYield
 	default:
 		span.RecordError(herr)
 		outcome = claim.OutcomeFail
