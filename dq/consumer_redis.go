@@ -10,17 +10,24 @@ import (
 	"github.com/zerodq/zerodq/internal/claim"
 )
 
-// lostClaim is a claim whose reply did not arrive: it may hold the job.
+// lostClaim is a claim Redis could not be told about: one whose reply did
+// not arrive (it may hold the job; outcome zero: given back as unrun), or a
+// run whose finish Redis did not take (outcome and backoff: what to report).
 type lostClaim struct {
-	id   string
-	cid  string
-	slot int
+	id      string
+	cid     string
+	slot    int
+	dueMs   int64
+	outcome claim.Outcome
+	backoff time.Duration
 }
 
 // redisHealth pauses the consumer while Redis is away: nothing is reserved,
 // run or deleted then. A prober checks every redisProbeInterval; when Redis
-// answers again, claims whose replies were lost are given back with a yield
-// and reserving resumes.
+// answers again, it first reports what Redis could not take (claims whose
+// replies were lost are given back; runs that ended keep their outcome), and
+// only then does reserving resume: an owner's finish is accepted while no
+// other consumer has claimed the job, even past its lease.
 type redisHealth struct {
 	c    *consumer
 	mu   sync.Mutex
@@ -75,7 +82,7 @@ func (h *redisHealth) probe() {
 		if err != nil {
 			continue
 		}
-		if !h.yieldLost() {
+		if !h.reportLost() {
 			continue
 		}
 		h.mu.Lock()
@@ -87,22 +94,33 @@ func (h *redisHealth) probe() {
 	}
 }
 
-// yieldLost hands back the claims whose replies were lost; false if Redis
-// failed again meanwhile.
-func (h *redisHealth) yieldLost() bool {
+// reportLost finishes the claims Redis could not be told about: a lost
+// claim as unrun, an ended run with its outcome. The copies were released
+// already; the job's other copies follow the record. False if Redis failed
+// again meanwhile.
+func (h *redisHealth) reportLost() bool {
 	h.mu.Lock()
 	lost := h.lost
 	h.lost = nil
 	h.mu.Unlock()
 	for i, lc := range lost {
+		o := lc.outcome
+		if o == 0 {
+			o = claim.OutcomeUnrun
+		}
+		sent := time.Now()
 		ctx, cancel := context.WithTimeout(h.c.ctx, redisCallTimeout)
-		_, err := h.c.store.Finish(ctx, h.c.tube, lc.id, lc.cid, lc.slot, claim.OutcomeUnrun, 0, h.c.maxFail)
+		rep, err := h.c.store.Finish(ctx, h.c.tube, lc.id, lc.cid, lc.slot, o, lc.backoff.Milliseconds(), h.c.maxFail)
 		cancel()
 		if err != nil {
 			h.mu.Lock()
 			h.lost = append(lost[i:], h.lost...)
 			h.mu.Unlock()
 			return false
+		}
+		if o == claim.OutcomeOK && rep.Kind == claim.Delete {
+			metricConsumed.Inc(h.c.tube, outcomeOK)
+			h.c.finished.add(lc.id, lc.dueMs, sent)
 		}
 	}
 	return true

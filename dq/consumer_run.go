@@ -172,8 +172,9 @@ func (c *consumer) call(ctx context.Context, body []byte) (err error) {
 
 // finish records the outcome of a run and acts on the answer; true means
 // claim the copy again now. If Redis does not answer, it keeps trying (the
-// copy stays reserved and touched) for up to a lease: giving up earlier
-// would let the job run again.
+// copy stays reserved and touched) for up to a lease, then releases the copy
+// and leaves the outcome to the Redis prober, which reports it when Redis
+// answers again.
 func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time.Duration) bool {
 	deadline := time.Now().Add(time.Duration(c.leaseMs) * time.Millisecond)
 	lastTouch := time.Now()
@@ -205,8 +206,13 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			return c.route(h, rep)
 		}
 		if time.Now().After(deadline) || c.ctx.Err() != nil {
-			logx.Errorf("dq: finish job %s: %v; giving the copy back", h.env.ID, err)
-			c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot})
+			// The outcome is kept and reported as soon as Redis answers,
+			// before this consumer reserves again: Redis accepts it while
+			// no other consumer has claimed the job.
+			logx.Errorf("dq: finish job %s: %v; giving the copy back, reporting %v when Redis is back",
+				h.env.ID, err, o)
+			c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot, dueMs: h.env.DueMs,
+				outcome: o, backoff: backoff})
 			c.release(h, 0)
 			return false
 		}
