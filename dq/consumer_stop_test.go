@@ -58,3 +58,69 @@ func TestStopKeepsAResultThatCameBeforeTheCancel(t *testing.T) {
 	require.Equal(t, 1, l.doneCount(id))
 	require.Equal(t, "D", recordOf(t, c, id)["st"], "the run that returned nil is recorded done, not handed back")
 }
+
+// stopBound is how long Stop may take whatever the servers do.
+func stopBound(c DqConf) time.Duration { return c.ShutdownTimeout + 1500*time.Millisecond }
+
+// Stop returns within ShutdownTimeout + 1.5 s while Redis is down: what Redis
+// could not take is left to the lease.
+func TestStopReturnsInTimeWithRedisDown(t *testing.T) {
+	t.Parallel()
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
+	c := testConf(t, env)
+	c.TTR = 6 * time.Second
+	c.ShutdownTimeout = 500 * time.Millisecond
+	killed := make(chan struct{})
+	l := newLedger()
+	cs, err := NewConsumer(c, l.handler(func(ctx context.Context, j Job) error {
+		env.Redis.Kill()
+		close(killed)
+		return nil // its finish finds Redis gone
+	}))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { cs.Start(); close(done) }()
+	t.Cleanup(func() { cs.Stop(); <-done })
+	_, err = newTestProducer(t, c).Delay([]byte("x"), 0)
+	require.NoError(t, err)
+	<-killed
+	start := time.Now()
+	cs.Stop()
+	took := time.Since(start)
+	<-done
+	require.Less(t, took, stopBound(c), "Stop took %v with Redis down", took)
+}
+
+// Stop returns within ShutdownTimeout + 1.5 s while a node is frozen
+// (SIGSTOP) under a copy being acknowledged: the connection is closed rather
+// than waited on.
+func TestStopReturnsInTimeWithANodeFrozen(t *testing.T) {
+	t.Parallel()
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{Nodes: 1})
+	c := testConf(t, env)
+	c.IOTimeout = 5 * time.Second // a patient client: Stop must not inherit it
+	c.ShutdownTimeout = 500 * time.Millisecond
+	running := make(chan struct{})
+	frozen := make(chan struct{})
+	l := newLedger()
+	cs, err := NewConsumer(c, l.handler(func(ctx context.Context, j Job) error {
+		close(running)
+		<-frozen
+		return nil // its delete goes to the frozen node
+	}))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { cs.Start(); close(done) }()
+	t.Cleanup(func() { cs.Stop(); <-done })
+	t.Cleanup(func() { _ = env.Nodes[0].Resume() })
+	_, err = newTestProducer(t, c).Delay([]byte("x"), 0)
+	require.NoError(t, err)
+	<-running
+	require.NoError(t, env.Nodes[0].Pause())
+	close(frozen)
+	start := time.Now()
+	cs.Stop()
+	took := time.Since(start)
+	<-done
+	require.Less(t, took, stopBound(c), "Stop took %v with a node frozen", took)
+}
