@@ -229,32 +229,85 @@ func (c *consumer) isStopping() bool {
 	}
 }
 
-// drain runs the shutdown of DESIGN.md "Stop" once reserving has stopped.
+// Stop's schedule past ShutdownTimeout: a cancelled handler has stopGrace to
+// return; acknowledgements and finishes may go on until stopAcks, when the
+// consumer's connections are closed and its Redis calls cancelled; Stop
+// returns by stopReturn whatever the servers do.
+const (
+	stopGrace  = 500 * time.Millisecond
+	stopAcks   = 900 * time.Millisecond
+	stopReturn = 1300 * time.Millisecond
+)
+
+// drain runs the shutdown of DESIGN.md "Stop" once reserving has stopped. It
+// returns within ShutdownTimeout + stopReturn: a frozen node or Redis is not
+// waited on, and what Redis could not take is left to the lease.
 func (c *consumer) drain() {
 	defer close(c.done)
+	start := time.Now()
 	budget := time.NewTimer(c.conf.ShutdownTimeout)
 	defer budget.Stop()
+	var abandons sync.WaitGroup
 	select {
 	case <-c.runsIdle():
 	case <-budget.C:
 		c.cancelRuns()
-		grace := time.NewTimer(500 * time.Millisecond)
+		grace := time.NewTimer(stopGrace)
 		select {
 		case <-c.runsIdle():
 		case <-grace.C:
-			c.abandonRuns()
+			c.abandonRuns(&abandons)
 		}
 		grace.Stop()
 	}
-	c.copies.Wait()
-	c.gones.stop()
+
+	acked := make(chan struct{})
+	go func() {
+		c.copies.Wait()
+		abandons.Wait()
+		close(acked)
+	}()
+	acks := time.NewTimer(time.Until(start.Add(c.conf.ShutdownTimeout + stopAcks)))
+	defer acks.Stop()
+	select {
+	case <-acked:
+	case <-acks.C:
+		// Stop waits no longer on a node or a Redis that does not answer:
+		// closing a connection hands its reserved copies back, and a run
+		// whose finish Redis did not take is left to its lease.
+		c.cancel()
+		c.closeLoops()
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-acked
+		c.gones.stop()
+		c.closeLoops()
+		c.loopsWG.Wait()
+		c.redis.stop()
+		c.clock.Close()
+		c.cancel()
+	}()
+	last := time.NewTimer(time.Until(start.Add(c.conf.ShutdownTimeout + stopReturn)))
+	defer last.Stop()
+	select {
+	case <-stopped:
+	case <-last.C:
+		// What is left is a call to a server that stopped answering, each
+		// bounded by its own timeout; it ends in the background.
+		c.cancel()
+		logx.Errorf("dq: consumer stopped with calls to unresponsive servers still ending")
+	}
+}
+
+// closeLoops closes every reserver, ending its loop's blocked reserve and the
+// acknowledgements still waiting on its connection.
+func (c *consumer) closeLoops() {
 	for _, l := range c.loops {
 		_ = l.r.Close()
 	}
-	c.loopsWG.Wait()
-	c.redis.stop()
-	c.clock.Close()
-	c.cancel()
 }
 
 // runsIdle returns a channel closed once no handler runs.
@@ -280,16 +333,21 @@ func (c *consumer) cancelRuns() {
 
 // abandonRuns gives up on handlers that ignore their cancelled ctx: their
 // lease is cut to 1.5 s and no longer renewed, so another consumer takes the
-// job over about two seconds later, never while this lease still holds.
-func (c *consumer) abandonRuns() {
+// job over about two seconds later, never while this lease still holds. The
+// cuts go out at once, each in its own goroutine counted in wg.
+func (c *consumer) abandonRuns(wg *sync.WaitGroup) {
 	c.mu.Lock()
 	runs := make([]*activeRun, 0, len(c.runs))
 	for r := range c.runs {
 		runs = append(runs, r)
 	}
 	c.mu.Unlock()
+	wg.Add(len(runs))
 	for _, r := range runs {
-		r.abandon()
+		go func() {
+			defer wg.Done()
+			r.abandon()
+		}()
 	}
 }
 
