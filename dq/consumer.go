@@ -95,7 +95,8 @@ type consumer struct {
 	started  atomic.Bool
 	done     chan struct{}
 
-	copies  sync.WaitGroup // per-copy goroutines
+	copies  sync.WaitGroup // per-copy goroutines; added to only through admit
+	sealed  bool           // under mu: drain waits for copies, admit refuses
 	loopsWG sync.WaitGroup // reserve loops
 
 	mu    sync.Mutex
@@ -245,6 +246,7 @@ const (
 func (c *consumer) drain() {
 	defer close(c.done)
 	start := time.Now()
+	c.seal()
 	budget := time.NewTimer(c.conf.ShutdownTimeout)
 	defer budget.Stop()
 	var abandons sync.WaitGroup
@@ -308,6 +310,27 @@ func (c *consumer) closeLoops() {
 	for _, l := range c.loops {
 		_ = l.r.Close()
 	}
+}
+
+// admit counts n reserved copies in for processing; false once drain has
+// sealed the count (the caller then hands them back). Under mu, so that no
+// copy is added while or after drain waits for them: nothing a copy does
+// (an ack, a gone) can come after Stop has ended what it needs.
+func (c *consumer) admit(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sealed {
+		return false
+	}
+	c.copies.Add(n)
+	return true
+}
+
+// seal makes admit refuse from now on.
+func (c *consumer) seal() {
+	c.mu.Lock()
+	c.sealed = true
+	c.mu.Unlock()
 }
 
 // runsIdle returns a channel closed once no handler runs.

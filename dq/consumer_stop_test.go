@@ -2,6 +2,8 @@ package dq
 
 import (
 	"context"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +125,57 @@ func TestStopReturnsInTimeWithANodeFrozen(t *testing.T) {
 	took := time.Since(start)
 	<-done
 	require.Less(t, took, stopBound(c), "Stop took %v with a node frozen", took)
+}
+
+// Stop lands at every point of a stream of copies (reserved, claimed, run,
+// deleted) over and over: no copy comes after Stop's drain (a late one
+// panicked sending its gone to the closed batcher), and no job is lost.
+func TestStopWhileCopiesArriveNeverPanicsOrLosesAJob(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	c.ShutdownTimeout = 200 * time.Millisecond
+	l := newLedger()
+	p := newTestProducer(t, c)
+	var mu sync.Mutex
+	var ids []string
+	quit := make(chan struct{})
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			id, err := p.Delay([]byte("x"), 0)
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			ids = append(ids, id)
+			mu.Unlock()
+		}
+	}()
+	for i := 0; i < 15; i++ {
+		cs, err := NewConsumer(c, l.handler(nil))
+		require.NoError(t, err)
+		done := make(chan struct{})
+		go func() { cs.Start(); close(done) }()
+		before := len(doneSet(l))
+		dqtest.Eventually(t, 10*time.Second, func() bool { return len(doneSet(l)) > before }, "a job done")
+		untilAfter(time.Now(), time.Duration(rand.IntN(20))*time.Millisecond)
+		start := time.Now()
+		cs.Stop()
+		took := time.Since(start)
+		<-done
+		require.Less(t, took, stopBound(c), "Stop took %v", took)
+	}
+	close(quit)
+	<-produced
+	startConsumer(t, c, l.handler(nil))
+	mu.Lock()
+	all := append([]string(nil), ids...)
+	mu.Unlock()
+	dqtest.Eventually(t, 20*time.Second, func() bool { return l.allDone(all) }, "all %d jobs done", len(all))
 }
