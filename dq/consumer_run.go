@@ -30,6 +30,15 @@ type activeRun struct {
 	abandonMu sync.Once
 	hbStop    chan struct{}
 	hbDone    chan struct{}
+	every     time.Duration // heartbeat period: touchEvery of the copy
+}
+
+// touchEvery is how often a reserved copy is touched: every third of the
+// lease, or of the copy's own TTR when that is shorter (a go-queue copy's is
+// 5 s), so that neither lapses between heartbeats.
+func (c *consumer) touchEvery(h *heldCopy) time.Duration {
+	ttr := time.Duration(max(h.env.TTR, 1)) * time.Second
+	return min(c.heartbeat, ttr/3)
 }
 
 // The states of a run's handler. A result that came before Stop cancelled
@@ -106,6 +115,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 		c: c, id: env.ID, cid: cid, loop: h.loop, cp: h.cp, cancel: cancel,
 		abandoned: make(chan struct{}),
 		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
+		every: c.touchEvery(h),
 	}
 	c.addRun(r)
 	metricLateness.Observe(lateness, c.tube)
@@ -216,7 +226,7 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			c.release(h, 0)
 			return false
 		}
-		if time.Since(lastTouch) >= c.heartbeat {
+		if time.Since(lastTouch) >= c.touchEvery(h) {
 			_ = h.cp.Touch()
 			lastTouch = time.Now()
 		}
@@ -230,7 +240,8 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 }
 
 // heartbeat renews the lease granted at start (Redis) and the reservation
-// (touch) every TTR/3 until the handler returns or Timeout + 1 s has passed;
+// (touch) every TTR/3, or a third of the copy's own shorter TTR, until the
+// handler returns or Timeout + 1 s has passed;
 // the handler's ctx is cancelled leaseMargin before the last renewal sent
 // would lapse, and at once when the claim turns out to be someone else's.
 func (r *activeRun) heartbeat(start time.Time) {
@@ -240,7 +251,7 @@ func (r *activeRun) heartbeat(start time.Time) {
 	margin := leaseMargin(lease)
 	guard := time.AfterFunc(time.Until(start.Add(lease-margin)), func() { r.cancel(errLeaseLost) })
 	defer guard.Stop()
-	tick := time.NewTicker(c.heartbeat)
+	tick := time.NewTicker(r.every)
 	defer tick.Stop()
 	stopAt := start.Add(c.conf.Timeout + time.Second)
 	for {
@@ -254,7 +265,7 @@ func (r *activeRun) heartbeat(start time.Time) {
 				return // a hung handler loses its lease and is retried elsewhere
 			}
 			sent := time.Now()
-			ctx, cancel := context.WithTimeout(c.ctx, min(redisCallTimeout, c.heartbeat))
+			ctx, cancel := context.WithTimeout(c.ctx, min(redisCallTimeout, r.every))
 			rep, err := c.store.Extend(ctx, c.tube, r.id, r.cid, c.leaseMs)
 			cancel()
 			switch {
