@@ -52,3 +52,24 @@ func rawRecord(t testing.TB, c DqConf, id string) map[string]string {
 	require.NoError(t, err)
 	return m
 }
+
+// A consumer whose Redis is not up yet (pods start before Redis) constructs,
+// waits paused, and consumes once Redis answers.
+func TestConsumerStartsBeforeRedisAndWaitsForIt(t *testing.T) {
+	t.Parallel()
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
+	c := testConf(t, env)
+	env.Redis.Kill()
+	l := newLedger()
+	start := time.Now()
+	cs, err := NewConsumer(c, l.handler(nil))
+	require.NoError(t, err, "NewConsumer with Redis down")
+	require.Less(t, time.Since(start), 2*time.Second, "NewConsumer waits for no Redis")
+	done := make(chan struct{})
+	go func() { cs.Start(); close(done) }()
+	t.Cleanup(func() { cs.Stop(); <-done })
+	require.NoError(t, env.Redis.Restart())
+	id, err := newTestProducer(t, c).Delay([]byte("x"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(id) == 1 }, "the job runs once Redis is up")
+}
