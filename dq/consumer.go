@@ -128,7 +128,11 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	if o.reservers <= 0 {
 		o.reservers = 2
 	}
-	rds, err := redis.NewRedis(c.redisConf())
+	// No ping: a consumer may start before its Redis (pods start in any
+	// order); Start waits for Redis, paused, as it does in an outage.
+	rc := c.redisConf()
+	rc.NonBlock = true
+	rds, err := redis.NewRedis(rc)
 	if err != nil {
 		return nil, err
 	}
@@ -155,13 +159,6 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	cs.redis.init(cs)
 	cs.gones = newGoneBatcher(cs)
 	cs.finished = newRecentDone(8192, c.DedupeTTL)
-	sctx, scancel := context.WithTimeout(ctx, redisCallTimeout)
-	err = cs.clock.Sync(sctx)
-	scancel()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
 	for _, b := range c.Beanstalks {
 		for range o.reservers {
@@ -191,6 +188,9 @@ func (c *consumer) Start() {
 	}
 	c.clock.Start()
 	c.gones.start()
+	// Nothing is reserved before Redis has answered once (and the clock has
+	// its offset to Redis time).
+	c.redis.awaitFirst()
 	c.startLoops()
 	<-c.stopping
 	c.drain()

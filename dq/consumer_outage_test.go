@@ -61,6 +61,10 @@ func TestConsumerStartsBeforeRedisAndWaitsForIt(t *testing.T) {
 	c := testConf(t, env)
 	env.Redis.Kill()
 	l := newLedger()
+	bad := c
+	bad.Workers = -1
+	_, err := NewConsumer(bad, l.handler(nil))
+	require.ErrorIs(t, err, ErrBadConfig, "a bad config still fails at once")
 	start := time.Now()
 	cs, err := NewConsumer(c, l.handler(nil))
 	require.NoError(t, err, "NewConsumer with Redis down")

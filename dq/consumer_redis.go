@@ -59,8 +59,23 @@ func (h *redisHealth) failed(err error, lc lostClaim) {
 		return
 	default:
 	}
-	h.down = true
 	logx.Errorf("dq: redis unreachable, pausing consumption: %v", err)
+	h.pauseLocked()
+}
+
+// awaitFirst pauses the consumer until Redis has answered once: the prober
+// takes the clock's first offset too.
+func (h *redisHealth) awaitFirst() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.down {
+		h.pauseLocked()
+	}
+}
+
+// pauseLocked pauses reserving and starts the prober; h.mu is held.
+func (h *redisHealth) pauseLocked() {
+	h.down = true
 	h.c.gate.setPaused(true)
 	h.wg.Add(1)
 	go h.probe()
@@ -70,17 +85,27 @@ func (h *redisHealth) probe() {
 	defer h.wg.Done()
 	t := time.NewTicker(redisProbeInterval)
 	defer t.Stop()
-	for {
-		select {
-		case <-h.quit:
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-h.quit:
+				return
+			case <-t.C:
+			}
 		}
 		ctx, cancel := context.WithTimeout(h.c.ctx, redisProbeInterval)
 		_, err := h.c.store.Now(ctx)
 		cancel()
 		if err != nil {
 			continue
+		}
+		if !h.c.clock.Synced() {
+			ctx, cancel := context.WithTimeout(h.c.ctx, redisCallTimeout)
+			err := h.c.clock.Sync(ctx)
+			cancel()
+			if err != nil {
+				continue
+			}
 		}
 		if !h.reportLost() {
 			continue
@@ -89,7 +114,7 @@ func (h *redisHealth) probe() {
 		h.down = false
 		h.mu.Unlock()
 		h.c.gate.setPaused(false)
-		logx.Info("dq: redis answers again, consumption resumed")
+		logx.Info("dq: redis answers, consuming")
 		return
 	}
 }
