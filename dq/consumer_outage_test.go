@@ -77,3 +77,34 @@ func TestConsumerStartsBeforeRedisAndWaitsForIt(t *testing.T) {
 	require.NoError(t, err)
 	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(id) == 1 }, "the job runs once Redis is up")
 }
+
+// Once Redis answers again after an outage, consumption resumes within about
+// a second: go-zero's breaker, open from the outage's failures, does not hold
+// it back.
+func TestConsumerResumesPromptlyWhenRedisAnswersAgain(t *testing.T) {
+	t.Parallel()
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{RedisOpts: []dqtest.Option{dqtest.WithAOF()}})
+	c := testConf(t, env)
+	l := newLedger()
+	startConsumer(t, c, l.handler(nil))
+	p := newTestProducer(t, c)
+	first, err := p.Delay([]byte("before"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(first) == 1 }, "a job done before the outage")
+
+	env.Redis.Kill()
+	var ids []string
+	for range 20 { // their claims fail while Redis is away
+		id, err := p.Delay([]byte("during"), 0)
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	outage := time.NewTimer(8 * time.Second)
+	<-outage.C
+	require.NoError(t, env.Redis.Restart())
+	back := time.Now()
+	dqtest.Eventually(t, 15*time.Second, func() bool { return l.allDone(ids) }, "the jobs run after the outage")
+	took := time.Since(back)
+	t.Logf("all done %v after Redis answered", took)
+	require.Less(t, took, 1500*time.Millisecond, "consumption resumed %v after Redis answered", took)
+}
