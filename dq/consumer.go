@@ -143,7 +143,6 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		tube:      c.claimTube(),
 		handler:   handler,
 		store:     store,
-		clock:     clock.New(store.NowMicros, 0),
 		keys:      c.signingKeys(),
 		gate:      newGate(c.Workers, c.Workers+o.maxHeld),
 		leaseMs:   c.TTR.Milliseconds(),
@@ -157,6 +156,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		local:     make(map[string]*localJob),
 	}
 	cs.redis.init(cs)
+	cs.clock = clock.New(cs.redis.nowMicros, 0)
 	cs.gones = newGoneBatcher(cs)
 	cs.finished = newRecentDone(8192, c.DedupeTTL)
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
@@ -290,6 +290,7 @@ func (c *consumer) drain() {
 		c.loopsWG.Wait()
 		c.redis.stop()
 		c.clock.Close()
+		c.redis.close()
 		c.cancel()
 	}()
 	last := time.NewTimer(time.Until(start.Add(c.conf.ShutdownTimeout + stopReturn)))

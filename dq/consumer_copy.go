@@ -86,7 +86,9 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 		c.deleteCopy(h)
 		return false
 	}
-	if c.isStopping() {
+	if c.isStopping() || c.redis.isDown() {
+		// Redis away: no call through go-zero's breaker (see redisHealth);
+		// the copy is claimed when it comes back.
 		c.release(h, 0)
 		return false
 	}

@@ -226,13 +226,21 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			c.release(h, 0)
 			return false
 		}
+		// Redis is away: pause reserving, and try again when the prober
+		// finds it back, touching the copy meanwhile.
+		c.redis.failed(err, lostClaim{})
 		if time.Since(lastTouch) >= c.touchEvery(h) {
 			_ = h.cp.Touch()
 			lastTouch = time.Now()
 		}
-		t := time.NewTimer(redisProbeInterval)
+		back := c.redis.backCh()
+		if !c.redis.isDown() {
+			back = nil // stopping: no prober; retry on the timer
+		}
+		t := time.NewTimer(max(redisProbeInterval, min(c.touchEvery(h), time.Until(deadline))))
 		select {
 		case <-t.C:
+		case <-back:
 		case <-c.ctx.Done():
 		}
 		t.Stop()
@@ -263,6 +271,12 @@ func (r *activeRun) heartbeat(start time.Time) {
 		case now := <-tick.C:
 			if now.After(stopAt) {
 				return // a hung handler loses its lease and is retried elsewhere
+			}
+			if c.redis.isDown() {
+				// No call through the breaker while Redis is away: the
+				// guard cancels the handler before the lease lapses.
+				_ = r.cp.Touch()
+				continue
 			}
 			sent := time.Now()
 			ctx, cancel := context.WithTimeout(c.ctx, min(redisCallTimeout, r.every))
