@@ -375,10 +375,17 @@ func (c *consumer) abandonRuns(wg *sync.WaitGroup) {
 	}
 }
 
-func (c *consumer) addRun(r *activeRun) {
+// addRun registers a run about to start its handler; false once Stop has
+// begun. Under mu, so that a run is either seen by drain (waited for,
+// cancelled) or never starts.
+func (c *consumer) addRun(r *activeRun) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.isStopping() {
+		return false
+	}
 	c.runs[r] = struct{}{}
-	c.mu.Unlock()
+	return true
 }
 
 func (c *consumer) removeRun(r *activeRun) {

@@ -117,7 +117,11 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
 		every: c.touchEvery(h),
 	}
-	c.addRun(r)
+	if !c.addRun(r) {
+		// Stop began since the claim: no handler starts after that.
+		cancel(nil)
+		return c.finish(h, cid, claim.OutcomeUnrun, 0)
+	}
 	metricLateness.Observe(lateness, c.tube)
 	metricInFlight.Inc(c.tube)
 	defer metricInFlight.Dec(c.tube)
