@@ -32,7 +32,14 @@ type Consumer interface {
 	// Stop stops reserving, hands back copies not yet started, waits up to
 	// ShutdownTimeout for running handlers, cancels the rest and makes their
 	// jobs available to other consumers at once, then closes connections.
-	// It is idempotent and returns when the consumer has stopped.
+	// A handler's result that came before the cancel stands as it is; after
+	// it, nil is done, ErrSkipRetry is dead, and any other error hands the
+	// job back with no failure counted.
+	//
+	// Stop returns within ShutdownTimeout + 1.5s whatever the servers do: a
+	// node or a Redis that does not answer is not waited on (its connections
+	// are closed), and an outcome Redis could not take is left to the job's
+	// lease, after which the job may run again. It is idempotent.
 	Stop()
 }
 
@@ -109,7 +116,9 @@ type consumer struct {
 	finished *recentDone
 }
 
-// NewConsumer returns a Consumer of c's queue that runs handler.
+// NewConsumer returns a Consumer of c's queue that runs handler. A bad
+// config fails at once; Redis is not contacted: Start waits, paused, until
+// Redis answers, so a consumer may start before its Redis.
 func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Consumer, error) {
 	if handler == nil {
 		return nil, &ConfigError{Field: "handler", Value: nil, Reason: "a consumer needs a handler"}

@@ -113,9 +113,8 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	defer cancelTimeout()
 	r := &activeRun{
 		c: c, id: env.ID, cid: cid, loop: h.loop, cp: h.cp, cancel: cancel,
-		abandoned: make(chan struct{}),
-		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
-		every: c.touchEvery(h),
+		abandoned: make(chan struct{}), every: c.touchEvery(h),
+		hbStop: make(chan struct{}), hbDone: make(chan struct{}),
 	}
 	if !c.addRun(r) {
 		// Stop began since the claim: no handler starts after that.
