@@ -30,6 +30,8 @@ type activeRun struct {
 	abandonMu sync.Once
 	hbStop    chan struct{}
 	hbDone    chan struct{}
+	hbCtx     context.Context // the heartbeat's Redis calls; cancelled when it stops
+	hbCancel  context.CancelFunc
 	every     time.Duration // heartbeat period: touchEvery of the copy
 }
 
@@ -116,6 +118,8 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 		abandoned: make(chan struct{}), every: c.touchEvery(h),
 		hbStop: make(chan struct{}), hbDone: make(chan struct{}),
 	}
+	r.hbCtx, r.hbCancel = context.WithCancel(c.ctx)
+	defer r.hbCancel()
 	if !c.addRun(r) {
 		// Stop began since the claim: no handler starts after that.
 		cancel(nil)
@@ -149,6 +153,8 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	freeWorker()
 	metricHandlerDuration.Observe(time.Since(started).Milliseconds(), c.tube)
 	cancel(nil)
+	// An extend in flight is not waited for: the handler's result is in.
+	r.hbCancel()
 	close(r.hbStop)
 	<-r.hbDone
 	c.removeRun(r)
@@ -282,10 +288,12 @@ func (r *activeRun) heartbeat(start time.Time) {
 				continue
 			}
 			sent := time.Now()
-			ctx, cancel := context.WithTimeout(c.ctx, min(redisCallTimeout, r.every))
+			ctx, cancel := context.WithTimeout(r.hbCtx, min(redisCallTimeout, r.every))
 			rep, err := c.store.Extend(ctx, c.tube, r.id, r.cid, c.leaseMs)
 			cancel()
 			switch {
+			case r.hbCtx.Err() != nil:
+				return // the handler returned, or Stop abandoned it
 			case err != nil:
 			case rep.Kind == claim.Lost:
 				r.cancel(errLeaseLost)
@@ -301,6 +309,7 @@ func (r *activeRun) heartbeat(start time.Time) {
 // stops renewing it.
 func (r *activeRun) abandon() {
 	r.abandonMu.Do(func() {
+		r.hbCancel()
 		close(r.abandoned)
 		<-r.hbDone
 		ctx, cancel := context.WithTimeout(r.c.ctx, time.Second)
