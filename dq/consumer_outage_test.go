@@ -103,8 +103,18 @@ func TestConsumerResumesPromptlyWhenRedisAnswersAgain(t *testing.T) {
 	<-outage.C
 	require.NoError(t, env.Redis.Restart())
 	back := time.Now()
-	dqtest.Eventually(t, 15*time.Second, func() bool { return l.allDone(ids) }, "the jobs run after the outage")
+	dqtest.Eventually(t, 15*time.Second, func() bool {
+		for _, id := range ids {
+			if l.doneCount(id) > 0 {
+				return true
+			}
+		}
+		return false
+	}, "a job runs after the outage")
 	took := time.Since(back)
-	t.Logf("all done %v after Redis answered", took)
-	require.Less(t, took, 1500*time.Millisecond, "consumption resumed %v after Redis answered", took)
+	dqtest.Eventually(t, 15*time.Second, func() bool { return l.allDone(ids) }, "the jobs run after the outage")
+	t.Logf("first job done %v, all %v after Redis answered", took, time.Since(back))
+	// About a second: go-redis's pool under go-zero's client, after its dials
+	// failed, dials again once a second; the breaker used to add 6-10 s.
+	require.Less(t, took, 2*time.Second, "consumption resumed %v after Redis answered", took)
 }
