@@ -236,23 +236,37 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			return false
 		}
 		// Redis is away: pause reserving, and try again when the prober
-		// finds it back, touching the copy meanwhile.
+		// finds it back.
 		c.redis.failed(err, lostClaim{})
-		if time.Since(lastTouch) >= c.touchEvery(h) {
+		lastTouch = c.awaitRedis(h, deadline, lastTouch)
+	}
+}
+
+// awaitRedis holds a copy whose finish Redis did not take until the prober
+// finds Redis back, deadline passes or the consumer's calls end, touching the
+// copy meanwhile (last touched at lastTouch; it returns the latest touch).
+// Stopping, with no prober, it waits one probe interval.
+func (c *consumer) awaitRedis(h *heldCopy, deadline, lastTouch time.Time) time.Time {
+	back := c.redis.backCh()
+	wait := time.Until(deadline)
+	if !c.redis.isDown() {
+		back, wait = nil, redisProbeInterval
+	}
+	end := time.NewTimer(wait)
+	defer end.Stop()
+	for {
+		touch := time.NewTimer(time.Until(lastTouch.Add(c.touchEvery(h))))
+		select {
+		case <-back:
+		case <-end.C:
+		case <-c.ctx.Done():
+		case <-touch.C:
 			_ = h.cp.Touch()
 			lastTouch = time.Now()
+			continue
 		}
-		back := c.redis.backCh()
-		if !c.redis.isDown() {
-			back = nil // stopping: no prober; retry on the timer
-		}
-		t := time.NewTimer(max(redisProbeInterval, min(c.touchEvery(h), time.Until(deadline))))
-		select {
-		case <-t.C:
-		case <-back:
-		case <-c.ctx.Done():
-		}
-		t.Stop()
+		touch.Stop()
+		return lastTouch
 	}
 }
 
