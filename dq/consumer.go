@@ -32,7 +32,14 @@ type Consumer interface {
 	// Stop stops reserving, hands back copies not yet started, waits up to
 	// ShutdownTimeout for running handlers, cancels the rest and makes their
 	// jobs available to other consumers at once, then closes connections.
-	// It is idempotent and returns when the consumer has stopped.
+	// A handler's result that came before the cancel stands as it is; after
+	// it, nil is done, ErrSkipRetry is dead, and any other error hands the
+	// job back with no failure counted.
+	//
+	// Stop returns within ShutdownTimeout + 1.5s whatever the servers do: a
+	// node or a Redis that does not answer is not waited on (its connections
+	// are closed), and an outcome Redis could not take is left to the job's
+	// lease, after which the job may run again. It is idempotent.
 	Stop()
 }
 
@@ -95,7 +102,8 @@ type consumer struct {
 	started  atomic.Bool
 	done     chan struct{}
 
-	copies  sync.WaitGroup // per-copy goroutines
+	copies  sync.WaitGroup // per-copy goroutines; added to only through admit
+	sealed  bool           // under mu: drain waits for copies, admit refuses
 	loopsWG sync.WaitGroup // reserve loops
 
 	mu    sync.Mutex
@@ -108,7 +116,9 @@ type consumer struct {
 	finished *recentDone
 }
 
-// NewConsumer returns a Consumer of c's queue that runs handler.
+// NewConsumer returns a Consumer of c's queue that runs handler. A bad
+// config fails at once; Redis is not contacted: Start waits, paused, until
+// Redis answers, so a consumer may start before its Redis.
 func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Consumer, error) {
 	if handler == nil {
 		return nil, &ConfigError{Field: "handler", Value: nil, Reason: "a consumer needs a handler"}
@@ -127,7 +137,11 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	if o.reservers <= 0 {
 		o.reservers = 2
 	}
-	rds, err := redis.NewRedis(c.redisConf())
+	// No ping: a consumer may start before its Redis (pods start in any
+	// order); Start waits for Redis, paused, as it does in an outage.
+	rc := c.redisConf()
+	rc.NonBlock = true
+	rds, err := redis.NewRedis(rc)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +152,6 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		tube:      c.claimTube(),
 		handler:   handler,
 		store:     store,
-		clock:     clock.New(store.NowMicros, 0),
 		keys:      c.signingKeys(),
 		gate:      newGate(c.Workers, c.Workers+o.maxHeld),
 		leaseMs:   c.TTR.Milliseconds(),
@@ -152,15 +165,9 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		local:     make(map[string]*localJob),
 	}
 	cs.redis.init(cs)
+	cs.clock = clock.New(cs.redis.nowMicros, 0)
 	cs.gones = newGoneBatcher(cs)
-	cs.finished = newRecentDone(8192)
-	sctx, scancel := context.WithTimeout(ctx, redisCallTimeout)
-	err = cs.clock.Sync(sctx)
-	scancel()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
+	cs.finished = newRecentDone(8192, c.DedupeTTL)
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
 	for _, b := range c.Beanstalks {
 		for range o.reservers {
@@ -190,6 +197,9 @@ func (c *consumer) Start() {
 	}
 	c.clock.Start()
 	c.gones.start()
+	// Nothing is reserved before Redis has answered once (and the clock has
+	// its offset to Redis time).
+	c.redis.awaitFirst()
 	c.startLoops()
 	<-c.stopping
 	c.drain()
@@ -229,32 +239,108 @@ func (c *consumer) isStopping() bool {
 	}
 }
 
-// drain runs the shutdown of DESIGN.md "Stop" once reserving has stopped.
+// Stop's schedule past ShutdownTimeout: a cancelled handler has stopGrace to
+// return; acknowledgements and finishes may go on until stopAcks, when the
+// consumer's connections are closed and its Redis calls cancelled; Stop
+// returns by stopReturn whatever the servers do.
+const (
+	stopGrace  = 500 * time.Millisecond
+	stopAcks   = 900 * time.Millisecond
+	stopReturn = 1300 * time.Millisecond
+)
+
+// drain runs the shutdown of DESIGN.md "Stop" once reserving has stopped. It
+// returns within ShutdownTimeout + stopReturn: a frozen node or Redis is not
+// waited on, and what Redis could not take is left to the lease.
 func (c *consumer) drain() {
 	defer close(c.done)
+	start := time.Now()
+	c.seal()
 	budget := time.NewTimer(c.conf.ShutdownTimeout)
 	defer budget.Stop()
+	var abandons sync.WaitGroup
 	select {
 	case <-c.runsIdle():
 	case <-budget.C:
 		c.cancelRuns()
-		grace := time.NewTimer(500 * time.Millisecond)
+		grace := time.NewTimer(stopGrace)
 		select {
 		case <-c.runsIdle():
 		case <-grace.C:
-			c.abandonRuns()
+			c.abandonRuns(&abandons)
 		}
 		grace.Stop()
 	}
-	c.copies.Wait()
-	c.gones.stop()
+
+	acked := make(chan struct{})
+	go func() {
+		c.copies.Wait()
+		abandons.Wait()
+		close(acked)
+	}()
+	acks := time.NewTimer(time.Until(start.Add(c.conf.ShutdownTimeout + stopAcks)))
+	defer acks.Stop()
+	select {
+	case <-acked:
+	case <-acks.C:
+		// Stop waits no longer on a node or a Redis that does not answer:
+		// closing a connection hands its reserved copies back, and a run
+		// whose finish Redis did not take is left to its lease.
+		c.cancel()
+		c.closeLoops()
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-acked
+		c.gones.stop()
+		c.closeLoops()
+		c.loopsWG.Wait()
+		c.redis.stop()
+		c.clock.Close()
+		c.redis.close()
+		c.cancel()
+	}()
+	last := time.NewTimer(time.Until(start.Add(c.conf.ShutdownTimeout + stopReturn)))
+	defer last.Stop()
+	select {
+	case <-stopped:
+	case <-last.C:
+		// What is left is a call to a server that stopped answering, each
+		// bounded by its own timeout; it ends in the background.
+		c.cancel()
+		logx.Errorf("dq: consumer stopped with calls to unresponsive servers still ending")
+	}
+}
+
+// closeLoops closes every reserver, ending its loop's blocked reserve and the
+// acknowledgements still waiting on its connection.
+func (c *consumer) closeLoops() {
 	for _, l := range c.loops {
 		_ = l.r.Close()
 	}
-	c.loopsWG.Wait()
-	c.redis.stop()
-	c.clock.Close()
-	c.cancel()
+}
+
+// admit counts n reserved copies in for processing; false once drain has
+// sealed the count (the caller then hands them back). Under mu, so that no
+// copy is added while or after drain waits for them: nothing a copy does
+// (an ack, a gone) can come after Stop has ended what it needs.
+func (c *consumer) admit(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sealed {
+		return false
+	}
+	c.copies.Add(n)
+	return true
+}
+
+// seal makes admit refuse from now on.
+func (c *consumer) seal() {
+	c.mu.Lock()
+	c.sealed = true
+	c.mu.Unlock()
 }
 
 // runsIdle returns a channel closed once no handler runs.
@@ -274,30 +360,41 @@ func (c *consumer) cancelRuns() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for r := range c.runs {
-		r.yield.Store(true)
-		r.cancel(errShutdown)
+		r.stop()
 	}
 }
 
 // abandonRuns gives up on handlers that ignore their cancelled ctx: their
 // lease is cut to 1.5 s and no longer renewed, so another consumer takes the
-// job over about two seconds later, never while this lease still holds.
-func (c *consumer) abandonRuns() {
+// job over about two seconds later, never while this lease still holds. The
+// cuts go out at once, each in its own goroutine counted in wg.
+func (c *consumer) abandonRuns(wg *sync.WaitGroup) {
 	c.mu.Lock()
 	runs := make([]*activeRun, 0, len(c.runs))
 	for r := range c.runs {
 		runs = append(runs, r)
 	}
 	c.mu.Unlock()
+	wg.Add(len(runs))
 	for _, r := range runs {
-		r.abandon()
+		go func() {
+			defer wg.Done()
+			r.abandon()
+		}()
 	}
 }
 
-func (c *consumer) addRun(r *activeRun) {
+// addRun registers a run about to start its handler; false once Stop has
+// begun. Under mu, so that a run is either seen by drain (waited for,
+// cancelled) or never starts.
+func (c *consumer) addRun(r *activeRun) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.isStopping() {
+		return false
+	}
 	c.runs[r] = struct{}{}
-	c.mu.Unlock()
+	return true
 }
 
 func (c *consumer) removeRun(r *activeRun) {

@@ -36,12 +36,20 @@ func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
 }
 
 // claimLoop claims a copy until it is run, held back, released, deleted or
-// buried. Copies of one job that reach this process together are held and
+// buried. A copy due within the second is held; one due later goes back.
+// Copies of one job that reach this process together are held and
 // claimed once: the first waits for the due time and claims, the others wait
 // for its outcome, so a due job wakes one goroutine, not one per copy.
 func (c *consumer) claimLoop(h *heldCopy) {
 	env := &h.env
 	for {
+		if d := c.clock.Until(env.DueMs); d >= time.Second {
+			// Ready long before its due time (an operator's kick, a node's
+			// clock): back with the rest of its delay, in whole seconds so
+			// never late, rather than held without bound or touch.
+			c.release(h, d.Truncate(time.Second))
+			return
+		}
 		lj, mine := c.ownLocal(env.ID)
 		if !mine {
 			// Wait for that copy: its due time, then its run, within a
@@ -73,12 +81,14 @@ func (c *consumer) claimLoop(h *heldCopy) {
 // claimOnce claims a copy and acts on the answer; true means claim it again.
 func (c *consumer) claimOnce(h *heldCopy) bool {
 	env := &h.env
-	if c.finished.has(env.ID) {
+	if c.finished.has(env.ID, env.DueMs) {
 		metricConsumed.Inc(c.tube, outcomeDuplicate)
 		c.deleteCopy(h)
 		return false
 	}
-	if c.isStopping() {
+	if c.isStopping() || c.redis.isDown() {
+		// Redis away: no call through go-zero's breaker (see redisHealth);
+		// the copy is claimed when it comes back.
 		c.release(h, 0)
 		return false
 	}

@@ -21,10 +21,11 @@ const (
 // cost more than the rest of the copy's Redis work. Batches form on their
 // own: while one is in flight the next one fills, for goneLinger at least.
 type goneBatcher struct {
-	c    *consumer
-	in   chan claim.GoneItem
-	wg   sync.WaitGroup
-	once sync.Once
+	c      *consumer
+	in     chan claim.GoneItem
+	wg     sync.WaitGroup
+	mu     sync.RWMutex // add holds it to send, stop to close in
+	closed bool
 }
 
 func newGoneBatcher(c *consumer) *goneBatcher {
@@ -36,11 +37,22 @@ func (g *goneBatcher) start() {
 	go g.loop()
 }
 
-// add queues one gone; when the queue is full it sends it at once.
+// add queues one gone; when the queue is full, or the batcher stopped (a
+// copy admitted before Stop sealed the count never comes this late; this is
+// the guard that makes a send on the closed channel impossible), it sends it
+// at once.
 func (g *goneBatcher) add(it claim.GoneItem) {
-	select {
-	case g.in <- it:
-	default:
+	g.mu.RLock()
+	queued := false
+	if !g.closed {
+		select {
+		case g.in <- it:
+			queued = true
+		default:
+		}
+	}
+	g.mu.RUnlock()
+	if !queued {
 		ctx, cancel := context.WithTimeout(g.c.ctx, redisCallTimeout)
 		_ = g.c.store.Gone(ctx, it.Tube, it.ID, it.Slot)
 		cancel()
@@ -73,8 +85,13 @@ func (g *goneBatcher) loop() {
 	}
 }
 
-// stop sends what is queued and ends the loop; no add may follow.
+// stop sends what is queued and ends the loop; it is idempotent.
 func (g *goneBatcher) stop() {
-	g.once.Do(func() { close(g.in) })
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.in)
+	}
+	g.mu.Unlock()
 	g.wg.Wait()
 }

@@ -59,14 +59,13 @@ func (l *nodeLoop) run() {
 		l.failures = 0
 		l.ask = nextAsk(n, len(cps))
 		l.c.gate.leaveN(n - len(cps))
-		if l.c.isStopping() {
+		if l.c.isStopping() || !l.c.admit(len(cps)) {
 			for _, cp := range cps {
 				_ = cp.Release(0, 0)
 			}
 			l.c.gate.leaveN(len(cps))
 			return
 		}
-		l.c.copies.Add(len(cps))
 		for _, cp := range cps {
 			go l.c.process(l, cp)
 		}

@@ -1,40 +1,67 @@
 package dq
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
-// recentDone remembers the IDs of jobs this process finished lately, so that
-// their other copies, which usually arrive within moments, are deleted
-// without another claim: a done record never runs again, so the answer is
-// known. It is bounded: the oldest ID goes when it is full, and a forgotten
-// ID only costs a claim.
+// recentDone remembers the jobs this process finished lately, so that their
+// other copies, which usually arrive within moments, are deleted without
+// another claim: a done record never runs again, so the answer is known.
+//
+// It may only repeat what the record would answer, and for no longer: an
+// entry is keyed by job ID and due time (the copies of one enqueue share it;
+// a WithID enqueued again after its record expired carries another), and it
+// lapses DedupeTTL after the finish was sent, before the record can expire
+// (Redis sets the record's TTL when it runs the finish, later still). It is
+// bounded: the oldest entry goes when it is full, and a forgotten one only
+// costs a claim.
 type recentDone struct {
+	ttl  time.Duration
 	mu   sync.Mutex
-	ids  map[string]struct{}
-	ring []string
+	ids  map[doneKey]time.Time // → when the entry lapses
+	ring []doneKey
 	next int
 }
 
-func newRecentDone(size int) *recentDone {
-	return &recentDone{ids: make(map[string]struct{}, size), ring: make([]string, size)}
+// doneKey names one enqueue of a job: its ID and due time.
+type doneKey struct {
+	id    string
+	dueMs int64
 }
 
-func (r *recentDone) add(id string) {
+func newRecentDone(size int, ttl time.Duration) *recentDone {
+	return &recentDone{ttl: ttl, ids: make(map[doneKey]time.Time, size), ring: make([]doneKey, size)}
+}
+
+// add remembers the job due at dueMs as done by a finish sent at sent.
+func (r *recentDone) add(id string, dueMs int64, sent time.Time) {
+	k := doneKey{id: id, dueMs: dueMs}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.ids[id]; ok {
+	if _, ok := r.ids[k]; ok {
 		return
 	}
-	if old := r.ring[r.next]; old != "" {
+	if old := r.ring[r.next]; old.id != "" {
 		delete(r.ids, old)
 	}
-	r.ring[r.next] = id
-	r.ids[id] = struct{}{}
+	r.ring[r.next] = k
+	r.ids[k] = sent.Add(r.ttl)
 	r.next = (r.next + 1) % len(r.ring)
 }
 
-func (r *recentDone) has(id string) bool {
+// has reports whether the job due at dueMs is known done.
+func (r *recentDone) has(id string, dueMs int64) bool {
+	k := doneKey{id: id, dueMs: dueMs}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.ids[id]
-	return ok
+	until, ok := r.ids[k]
+	if !ok {
+		return false
+	}
+	if time.Now().Before(until) { // monotonic: a wall-clock step cannot stretch it
+		return true
+	}
+	delete(r.ids, k) // its ring slot is reused in turn
+	return false
 }

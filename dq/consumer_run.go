@@ -25,11 +25,38 @@ type activeRun struct {
 	cp     *node.Copy
 	cancel context.CancelCauseFunc
 
-	yield     atomic.Bool // cancelled by Stop: hand the job back, no failure
+	state     atomic.Int32 // runRunning, then runReturned or runStopped, whichever came first
 	abandoned chan struct{}
 	abandonMu sync.Once
 	hbStop    chan struct{}
 	hbDone    chan struct{}
+	hbCtx     context.Context // the heartbeat's Redis calls; cancelled when it stops
+	hbCancel  context.CancelFunc
+	every     time.Duration // heartbeat period: touchEvery of the copy
+}
+
+// touchEvery is how often a reserved copy is touched: every third of the
+// lease, or of the copy's own TTR when that is shorter (a go-queue copy's is
+// 5 s), so that neither lapses between heartbeats.
+func (c *consumer) touchEvery(h *heldCopy) time.Duration {
+	ttr := time.Duration(max(h.env.TTR, 1)) * time.Second
+	return min(c.heartbeat, ttr/3)
+}
+
+// The states of a run's handler. A result that came before Stop cancelled
+// the handler (runReturned) stands as it is; after the cancel (runStopped) an
+// error other than ErrSkipRetry hands the job back with no failure counted.
+const (
+	runRunning int32 = iota
+	runReturned
+	runStopped
+)
+
+// stop cancels the handler for Stop, unless it returned already.
+func (r *activeRun) stop() {
+	if r.state.CompareAndSwap(runRunning, runStopped) {
+		r.cancel(errShutdown)
+	}
 }
 
 // leaseMargin is how long before its lease runs out a handler's ctx is
@@ -88,40 +115,58 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	defer cancelTimeout()
 	r := &activeRun{
 		c: c, id: env.ID, cid: cid, loop: h.loop, cp: h.cp, cancel: cancel,
-		abandoned: make(chan struct{}),
-		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
+		abandoned: make(chan struct{}), every: c.touchEvery(h),
+		hbStop: make(chan struct{}), hbDone: make(chan struct{}),
 	}
-	c.addRun(r)
+	r.hbCtx, r.hbCancel = context.WithCancel(c.ctx)
+	defer r.hbCancel()
+	if !c.addRun(r) {
+		// Stop began since the claim: no handler starts after that.
+		cancel(nil)
+		return c.finish(h, cid, claim.OutcomeUnrun, 0)
+	}
 	metricLateness.Observe(lateness, c.tube)
 	metricInFlight.Inc(c.tube)
 	defer metricInFlight.Dec(c.tube)
 	go r.heartbeat(claimed)
 
 	result := make(chan error, 1)
-	go func() { result <- c.call(hctx, env.Body) }()
+	go func() {
+		err := c.call(hctx, env.Body)
+		r.state.CompareAndSwap(runRunning, runReturned)
+		result <- err
+	}()
 	var herr error
 	select {
 	case herr = <-result:
 	case <-r.abandoned:
-		// Stop gave up on a handler that ignores its ctx; the job is taken
-		// over elsewhere once its cut lease lapses.
-		c.removeRun(r)
-		return false
+		// A result already there wins over the abandonment.
+		select {
+		case herr = <-result:
+		default:
+			// Stop gave up on a handler that ignores its ctx; the job is
+			// taken over elsewhere once its cut lease lapses.
+			c.removeRun(r)
+			return false
+		}
 	}
 	freeWorker()
 	metricHandlerDuration.Observe(time.Since(started).Milliseconds(), c.tube)
 	cancel(nil)
+	// An extend in flight is not waited for: the handler's result is in.
+	r.hbCancel()
 	close(r.hbStop)
 	<-r.hbDone
 	c.removeRun(r)
 
 	outcome, backoff := claim.OutcomeOK, time.Duration(0)
 	switch {
-	case r.yield.Load():
-		outcome = claim.OutcomeYield
 	case herr == nil:
 	case errors.Is(herr, ErrSkipRetry):
 		outcome = claim.OutcomeDead
+	case r.state.Load() == runStopped:
+		// Interrupted by Stop: another consumer starts it at once.
+		outcome = claim.OutcomeYield
 	default:
 		span.RecordError(herr)
 		outcome = claim.OutcomeFail
@@ -146,12 +191,14 @@ func (c *consumer) call(ctx context.Context, body []byte) (err error) {
 
 // finish records the outcome of a run and acts on the answer; true means
 // claim the copy again now. If Redis does not answer, it keeps trying (the
-// copy stays reserved and touched) for up to a lease: giving up earlier
-// would let the job run again.
+// copy stays reserved and touched) for up to a lease, then releases the copy
+// and leaves the outcome to the Redis prober, which reports it when Redis
+// answers again.
 func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time.Duration) bool {
 	deadline := time.Now().Add(time.Duration(c.leaseMs) * time.Millisecond)
 	lastTouch := time.Now()
 	for attempt := 0; ; attempt++ {
+		sent := time.Now()
 		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
 		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail)
 		cancel()
@@ -168,7 +215,7 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 				return false
 			case rep.Kind == claim.Delete:
 				if o == claim.OutcomeOK {
-					c.finished.add(h.env.ID)
+					c.finished.add(h.env.ID, h.env.DueMs, sent)
 				}
 				c.deleteCopy(h)
 				return false
@@ -178,26 +225,54 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			return c.route(h, rep)
 		}
 		if time.Now().After(deadline) || c.ctx.Err() != nil {
-			logx.Errorf("dq: finish job %s: %v; giving the copy back", h.env.ID, err)
-			c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot})
+			// The outcome is kept and reported as soon as Redis answers,
+			// before this consumer reserves again: Redis accepts it while
+			// no other consumer has claimed the job.
+			logx.Errorf("dq: finish job %s: %v; giving the copy back, reporting %v when Redis is back",
+				h.env.ID, err, o)
+			c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot, dueMs: h.env.DueMs,
+				outcome: o, backoff: backoff})
 			c.release(h, 0)
 			return false
 		}
-		if time.Since(lastTouch) >= c.heartbeat {
+		// Redis is away: pause reserving, and try again when the prober
+		// finds it back.
+		c.redis.failed(err, lostClaim{})
+		lastTouch = c.awaitRedis(h, deadline, lastTouch)
+	}
+}
+
+// awaitRedis holds a copy whose finish Redis did not take until the prober
+// finds Redis back, deadline passes or the consumer's calls end, touching the
+// copy meanwhile (last touched at lastTouch; it returns the latest touch).
+// Stopping, with no prober, it waits one probe interval.
+func (c *consumer) awaitRedis(h *heldCopy, deadline, lastTouch time.Time) time.Time {
+	back := c.redis.backCh()
+	wait := time.Until(deadline)
+	if !c.redis.isDown() {
+		back, wait = nil, redisProbeInterval
+	}
+	end := time.NewTimer(wait)
+	defer end.Stop()
+	for {
+		touch := time.NewTimer(time.Until(lastTouch.Add(c.touchEvery(h))))
+		select {
+		case <-back:
+		case <-end.C:
+		case <-c.ctx.Done():
+		case <-touch.C:
 			_ = h.cp.Touch()
 			lastTouch = time.Now()
+			continue
 		}
-		t := time.NewTimer(redisProbeInterval)
-		select {
-		case <-t.C:
-		case <-c.ctx.Done():
-		}
-		t.Stop()
+		touch.Stop()
+		return lastTouch
 	}
 }
 
 // heartbeat renews the lease granted at start (Redis) and the reservation
-// (touch) every TTR/3 until the handler returns or Timeout + 1 s has passed;
+// (touch) every TTR/3, or a third of the copy's own shorter TTR, until the
+// handler returns or Timeout + 1 s has passed;
 // the handler's ctx is cancelled leaseMargin before the last renewal sent
 // would lapse, and at once when the claim turns out to be someone else's.
 func (r *activeRun) heartbeat(start time.Time) {
@@ -207,7 +282,7 @@ func (r *activeRun) heartbeat(start time.Time) {
 	margin := leaseMargin(lease)
 	guard := time.AfterFunc(time.Until(start.Add(lease-margin)), func() { r.cancel(errLeaseLost) })
 	defer guard.Stop()
-	tick := time.NewTicker(c.heartbeat)
+	tick := time.NewTicker(r.every)
 	defer tick.Stop()
 	stopAt := start.Add(c.conf.Timeout + time.Second)
 	for {
@@ -220,11 +295,19 @@ func (r *activeRun) heartbeat(start time.Time) {
 			if now.After(stopAt) {
 				return // a hung handler loses its lease and is retried elsewhere
 			}
+			if c.redis.isDown() {
+				// No call through the breaker while Redis is away: the
+				// guard cancels the handler before the lease lapses.
+				_ = r.cp.Touch()
+				continue
+			}
 			sent := time.Now()
-			ctx, cancel := context.WithTimeout(c.ctx, min(redisCallTimeout, c.heartbeat))
+			ctx, cancel := context.WithTimeout(r.hbCtx, min(redisCallTimeout, r.every))
 			rep, err := c.store.Extend(ctx, c.tube, r.id, r.cid, c.leaseMs)
 			cancel()
 			switch {
+			case r.hbCtx.Err() != nil:
+				return // the handler returned, or Stop abandoned it
 			case err != nil:
 			case rep.Kind == claim.Lost:
 				r.cancel(errLeaseLost)
@@ -240,6 +323,7 @@ func (r *activeRun) heartbeat(start time.Time) {
 // stops renewing it.
 func (r *activeRun) abandon() {
 	r.abandonMu.Do(func() {
+		r.hbCancel()
 		close(r.abandoned)
 		<-r.hbDone
 		ctx, cancel := context.WithTimeout(r.c.ctx, time.Second)
