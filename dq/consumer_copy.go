@@ -2,6 +2,7 @@ package dq
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/zerodq/zerodq/internal/claim"
@@ -26,6 +27,10 @@ func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
 	env, err := envelope.Decode(cp.Body, c.keys, c.conf.AcceptLegacy)
 	if err != nil {
 		l.buryMalformed(cp, err)
+		return
+	}
+	if err := claim.CheckSlots(int(env.Count), int(env.Slot)); err != nil {
+		l.buryMalformed(cp, err) // the codec takes more slots than the claim store
 		return
 	}
 	h := &heldCopy{loop: l, cp: cp, env: env, pri: env.Priority, slot: int(env.Slot)}
@@ -88,6 +93,12 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs, int(env.Count), h.slot, env.Unc(),
 		c.leaseMs, c.maxFail)
 	cancel()
+	if errors.Is(err, claim.ErrBadArg) {
+		// Refused before reaching Redis: a copy no claim can take, not an
+		// outage.
+		h.loop.buryMalformed(h.cp, err)
+		return false
+	}
 	if err != nil {
 		// The claim may have run without its reply reaching us: once Redis
 		// is back, give it up with a yield so it is not left to lapse.

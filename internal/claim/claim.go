@@ -325,6 +325,11 @@ func (s *Store) load(ctx context.Context, sc *redis.Script) error {
 	return nil
 }
 
+// CheckSlots reports, as an error matching ErrBadArg, a slot count n or a
+// slot i that the scripts cannot take: a copy carrying them can never be
+// claimed, so a consumer treats it as malformed.
+func CheckSlots(n, i int) error { return checkSlots(n, i) }
+
 func checkSlots(n, i int) error {
 	if n < 0 || n > MaxSlots || i < 0 || i >= MaxSlots {
 		return fmt.Errorf("%w: n %d, slot %d (at most %d slots)", ErrBadArg, n, i, MaxSlots)
