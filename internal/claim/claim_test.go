@@ -892,3 +892,51 @@ func TestConcurrentCallsSharePipelinedRoundTripsAndGetTheirOwnReplies(t *testing
 	require.Equal(t, OK, rep.Kind)
 	require.Equal(t, trips+1, b.store.pipe.trips.Load(), "a lone call is one round trip")
 }
+
+// TestLegacyLockTellsZerodqsOwnAttemptsFromAGoQueueRun: go-queue's lock
+// held by zerodq (this version's mark, or an older version's claim id) is
+// taken again, so a failed or interrupted attempt is retried; held by
+// anything go-queue writes ("1" before 2024, go-zero's 16-character
+// RedisLock id since) means a go-queue consumer ran the job.
+func TestLegacyLockTellsZerodqsOwnAttemptsFromAGoQueueRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const mine = "zerodq:gq-0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name, held string // held "": no lock
+		ours       bool
+	}{
+		{name: "FreeIsTaken", ours: true},
+		{name: "OwnMarkIsOurs", held: mine, ours: true},
+		{name: "OlderZerodqClaimIDIsOurs", held: NewClaimID(), ours: true},
+		{name: "AnotherJobsMarkIsNot", held: "zerodq:gq-ffffffffffffffffffffffffffffffff"},
+		{name: "GoQueueGuardValueIsARun", held: "1"},
+		{name: "GoZeroRedisLockIDIsARun", held: "aZ3kQ9xLm2Pw7RtB"},
+		{name: "UpperCaseHexIsNotAClaimID", held: strings.ToUpper(NewClaimID())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lock := b.key(NewClaimID())
+			t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), lock) })
+			if tc.held != "" {
+				require.NoError(t, b.rds.SetexCtx(b.ctx, lock, tc.held, 60))
+			}
+			for range 2 { // a re-sent script answers the same
+				ours, err := b.store.LegacyLock(b.ctx, lock, mine)
+				require.NoError(t, err)
+				require.Equal(t, tc.ours, ours)
+				v, err := b.rds.GetCtx(b.ctx, lock)
+				require.NoError(t, err)
+				ttl, err := b.rds.EvalCtx(b.ctx, "return redis.call('PTTL', KEYS[1])", []string{lock})
+				require.NoError(t, err)
+				if tc.ours {
+					require.Equal(t, mine, v, "the lock carries zerodq's mark")
+					require.InDelta(t, int64(legacyLockMs), ttl.(int64), slack, "go-queue's lock lives an hour")
+				} else {
+					require.Equal(t, tc.held, v, "a go-queue run's lock is left alone")
+					require.LessOrEqual(t, ttl.(int64), int64(60000))
+				}
+			}
+		})
+	}
+}

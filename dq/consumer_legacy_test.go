@@ -1,0 +1,90 @@
+package dq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/internal/claim"
+	"github.com/zerodq/zerodq/internal/dqtest"
+	"github.com/zerodq/zerodq/internal/envelope"
+)
+
+// putLegacy writes a go-queue body ("<unixnano>/<body>") due now to the first
+// n nodes of c, as go-queue's producer does, and returns the raw body. Its
+// go-queue lock is deleted when the test ends.
+func putLegacy(t *testing.T, c DqConf, n int, body string) []byte {
+	t.Helper()
+	raw := []byte(fmt.Sprintf("%d/%s %s", time.Now().UnixNano(), dqtest.Name(t), body))
+	for _, b := range c.Beanstalks[:n] {
+		putRaw(t, b, raw)
+	}
+	rds := redis.MustNewRedis(c.Redis)
+	t.Cleanup(func() { _, _ = rds.Del(envelope.LegacyLockKey(raw)) })
+	return raw
+}
+
+// holdLegacyLock sets go-queue's lock of a legacy body to value, as the
+// consumer that took it would have.
+func holdLegacyLock(t *testing.T, c DqConf, raw []byte, value string) {
+	t.Helper()
+	rds := redis.MustNewRedis(c.Redis)
+	require.NoError(t, rds.Setex(envelope.LegacyLockKey(raw), value, 3600))
+}
+
+func TestConsumerRetriesAFailedLegacyJobUntilItSucceeds(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	c.RetryBackoff = 50 * time.Millisecond
+	c.MaxRetryBackoff = 100 * time.Millisecond
+	l := newLedger()
+	var runs atomic.Int32
+	startConsumer(t, c, l.handler(func(ctx context.Context, j Job) error {
+		if runs.Add(1) == 1 {
+			return errors.New("not yet")
+		}
+		return nil
+	}))
+	raw := putLegacy(t, c, 2, "fails once")
+	id := envelope.LegacyID(raw)
+	dqtest.Eventually(t, 15*time.Second, func() bool { return l.doneCount(id) == 1 }, "the retry ran and succeeded")
+	awaitNoCopies(t, c, 10*time.Second, "both copies deleted")
+	l.mu.Lock()
+	require.Equal(t, []int{1, 2}, l.attempts[id])
+	l.mu.Unlock()
+}
+
+func TestConsumerTakesALegacyLockHeldByAnOlderZerodqAsItsOwn(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	l := newLedger()
+	startConsumer(t, c, l.handler(nil))
+	raw := putLegacy(t, c, 1, "locked by an older zerodq")
+	// An older zerodq wrote its claim id, then failed or was killed.
+	holdLegacyLock(t, c, raw, claim.NewClaimID())
+	id := envelope.LegacyID(raw)
+	dqtest.Eventually(t, 15*time.Second, func() bool { return l.doneCount(id) == 1 }, "the job ran")
+	awaitNoCopies(t, c, 10*time.Second, "its copy deleted")
+}
+
+func TestConsumerTakesALegacyLockHeldByGoQueueForARun(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	l := newLedger()
+	startConsumer(t, c, l.handler(nil))
+	raw := putLegacy(t, c, 2, "run by go-queue")
+	// go-queue's consumer holds its lock with go-zero's RedisLock id.
+	holdLegacyLock(t, c, raw, "Qm3xT8kLp2Zw9RcV")
+	awaitNoCopies(t, c, 15*time.Second, "both copies deleted as done")
+	_, _, _, buried := countJobs(t, c)
+	require.Zero(t, buried)
+	l.mu.Lock()
+	require.Zero(t, l.starts[envelope.LegacyID(raw)], "a job go-queue ran does not run again")
+	l.mu.Unlock()
+}
