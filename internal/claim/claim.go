@@ -204,12 +204,14 @@ func (s *Store) Revoke(ctx context.Context, tube, id string, dueMs int64) (Reply
 	return s.job(ctx, revokeScript, tube, id, dueMs)
 }
 
-// LegacyLock takes go-queue's own lock for a legacy body: SET lockKey cid NX
-// PX 3600000. It reports true when the lock is cid's (also when a re-sent SET
-// finds cid there) and false when someone else holds it: a go-queue consumer
+// LegacyLock takes go-queue's own lock for a legacy body: lockKey set to
+// mark (LegacyLockMark of the job) for an hour. It reports true when the
+// lock was free or held by zerodq, this mark or the claim id older versions
+// wrote: an earlier attempt that failed or was cut short, so the job runs
+// again. It reports false when a go-queue consumer holds it: that consumer
 // ran the job, so treat it as done.
-func (s *Store) LegacyLock(ctx context.Context, lockKey, cid string) (bool, error) {
-	v, err := s.run(ctx, legacyLockScript, []string{lockKey}, cid, legacyLockMs)
+func (s *Store) LegacyLock(ctx context.Context, lockKey, mark string) (bool, error) {
+	v, err := s.run(ctx, legacyLockScript, []string{lockKey}, mark, legacyLockMs)
 	if err != nil {
 		return false, err
 	}
@@ -223,6 +225,11 @@ func (s *Store) LegacyLock(ctx context.Context, lockKey, cid string) (bool, erro
 	}
 	return got == 1, nil
 }
+
+// LegacyLockMark is the value zerodq writes into go-queue's lock for job id:
+// go-queue writes "1" or a 16-character random id there, so zerodq's own
+// earlier attempts are told apart from a go-queue consumer's run.
+func LegacyLockMark(id string) string { return "zerodq:" + id }
 
 // NewClaimID returns a random 128-bit claim id in hex: the fencing token that
 // tells a claim's own writes from a stale claimant's.
