@@ -19,6 +19,14 @@ type heldCopy struct {
 	slot int
 }
 
+// ref is the copy's own reference in the claim store, which tells a job's
+// dead letter from other copies of its slot: its node, spelt as the config
+// check normalizes it, and its beanstalkd job number.
+func (h *heldCopy) ref() string {
+	key, _ := endpointKey(h.loop.endpoint)
+	return claim.CopyRef(key, h.cp.ID)
+}
+
 // process takes one reserved copy through the claim protocol: hold it until
 // its due time, claim it, then run, hold, release, delete or bury it.
 func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
@@ -90,7 +98,7 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 	cid := claim.NewClaimID()
 	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
 	claimed := time.Now()
-	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs, int(env.Count), h.slot, env.Unc(),
+	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs, int(env.Count), h.slot, h.ref(), env.Unc(),
 		c.leaseMs, c.maxFail)
 	cancel()
 	if errors.Is(err, claim.ErrBadArg) {
@@ -212,7 +220,7 @@ func (c *consumer) buryCopy(h *heldCopy) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
-	rep, err := c.store.Buried(ctx, c.tube, h.env.ID, h.slot)
+	rep, err := c.store.Buried(ctx, c.tube, h.env.ID, h.slot, h.ref())
 	cancel()
 	switch {
 	case err != nil:

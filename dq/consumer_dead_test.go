@@ -32,16 +32,16 @@ func deadLetterRunsOnlyWhenKicked(t *testing.T, put func(c DqConf) string) {
 		return nil
 	}))
 	id := put(c)
+	// Copies of a dead job may be buried before the extra ones are told
+	// to go: wait for one dead letter and nothing else.
 	dqtest.Eventually(t, 15*time.Second, func() bool {
 		r, d, rs, b := countJobs(t, c)
-		return b >= 1 && r+d+rs == 0
-	}, "the job buried, its other copies gone")
-	_, _, _, buried := countJobs(t, c)
+		return b == 1 && r+d+rs == 0
+	}, "one dead letter, the job's other copies gone")
 	l.mu.Lock()
 	starts := l.starts[id]
 	l.mu.Unlock()
 	require.Equal(t, 1, starts, "a dead job runs again only when its dead letter is kicked")
-	require.Equal(t, 1, buried, "one dead letter per job")
 
 	dead.Store(false)
 	kicked := 0
@@ -56,7 +56,7 @@ func deadLetterRunsOnlyWhenKicked(t *testing.T, put func(c DqConf) string) {
 	require.Equal(t, 1, kicked)
 	dqtest.Eventually(t, 15*time.Second, func() bool { return l.doneCount(id) == 1 }, "the kicked dead letter ran")
 	awaitNoCopies(t, c, 10*time.Second, "the kicked dead letter deleted")
-	_, _, _, buried = countJobs(t, c)
+	_, _, _, buried := countJobs(t, c)
 	require.Zero(t, buried)
 	l.mu.Lock()
 	require.Equal(t, 2, l.starts[id], "the kicked dead letter ran once")

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -94,11 +95,16 @@ func (s *Store) NowMicros(ctx context.Context) (int64, error) {
 // may run the job due at dueMs. It answers Run (with the attempt number: the
 // claim id cid now owns the job for leaseMs), Early, Spare, Delete or Bury.
 // unc records that a put of the job was uncertain; a job with more than
-// maxFail failures is buried instead of run.
-func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, n, i int, unc bool,
+// maxFail failures is buried instead of run. ref is the copy's own reference
+// (CopyRef): a dead job runs again only from the copy Buried kept, once an
+// operator kicks it, never from another copy of its slot.
+func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, n, i int, ref string, unc bool,
 	leaseMs int64, maxFail int) (Reply, error) {
 	if err := checkSlots(n, i); err != nil {
 		return Reply{}, err
+	}
+	if ref == "" {
+		return Reply{}, fmt.Errorf("%w: no copy reference", ErrBadArg)
 	}
 	if leaseMs <= 0 {
 		return Reply{}, fmt.Errorf("%w: lease %d ms", ErrBadArg, leaseMs)
@@ -107,7 +113,7 @@ func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, n,
 	if unc {
 		u = 1
 	}
-	return s.job(ctx, claimScript, tube, id, cid, dueMs, n, i, u, leaseMs, maxFail)
+	return s.job(ctx, claimScript, tube, id, cid, dueMs, n, i, u, leaseMs, maxFail, ref)
 }
 
 // Extend renews the lease of claim cid for leaseMs from now. It answers OK, or
@@ -150,13 +156,26 @@ func (s *Store) Gone(ctx context.Context, tube, id string, i int) error {
 	return err
 }
 
-// Buried records that the copy in slot i was buried and answers Keep when it
-// is the job's one dead letter, Extra when another copy is (delete this one).
-func (s *Store) Buried(ctx context.Context, tube, id string, i int) (Reply, error) {
+// Buried records that the copy in slot i with reference ref (CopyRef) was
+// buried and answers Keep when it is the job's one dead letter, Extra when
+// another copy is (delete this one).
+func (s *Store) Buried(ctx context.Context, tube, id string, i int, ref string) (Reply, error) {
 	if err := checkSlots(0, i); err != nil {
 		return Reply{}, err
 	}
-	return s.job(ctx, buriedScript, tube, id, i)
+	if ref == "" {
+		return Reply{}, fmt.Errorf("%w: no copy reference", ErrBadArg)
+	}
+	return s.job(ctx, buriedScript, tube, id, i, ref)
+}
+
+// CopyRef is the reference of one copy of a job: its node (host:port in one
+// spelling for the whole fleet) and beanstalkd's job number there. No other
+// copy shares it, while slots may be shared (a spill after an uncertain put
+// reuses its slot, every go-queue body decodes as slot 0); an operator's kick
+// keeps it.
+func CopyRef(node string, jobNum uint64) string {
+	return node + "/" + strconv.FormatUint(jobNum, 10)
 }
 
 // Note records that a put of the job was uncertain (it may land later), so

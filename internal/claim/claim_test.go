@@ -237,9 +237,20 @@ func with(f fields, changes fields) fields {
 	return g
 }
 
+// testRef is the reference of the copy a test holds, otherRef that of
+// another copy of the same job.
+const (
+	testRef  = "127.0.0.1:11300/7"
+	otherRef = "127.0.0.1:11301/7"
+)
+
 func claimWith(cid string, dueOff int64, n, i int, unc bool) call {
+	return claimRef(cid, testRef, dueOff, n, i, unc)
+}
+
+func claimRef(cid, ref string, dueOff int64, n, i int, unc bool) call {
 	return func(b *testBundle, id string, now int64) (Reply, error) {
-		return b.store.Claim(b.ctx, b.tube, id, cid, now+dueOff, n, i, unc, 30000, 2)
+		return b.store.Claim(b.ctx, b.tube, id, cid, now+dueOff, n, i, ref, unc, 30000, 2)
 	}
 }
 
@@ -272,9 +283,20 @@ func TestClaimAnswersEveryState(t *testing.T) {
 			want: Reply{Kind: Run, Attempt: 2}, write: true, after: with(won, fields{"att": 2, "fail": 1})},
 		{name: "ExpiredLeaseOverMaxFailBuries", seed: with(other, fields{"lease": at(-10), "fail": 2}),
 			want: Reply{Kind: Bury}, write: true, after: with(other, fields{"lease": at(-10), "fail": 3, "st": "X"})},
-		{name: "KickedDeadLetterRunsWithFreshRetries", seed: with(dead, fields{"bur": 0}),
+		{name: "KickedDeadLetterRunsWithFreshRetries", seed: with(dead, fields{"bur": 0, "bid": testRef}),
+			want: Reply{Kind: Run, Attempt: 4}, write: true,
+			after: with(won, fields{"att": 4, "bur": 0, "bid": testRef})},
+		{name: "OtherCopyOfTheDeadLettersSlotDeletes", seed: with(dead, fields{"bur": 0, "bid": otherRef}),
+			want: Reply{Kind: Delete}},
+		{name: "DeadLetterOfAnotherSlotDeletes", seed: with(dead, fields{"bur": 1, "bid": otherRef}),
+			want: Reply{Kind: Delete}},
+		{name: "OlderVersionsDeadLetterKickedRunsBySlot", seed: with(dead, fields{"bur": 0}),
 			want: Reply{Kind: Run, Attempt: 4}, write: true, after: with(won, fields{"att": 4, "bur": 0})},
-		{name: "DeadLetterOfAnotherSlotDeletes", seed: with(dead, fields{"bur": 1}), want: Reply{Kind: Delete}},
+		{name: "OlderVersionsDeadLetterOfAnotherSlotDeletes", seed: with(dead, fields{"bur": 1}),
+			want: Reply{Kind: Delete}},
+		{name: "OverMaxFailForgetsTheOldDeadLetter", call: claimRef("c1", otherRef, -1000, 3, 0, false),
+			seed: with(other, fields{"lease": at(-10), "fail": 2, "bur": 0, "bid": testRef}), want: Reply{Kind: Bury},
+			write: true, after: with(other, fields{"lease": at(-10), "fail": 3, "st": "X"})},
 		{name: "DeadWithoutDeadLetterBuries", seed: dead, want: Reply{Kind: Bury}},
 		{name: "DoneDeletes", seed: fields{"st": "D", "own": "c0", "att": 1, "due": at(-1000), "n": 3},
 			want: Reply{Kind: Delete}},
@@ -322,7 +344,7 @@ func TestFinishAnswersEveryState(t *testing.T) {
 			after: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)})},
 		{name: "FailOverMaxFailBuries", seed: with(run, fields{"fail": 2}), want: Reply{Kind: Bury}, write: true,
 			after: with(run, fields{"st": "X", "fail": 3})},
-		{name: "FailOverMaxFailForgetsAnOldDeadLetter", seed: with(run, fields{"fail": 2, "bur": 1}),
+		{name: "FailOverMaxFailForgetsAnOldDeadLetter", seed: with(run, fields{"fail": 2, "bur": 1, "bid": otherRef}),
 			want: Reply{Kind: Bury}, write: true, after: with(run, fields{"st": "X", "fail": 3})},
 		{name: "DeadBuriesAtOnce", call: finishWith("c1", 0, OutcomeDead), seed: run, want: Reply{Kind: Bury},
 			write: true, after: with(run, fields{"st": "X", "fail": 1})},
@@ -353,6 +375,10 @@ func TestFinishAnswersEveryState(t *testing.T) {
 		{name: "OtherOwnerDoneDeletes", seed: with(other, fields{"st": "D"}), want: Reply{Kind: Delete}},
 		{name: "OtherOwnerDeadWithThisDeadLetterBuries", seed: with(other, fields{"st": "X", "bur": 0}),
 			want: Reply{Kind: Bury}},
+		// finish does not know its copy's reference: the dead letter's is
+		// another copy's (its own was never buried while it held it).
+		{name: "OtherOwnerDeadWithTheDeadLetterElsewhereDeletes",
+			seed: with(other, fields{"st": "X", "bur": 0, "bid": otherRef}), want: Reply{Kind: Delete}},
 		{name: "RevokedDeletes", seed: with(other, fields{"st": "V", "why": "revoke"}), want: Reply{Kind: Delete, Ms: 1}},
 		{name: "MissingRecordOKIsDone", call: finishWith("c1", 0, OutcomeOK), want: Reply{Kind: Delete},
 			write: true, after: fields{"st": "D", "own": "c1"}},
@@ -416,7 +442,7 @@ func TestGoneCollectsFinishedRecords(t *testing.T) {
 
 func buriedAt(i int) call {
 	return func(b *testBundle, id string, _ int64) (Reply, error) {
-		return b.store.Buried(b.ctx, b.tube, id, i)
+		return b.store.Buried(b.ctx, b.tube, id, i, testRef)
 	}
 }
 
@@ -425,9 +451,15 @@ func TestBuriedKeepsOneDeadLetter(t *testing.T) {
 	dead := fields{"st": "X", "own": "c0", "fail": 3, "due": at(-1000), "n": 3}
 	runStates(t, buriedAt(1), []stateCase{
 		{name: "FirstBuriedCopyIsTheDeadLetter", seed: dead, want: Reply{Kind: Keep}, write: true,
-			after: with(dead, fields{"bur": 1})},
-		{name: "DeadLetterBuriedAgainIsKept", seed: with(dead, fields{"bur": 1}), want: Reply{Kind: Keep}},
-		{name: "AnotherSlotIsExtra", seed: with(dead, fields{"bur": 0}), want: Reply{Kind: Extra}},
+			after: with(dead, fields{"bur": 1, "bid": testRef})},
+		{name: "DeadLetterBuriedAgainIsKept", seed: with(dead, fields{"bur": 1, "bid": testRef}),
+			want: Reply{Kind: Keep}},
+		{name: "AnotherCopyOfTheSameSlotIsExtra", seed: with(dead, fields{"bur": 1, "bid": otherRef}),
+			want: Reply{Kind: Extra}},
+		{name: "AnotherSlotIsExtra", seed: with(dead, fields{"bur": 0, "bid": otherRef}), want: Reply{Kind: Extra}},
+		{name: "OlderVersionsDeadLetterIsKeptBySlot", seed: with(dead, fields{"bur": 1}), want: Reply{Kind: Keep}},
+		{name: "OlderVersionsDeadLetterOfAnotherSlotIsExtra", seed: with(dead, fields{"bur": 0}),
+			want: Reply{Kind: Extra}},
 		{name: "NotDeadIsExtra", seed: with(dead, fields{"st": "D"}), want: Reply{Kind: Extra}},
 		{name: "MissingRecordIsKeptAndNotCreated", want: Reply{Kind: Keep}},
 	})
@@ -544,14 +576,14 @@ func TestExpiredLeaseIsTakenOverAndTheOldClaimLosesIt(t *testing.T) {
 	b := setup(t)
 	id := NewClaimID()
 	now := b.now(t)
-	rep, err := b.store.Claim(b.ctx, b.tube, id, "a", now, 2, 0, false, 30, 2)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "a", now, 2, 0, testRef, false, 30, 2)
 	require.NoError(t, err)
 	require.Equal(t, Reply{Kind: Run, Attempt: 1}, rep)
 	lease, err := strconv.ParseInt(b.read(t, id)["lease"], 10, 64)
 	require.NoError(t, err)
 	dqtest.Eventually(t, 5*time.Second, func() bool { return b.now(t) > lease }, "Redis time passes the lease")
 
-	rep, err = b.store.Claim(b.ctx, b.tube, id, "b", now, 2, 1, false, 30000, 2)
+	rep, err = b.store.Claim(b.ctx, b.tube, id, "b", now, 2, 1, testRef, false, 30000, 2)
 	require.NoError(t, err)
 	require.Equal(t, Reply{Kind: Run, Attempt: 2}, rep, "the expired lease is taken over")
 	require.Equal(t, "1", b.read(t, id)["fail"], "the lapsed run counts as a failure")
@@ -573,7 +605,7 @@ func TestExpiredLeaseIsTakenOverAndTheOldClaimLosesIt(t *testing.T) {
 func happyPath(t *testing.T, b *testBundle, id string, unc bool) {
 	t.Helper()
 	due := b.now(t)
-	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", due, 3, 0, unc, 30000, 2)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", due, 3, 0, testRef, unc, 30000, 2)
 	require.NoError(t, err)
 	require.Equal(t, Run, rep.Kind)
 	rep, err = b.store.Finish(b.ctx, b.tube, id, "c", 0, OutcomeOK, 0, 2)
@@ -581,7 +613,7 @@ func happyPath(t *testing.T, b *testBundle, id string, unc bool) {
 	require.Equal(t, Delete, rep.Kind)
 	require.NoError(t, b.store.Gone(b.ctx, b.tube, id, 0))
 	for i := 1; i < 3; i++ {
-		rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), due, 3, i, false, 30000, 2)
+		rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), due, 3, i, testRef, false, 30000, 2)
 		require.NoError(t, err)
 		require.Equal(t, Delete, rep.Kind, "copy %d of a done job", i)
 		require.NoError(t, b.store.Gone(b.ctx, b.tube, id, i))
@@ -616,12 +648,18 @@ func TestEveryScriptAnswersATableOnAMissingKey(t *testing.T) {
 	id := func() string { return NewClaimID() }
 	now := b.now(t)
 	for name, run := range map[string]func() error{
-		"claim":  func() error { _, err := b.store.Claim(ctx, tube, id(), "c", now, 3, 0, false, 1000, 1); return err },
-		"early":  func() error { _, err := b.store.Claim(ctx, tube, id(), "c", now+9e6, 3, 0, false, 1000, 1); return err },
+		"claim": func() error {
+			_, err := b.store.Claim(ctx, tube, id(), "c", now, 3, 0, testRef, false, 1000, 1)
+			return err
+		},
+		"early": func() error {
+			_, err := b.store.Claim(ctx, tube, id(), "c", now+9e6, 3, 0, testRef, false, 1000, 1)
+			return err
+		},
 		"extend": func() error { _, err := b.store.Extend(ctx, tube, id(), "c", 1000); return err },
 		"finish": func() error { _, err := b.store.Finish(ctx, tube, id(), "c", 0, OutcomeYield, 0, 1); return err },
 		"gone":   func() error { return b.store.Gone(ctx, tube, id(), 0) },
-		"buried": func() error { _, err := b.store.Buried(ctx, tube, id(), 0); return err },
+		"buried": func() error { _, err := b.store.Buried(ctx, tube, id(), 0, testRef); return err },
 		"note":   func() error { return b.store.Note(ctx, tube, id(), now, 3) },
 		"abort":  func() error { _, err := b.store.Abort(ctx, tube, id(), now, 3); return err },
 		"reserve": func() error {
@@ -661,7 +699,7 @@ func TestScriptsRunAfterRedisForgetsThem(t *testing.T) {
 	srv := dqtest.NewRedis(t)
 	b := setupOn(t, redis.RedisConf{Host: srv.Addr(), Type: "node"})
 	id := NewClaimID()
-	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", b.now(t), 1, 0, false, 30000, 1)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", b.now(t), 1, 0, testRef, false, 30000, 1)
 	require.NoError(t, err)
 	require.Equal(t, Run, rep.Kind)
 
@@ -710,7 +748,7 @@ func TestProtocolRunsOnARedisCluster(t *testing.T) {
 		rep, err = b.store.Revoke(b.ctx, b.tube, fresh, b.now(t)+60000)
 		require.NoError(t, err)
 		require.Equal(t, Revoked, rep.Kind)
-		rep, err = b.store.Claim(b.ctx, b.tube, fresh, "c", b.now(t), 3, 0, false, 30000, 2)
+		rep, err = b.store.Claim(b.ctx, b.tube, fresh, "c", b.now(t), 3, 0, testRef, false, 30000, 2)
 		require.NoError(t, err)
 		require.Equal(t, Delete, rep.Kind, "a copy of a revoked job is deleted")
 		rep, err = b.store.Reserve(b.ctx, b.tube, fresh, "w", b.now(t), 1000)
@@ -724,11 +762,11 @@ func TestArgumentsOutOfRangeAreRefusedBeforeRedis(t *testing.T) {
 	// No Redis at all: a bad argument must fail before any call.
 	s := New(nil, "p", time.Hour)
 	ctx := context.Background()
-	_, err := s.Claim(ctx, "t", "id", "c", 0, 3, MaxSlots, false, 1000, 1)
+	_, err := s.Claim(ctx, "t", "id", "c", 0, 3, MaxSlots, testRef, false, 1000, 1)
 	require.ErrorIs(t, err, ErrBadArg)
-	_, err = s.Claim(ctx, "t", "id", "c", 0, MaxSlots+1, 0, false, 1000, 1)
+	_, err = s.Claim(ctx, "t", "id", "c", 0, MaxSlots+1, 0, testRef, false, 1000, 1)
 	require.ErrorIs(t, err, ErrBadArg)
-	_, err = s.Claim(ctx, "t", "id", "c", 0, 3, 0, false, 0, 1)
+	_, err = s.Claim(ctx, "t", "id", "c", 0, 3, 0, testRef, false, 0, 1)
 	require.ErrorIs(t, err, ErrBadArg)
 	_, err = s.Extend(ctx, "t", "id", "c", -1)
 	require.ErrorIs(t, err, ErrBadArg)
@@ -737,7 +775,11 @@ func TestArgumentsOutOfRangeAreRefusedBeforeRedis(t *testing.T) {
 	_, err = s.Finish(ctx, "t", "id", "c", 0, OutcomeFail, -5, 1)
 	require.ErrorIs(t, err, ErrBadArg)
 	require.ErrorIs(t, s.Gone(ctx, "t", "id", -1), ErrBadArg)
-	_, err = s.Buried(ctx, "t", "id", -1)
+	_, err = s.Buried(ctx, "t", "id", -1, testRef)
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Buried(ctx, "t", "id", 0, "")
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Claim(ctx, "t", "id", "c", 0, 3, 0, "", false, 1000, 1)
 	require.ErrorIs(t, err, ErrBadArg)
 	require.ErrorIs(t, s.Note(ctx, "t", "id", 0, -1), ErrBadArg)
 	_, err = s.Abort(ctx, "t", "id", 0, MaxSlots+1)
@@ -790,7 +832,7 @@ func BenchmarkClaimFinish(b *testing.B) {
 	due := tb.now(b)
 	for b.Loop() {
 		id, cid := NewClaimID(), NewClaimID()
-		rep, err := tb.store.Claim(ctx, tb.tube, id, cid, due, 1, 0, false, 30000, 2)
+		rep, err := tb.store.Claim(ctx, tb.tube, id, cid, due, 1, 0, testRef, false, 30000, 2)
 		if err != nil || rep.Kind != Run {
 			b.Fatalf("claim: %v %v", rep, err)
 		}
@@ -811,7 +853,7 @@ func TestGoneManyCollectsRecordsInOneRoundTrip(t *testing.T) {
 	ids := []string{NewClaimID(), NewClaimID(), NewClaimID()}
 	for _, id := range ids {
 		cid := NewClaimID()
-		rep, err := b.store.Claim(b.ctx, b.tube, id, cid, b.now(t), 2, 0, false, 30000, 3)
+		rep, err := b.store.Claim(b.ctx, b.tube, id, cid, b.now(t), 2, 0, testRef, false, 30000, 3)
 		require.NoError(t, err)
 		require.Equal(t, Run, rep.Kind)
 		rep, err = b.store.Finish(b.ctx, b.tube, id, cid, 0, OutcomeOK, 0, 3)
@@ -836,7 +878,7 @@ func TestClaimOfARevokedJobSaysRevoked(t *testing.T) {
 	rep, err := b.store.Revoke(b.ctx, b.tube, id, b.now(t)+60000)
 	require.NoError(t, err)
 	require.Equal(t, Revoked, rep.Kind)
-	rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), b.now(t), 3, 0, false, 30000, 3)
+	rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), b.now(t), 3, 0, testRef, false, 30000, 3)
 	require.NoError(t, err)
 	require.Equal(t, Delete, rep.Kind)
 	require.True(t, rep.Revoked())
@@ -863,9 +905,9 @@ func TestConcurrentCallsSharePipelinedRoundTripsAndGetTheirOwnReplies(t *testing
 			<-start
 			// Every other job is claimed twice by the same claim id: a replay
 			// must answer the same attempt, not a second one.
-			replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, 3, i%3, false, 30000, 3)
+			replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, 3, i%3, testRef, false, 30000, 3)
 			if i%2 == 0 && errs[i] == nil {
-				replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, 3, i%3, false, 30000, 3)
+				replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, 3, i%3, testRef, false, 30000, 3)
 			}
 		}()
 	}
