@@ -21,21 +21,23 @@ import (
 // go-queue lock is deleted when the test ends.
 func putLegacy(t *testing.T, c DqConf, n int, body string) []byte {
 	t.Helper()
+	return putLegacyLocked(t, c, n, body, "")
+}
+
+// putLegacyLocked is putLegacy with go-queue's lock of the body set to lock
+// first (unless empty), as the consumer that took it would have.
+func putLegacyLocked(t *testing.T, c DqConf, n int, body, lock string) []byte {
+	t.Helper()
 	raw := []byte(fmt.Sprintf("%d/%s %s", time.Now().UnixNano(), dqtest.Name(t), body))
+	rds := redis.MustNewRedis(c.Redis)
+	t.Cleanup(func() { _, _ = rds.Del(envelope.LegacyLockKey(raw)) })
+	if lock != "" {
+		require.NoError(t, rds.Setex(envelope.LegacyLockKey(raw), lock, 3600))
+	}
 	for _, b := range c.Beanstalks[:n] {
 		putRaw(t, b, raw)
 	}
-	rds := redis.MustNewRedis(c.Redis)
-	t.Cleanup(func() { _, _ = rds.Del(envelope.LegacyLockKey(raw)) })
 	return raw
-}
-
-// holdLegacyLock sets go-queue's lock of a legacy body to value, as the
-// consumer that took it would have.
-func holdLegacyLock(t *testing.T, c DqConf, raw []byte, value string) {
-	t.Helper()
-	rds := redis.MustNewRedis(c.Redis)
-	require.NoError(t, rds.Setex(envelope.LegacyLockKey(raw), value, 3600))
 }
 
 func TestConsumerRetriesAFailedLegacyJobUntilItSucceeds(t *testing.T) {
@@ -65,9 +67,8 @@ func TestConsumerTakesALegacyLockHeldByAnOlderZerodqAsItsOwn(t *testing.T) {
 	c := sharedConf(t)
 	l := newLedger()
 	startConsumer(t, c, l.handler(nil))
-	raw := putLegacy(t, c, 1, "locked by an older zerodq")
 	// An older zerodq wrote its claim id, then failed or was killed.
-	holdLegacyLock(t, c, raw, claim.NewClaimID())
+	raw := putLegacyLocked(t, c, 1, "locked by an older zerodq", claim.NewClaimID())
 	id := envelope.LegacyID(raw)
 	dqtest.Eventually(t, 15*time.Second, func() bool { return l.doneCount(id) == 1 }, "the job ran")
 	awaitNoCopies(t, c, 10*time.Second, "its copy deleted")
@@ -78,9 +79,8 @@ func TestConsumerTakesALegacyLockHeldByGoQueueForARun(t *testing.T) {
 	c := sharedConf(t)
 	l := newLedger()
 	startConsumer(t, c, l.handler(nil))
-	raw := putLegacy(t, c, 2, "run by go-queue")
 	// go-queue's consumer holds its lock with go-zero's RedisLock id.
-	holdLegacyLock(t, c, raw, "Qm3xT8kLp2Zw9RcV")
+	raw := putLegacyLocked(t, c, 2, "run by go-queue", "Qm3xT8kLp2Zw9RcV")
 	awaitNoCopies(t, c, 15*time.Second, "both copies deleted as done")
 	_, _, _, buried := countJobs(t, c)
 	require.Zero(t, buried)
