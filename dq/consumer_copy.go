@@ -98,7 +98,9 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 	cid := claim.NewClaimID()
 	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
 	claimed := time.Now()
-	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs, int(env.Count), h.slot, h.ref(), env.Unc(),
+	writer, _ := env.Header(envelope.WriterHeader)
+	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs,
+		claim.Copy{N: int(env.Count), Slot: h.slot, Ref: h.ref(), Unc: env.Unc(), Writer: writer},
 		c.leaseMs, c.maxFail)
 	cancel()
 	if errors.Is(err, claim.ErrBadArg) {

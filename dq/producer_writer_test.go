@@ -75,7 +75,6 @@ func TestStaleWithIDWriterDoesNotAbortAnotherWritersEnqueue(t *testing.T) {
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, e)
 	c.IOTimeout = 2 * time.Second // the hung put: time for the other writer
-	p := staleWriter(t, c)
 	st := testStore(t, c)
 	ctx := context.Background()
 	e.Nodes[0].Kill()
@@ -84,13 +83,16 @@ func TestStaleWithIDWriterDoesNotAbortAnotherWritersEnqueue(t *testing.T) {
 
 	for _, confirmed := range []bool{true, false} {
 		id := "order-" + strconv.FormatBool(confirmed)
-		res := enqueueAsync(p, "stale", time.Hour, id)
+		// A producer of its own: a producer skips a node that timed out.
+		res := enqueueAsync(staleWriter(t, c), "stale", time.Hour, id)
 		stale := awaitWindowPassed(t, c, st, id)
 		rep, err := st.Reserve(ctx, c.claimTube(), id, "standing", time.Now().Add(time.Hour).UnixMilli(), 60000)
 		require.NoError(t, err)
 		require.Equal(t, claim.Fresh, rep.Kind, "the stale writer's window has passed")
 		if confirmed {
-			require.NoError(t, st.Confirm(ctx, c.claimTube(), id, "standing"))
+			rep, err := st.Confirm(ctx, c.claimTube(), id, "standing")
+			require.NoError(t, err)
+			require.Equal(t, claim.OK, rep.Kind)
 		}
 		r := <-res
 		rec := recordOf(t, c, id)

@@ -91,29 +91,40 @@ func (s *Store) NowMicros(ctx context.Context) (int64, error) {
 	return sec*1_000_000 + us, nil
 }
 
-// Claim asks whether the holder of the copy in slot i (of n; 0 when unknown)
-// may run the job due at dueMs. It answers Run (with the attempt number: the
-// claim id cid now owns the job for leaseMs), Early, Spare, Delete or Bury.
-// unc records that a put of the job was uncertain; a job with more than
-// maxFail failures is buried instead of run. ref is the copy's own reference
-// (CopyRef): a dead job runs again only from the copy Buried kept, once an
-// operator kicks it, never from another copy of its slot.
-func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, n, i int, ref string, unc bool,
+// Copy is the copy of a job a claim is made from, as its envelope and its
+// node tell.
+type Copy struct {
+	N    int    // the job's slot count; 0 when unknown
+	Slot int    // this copy's slot
+	Ref  string // the copy's own reference (CopyRef); required
+	Unc  bool   // a put of the job was uncertain
+	// Writer is the WithID writer that put the copy ("" when unknown): a
+	// copy of a writer whose reservation of the ID another writer took over
+	// is deleted, never run.
+	Writer string
+}
+
+// Claim asks whether the holder of copy cp may run the job due at dueMs. It
+// answers Run (with the attempt number: the claim id cid now owns the job for
+// leaseMs), Early, Spare, Delete or Bury. A job with more than maxFail
+// failures is buried instead of run. A dead job runs again only from the copy
+// Buried kept, once an operator kicks it, never from another copy of its slot.
+func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, cp Copy,
 	leaseMs int64, maxFail int) (Reply, error) {
-	if err := checkSlots(n, i); err != nil {
+	if err := checkSlots(cp.N, cp.Slot); err != nil {
 		return Reply{}, err
 	}
-	if ref == "" {
+	if cp.Ref == "" {
 		return Reply{}, fmt.Errorf("%w: no copy reference", ErrBadArg)
 	}
 	if leaseMs <= 0 {
 		return Reply{}, fmt.Errorf("%w: lease %d ms", ErrBadArg, leaseMs)
 	}
 	u := 0
-	if unc {
+	if cp.Unc {
 		u = 1
 	}
-	return s.job(ctx, claimScript, tube, id, cid, dueMs, n, i, u, leaseMs, maxFail, ref)
+	return s.job(ctx, claimScript, tube, id, cid, dueMs, cp.N, cp.Slot, u, leaseMs, maxFail, cp.Ref, cp.Writer)
 }
 
 // Extend renews the lease of claim cid for leaseMs from now. It answers OK, or
@@ -189,13 +200,17 @@ func (s *Store) Note(ctx context.Context, tube, id string, dueMs int64, n int) e
 	return err
 }
 
-// Abort stops a job whose producer missed its quorum: Aborted when it will
-// never run, Started when a consumer already has it.
-func (s *Store) Abort(ctx context.Context, tube, id string, dueMs int64, n int) (Reply, error) {
+// Abort stops a job whose writer wid ("" for a generated ID) missed its
+// quorum: Aborted when it will never run, Started when a consumer already
+// has it. For a WithID job whose reservation another writer took over (wid's
+// put window had passed) it changes nothing and answers Taken when that
+// writer's enqueue was confirmed (it stands), Other while that writer is
+// still putting (its outcome decides).
+func (s *Store) Abort(ctx context.Context, tube, id, wid string, dueMs int64, n int) (Reply, error) {
 	if err := checkSlots(n, 0); err != nil {
 		return Reply{}, err
 	}
-	return s.job(ctx, abortScript, tube, id, dueMs, n)
+	return s.job(ctx, abortScript, tube, id, wid, dueMs, n)
 }
 
 // Reserve asks for a caller-chosen job ID before writer wid puts its copies:
@@ -208,11 +223,15 @@ func (s *Store) Reserve(ctx context.Context, tube, id, wid string, dueMs int64, 
 	return s.job(ctx, reserveScript, tube, id, wid, dueMs, windowMs)
 }
 
-// Confirm marks writer wid's reserved ID as enqueued. It never creates a
-// record and leaves another writer's reservation alone.
-func (s *Store) Confirm(ctx context.Context, tube, id, wid string) error {
-	_, err := s.job(ctx, confirmScript, tube, id, wid)
-	return err
+// Confirm marks writer wid's reserved ID as enqueued once its copies are
+// written, and says whether that enqueue stands: OK; Taken when another
+// writer's enqueue stands (it took the ID over after wid's put window:
+// delete wid's copies, the ID is enqueued); Other when no enqueue stands yet
+// (another writer holds the ID unconfirmed, or an abort freed it: delete
+// wid's copies and reserve again); Revoked. It never creates a record and
+// leaves another writer's reservation alone.
+func (s *Store) Confirm(ctx context.Context, tube, id, wid string) (Reply, error) {
+	return s.job(ctx, confirmScript, tube, id, wid)
 }
 
 // Revoke stops a job that has not run: Revoked, or Running, Done or Dead when

@@ -15,7 +15,7 @@ local function deadLetter(r, i, ref)
   return r.bur == i
 end
 
--- route answers for a record r (fields st own lease nb bur bid sp spc) that
+-- route answers for a record r (fields st own lease nb bur bid sp spc w) that
 -- the caller cid, holding the copy of slot i with reference ref (false when
 -- unknown), may not run now. States the caller could claim answer SPARE 0:
 -- claim again at once and let claim decide (finish never takes a claim).
@@ -56,8 +56,8 @@ end
 -- record reads the fields route and the run scripts need; false when the key
 -- is missing.
 local function record()
-  local h = redis.call('HMGET', key, 'st', 'own', 'att', 'fail', 'lease', 'nb', 'bur', 'sp', 'spc', 'bid')
+  local h = redis.call('HMGET', key, 'st', 'own', 'att', 'fail', 'lease', 'nb', 'bur', 'sp', 'spc', 'bid', 'w')
   if not h[1] then return false end
   return {st = h[1], own = h[2], att = num(h[3]), fail = num(h[4]), lease = num(h[5]), nb = num(h[6]),
-    bur = tonumber(h[7]), sp = num(h[8]), spc = h[9], bid = h[10] or nil}
+    bur = tonumber(h[7]), sp = num(h[8]), spc = h[9], bid = h[10] or nil, w = h[11] or nil}
 end
