@@ -2,7 +2,9 @@ package dq
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/dqtest"
+	"github.com/zerodq/zerodq/internal/envelope"
 )
 
 // staleWriter opens a producer whose WithID put window is 50 ms, so that a
@@ -26,6 +29,8 @@ func staleWriter(t *testing.T, c DqConf) Producer {
 // testStore returns a claim store on c's Redis, to act as another writer.
 func testStore(t *testing.T, c DqConf) *claim.Store {
 	t.Helper()
+	c, err := c.normalize()
+	require.NoError(t, err)
 	rds, err := redis.NewRedis(c.Redis)
 	require.NoError(t, err)
 	return claim.New(rds, c.KeyPrefix, c.DedupeTTL)
@@ -148,4 +153,55 @@ func TestStaleWithIDWriterWhoseLatePutsLandLeavesOnlyTheStandingEnqueue(t *testi
 		}
 	}
 	require.Equal(t, []string{"standing", "standing", "standing"}, bodies, "only the standing enqueue's copies")
+}
+
+// TestConsumerRunsOnlyTheStandingWritersCopiesOfAWithIDJob: a copy left by a
+// writer whose reservation of the ID another writer took over (its delete
+// failed, or it landed later) is deleted when a consumer sees it, never run,
+// even while the standing writer's job waits for a retry.
+func TestConsumerRunsOnlyTheStandingWritersCopiesOfAWithIDJob(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	c.RetryBackoff = 300 * time.Millisecond
+	c.MaxRetryBackoff = 300 * time.Millisecond
+	st := testStore(t, c)
+	ctx := context.Background()
+	const id = "order-9"
+	due := time.Now().UnixMilli()
+	rep, err := st.Reserve(ctx, c.claimTube(), id, "standing", due, 60000)
+	require.NoError(t, err)
+	require.Equal(t, claim.Fresh, rep.Kind)
+	put := func(k int, writer, body string) {
+		e := envelope.Envelope{ID: id, DueMs: due, Slot: uint8(k), Count: 3, TTR: 60, Body: []byte(body),
+			Headers: []envelope.Header{{Key: envelope.WriterHeader, Value: writer}}}
+		raw, err := envelope.Encode(&e, nil)
+		require.NoError(t, err)
+		putRaw(t, c.Beanstalks[k], raw)
+	}
+	put(0, "stale", "stale")
+	put(1, "standing", "standing")
+	rep, err = st.Confirm(ctx, c.claimTube(), id, "standing")
+	require.NoError(t, err)
+	require.Equal(t, claim.OK, rep.Kind)
+
+	var bodies []string
+	var mu sync.Mutex
+	l := newLedger()
+	startConsumer(t, c, l.handler(func(ctx context.Context, j Job) error {
+		b := j.Headers[envelope.WriterHeader]
+		mu.Lock()
+		bodies = append(bodies, b)
+		n := len(bodies)
+		mu.Unlock()
+		if n == 1 {
+			return errors.New("retry once") // the job waits: W
+		}
+		return nil
+	}))
+	put(2, "stale", "stale") // lands while the job waits for its retry
+	dqtest.Eventually(t, 15*time.Second, func() bool { return l.doneCount(id) == 1 }, "the job ran")
+	awaitNoCopies(t, c, 10*time.Second, "every copy deleted")
+	mu.Lock()
+	require.Equal(t, []string{"standing", "standing"}, bodies, "only the standing writer's copy runs")
+	mu.Unlock()
 }
