@@ -2,6 +2,7 @@ package dq
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/zerodq/zerodq/internal/claim"
@@ -18,6 +19,14 @@ type heldCopy struct {
 	slot int
 }
 
+// ref is the copy's own reference in the claim store, which tells a job's
+// dead letter from other copies of its slot: its node, spelt as the config
+// check normalizes it, and its beanstalkd job number.
+func (h *heldCopy) ref() string {
+	key, _ := endpointKey(h.loop.endpoint)
+	return claim.CopyRef(key, h.cp.ID)
+}
+
 // process takes one reserved copy through the claim protocol: hold it until
 // its due time, claim it, then run, hold, release, delete or bury it.
 func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
@@ -26,6 +35,10 @@ func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
 	env, err := envelope.Decode(cp.Body, c.keys, c.conf.AcceptLegacy)
 	if err != nil {
 		l.buryMalformed(cp, err)
+		return
+	}
+	if err := claim.CheckSlots(int(env.Count), int(env.Slot)); err != nil {
+		l.buryMalformed(cp, err) // the codec takes more slots than the claim store
 		return
 	}
 	h := &heldCopy{loop: l, cp: cp, env: env, pri: env.Priority, slot: int(env.Slot)}
@@ -95,9 +108,17 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 	cid := claim.NewClaimID()
 	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
 	claimed := time.Now()
-	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs, int(env.Count), h.slot, env.Unc(),
+	writer, _ := env.Header(envelope.WriterHeader)
+	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs,
+		claim.Copy{N: int(env.Count), Slot: h.slot, Ref: h.ref(), Unc: env.Unc(), Writer: writer},
 		c.leaseMs, c.maxFail)
 	cancel()
+	if errors.Is(err, claim.ErrBadArg) {
+		// Refused before reaching Redis: a copy no claim can take, not an
+		// outage.
+		h.loop.buryMalformed(h.cp, err)
+		return false
+	}
 	if err != nil {
 		// The claim may have run without its reply reaching us: once Redis
 		// is back, give it up with a yield so it is not left to lapse.
@@ -211,7 +232,7 @@ func (c *consumer) buryCopy(h *heldCopy) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
-	rep, err := c.store.Buried(ctx, c.tube, h.env.ID, h.slot)
+	rep, err := c.store.Buried(ctx, c.tube, h.env.ID, h.slot, h.ref())
 	cancel()
 	switch {
 	case err != nil:

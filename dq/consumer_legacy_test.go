@@ -2,50 +2,89 @@ package dq
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/beanstalkd/go-beanstalk"
 	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/stores/redis"
 
+	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/dqtest"
+	"github.com/zerodq/zerodq/internal/envelope"
 )
 
-// A go-queue copy carries a 5 s TTR whatever the consumer's TTR (30 s here,
-// so its heartbeat comes every 10 s): a handler running longer keeps the copy
-// reserved by touching it often enough, also while Redis is away and the
-// consumer reserves nothing (no DEADLINE_SOON to prompt a touch). beanstalkd
-// counts a lapsed TTR in the job's timeouts.
-func TestConsumerKeepsALegacyCopyReservedPastItsTTR(t *testing.T) {
+// putLegacy writes a go-queue body ("<unixnano>/<body>") due now to the first
+// n nodes of c, as go-queue's producer does, and returns the raw body. Its
+// go-queue lock is deleted when the test ends.
+func putLegacy(t *testing.T, c DqConf, n int, body string) []byte {
+	t.Helper()
+	return putLegacyLocked(t, c, n, body, "")
+}
+
+// putLegacyLocked is putLegacy with go-queue's lock of the body set to lock
+// first (unless empty), as the consumer that took it would have.
+func putLegacyLocked(t *testing.T, c DqConf, n int, body, lock string) []byte {
+	t.Helper()
+	raw := []byte(fmt.Sprintf("%d/%s %s", time.Now().UnixNano(), dqtest.Name(t), body))
+	rds := redis.MustNewRedis(c.Redis)
+	t.Cleanup(func() { _, _ = rds.Del(envelope.LegacyLockKey(raw)) })
+	if lock != "" {
+		require.NoError(t, rds.Setex(envelope.LegacyLockKey(raw), lock, 3600))
+	}
+	for _, b := range c.Beanstalks[:n] {
+		putRaw(t, b, raw)
+	}
+	return raw
+}
+
+func TestConsumerRetriesAFailedLegacyJobUntilItSucceeds(t *testing.T) {
 	t.Parallel()
-	env := dqtest.NewEnv(t, dqtest.EnvOptions{Nodes: 1})
-	c := testConf(t, env)
-	started := make(chan time.Time, 1)
+	c := sharedConf(t)
+	c.RetryBackoff = 50 * time.Millisecond
+	c.MaxRetryBackoff = 100 * time.Millisecond
 	l := newLedger()
+	var runs atomic.Int32
 	startConsumer(t, c, l.handler(func(ctx context.Context, j Job) error {
-		if !j.Legacy {
-			return nil
+		if runs.Add(1) == 1 {
+			return errors.New("not yet")
 		}
-		t0 := time.Now()
-		started <- t0
-		untilAfter(t0, 7*time.Second)
 		return nil
 	}))
-	p := newTestProducer(t, c)
-	b := c.Beanstalks[0]
-	conn := dialNode(t, b.Endpoint)
-	raw := []byte(fmt.Sprintf("%d/%s", time.Now().UnixNano(), "legacy body"))
-	id, err := (&beanstalk.Tube{Conn: conn, Name: b.Tube}).Put(raw, 1, 0, 5*time.Second)
-	require.NoError(t, err)
-	t0 := <-started
-	env.Redis.Kill()
-	// A job whose claim finds Redis gone pauses the consumer's reserving.
-	_, err = p.Delay([]byte("pauses the consumer"), 0)
-	require.NoError(t, err)
-	untilAfter(t0, 6500*time.Millisecond)
-	st, err := conn.StatsJob(id)
-	require.NoError(t, err)
-	require.Equal(t, "0", st["timeouts"], "the copy's 5 s TTR lapsed while its handler ran")
-	require.Equal(t, "reserved", st["state"])
+	raw := putLegacy(t, c, 2, "fails once")
+	id := envelope.LegacyID(raw)
+	dqtest.Eventually(t, 15*time.Second, func() bool { return l.doneCount(id) == 1 }, "the retry ran and succeeded")
+	awaitNoCopies(t, c, 10*time.Second, "both copies deleted")
+	l.mu.Lock()
+	require.Equal(t, []int{1, 2}, l.attempts[id])
+	l.mu.Unlock()
+}
+
+func TestConsumerTakesALegacyLockHeldByAnOlderZerodqAsItsOwn(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	l := newLedger()
+	startConsumer(t, c, l.handler(nil))
+	// An older zerodq wrote its claim id, then failed or was killed.
+	raw := putLegacyLocked(t, c, 1, "locked by an older zerodq", claim.NewClaimID())
+	id := envelope.LegacyID(raw)
+	dqtest.Eventually(t, 15*time.Second, func() bool { return l.doneCount(id) == 1 }, "the job ran")
+	awaitNoCopies(t, c, 10*time.Second, "its copy deleted")
+}
+
+func TestConsumerTakesALegacyLockHeldByGoQueueForARun(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	l := newLedger()
+	startConsumer(t, c, l.handler(nil))
+	// go-queue's consumer holds its lock with go-zero's RedisLock id.
+	raw := putLegacyLocked(t, c, 2, "run by go-queue", "Qm3xT8kLp2Zw9RcV")
+	awaitNoCopies(t, c, 15*time.Second, "both copies deleted as done")
+	_, _, _, buried := countJobs(t, c)
+	require.Zero(t, buried)
+	l.mu.Lock()
+	require.Zero(t, l.starts[envelope.LegacyID(raw)], "a job go-queue ran does not run again")
+	l.mu.Unlock()
 }

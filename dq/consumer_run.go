@@ -77,9 +77,10 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	env := &h.env
 	if env.Legacy {
 		// A mixed fleet: go-queue consumers take this lock for the same body;
-		// if one already did, it ran the job.
+		// if one already did, it ran the job. zerodq's own mark there is an
+		// earlier attempt of ours.
 		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
-		mine, err := c.store.LegacyLock(ctx, envelope.LegacyLockKey(h.cp.Body), cid)
+		mine, err := c.store.LegacyLock(ctx, envelope.LegacyLockKey(h.cp.Body), claim.LegacyLockMark(env.ID))
 		cancel()
 		if err != nil {
 			c.redis.failed(err, lostClaim{id: env.ID, cid: cid, slot: h.slot})

@@ -79,10 +79,14 @@ func (p *producer) enqueueJob(ctx context.Context, span oteltrace.Span, body []b
 		// Only a traced enqueue pays for the trace context in its envelope.
 		o.headers = traceHeaders(ctx, o.headers)
 	}
+	var wid string
 	if o.id != "" {
 		if err := envelope.ValidID(o.id); err != nil {
 			return "", fmt.Errorf("%w: %q: %v", ErrBadID, o.id, err)
 		}
+		// Each call writes under its own writer id, so that two calls of
+		// this instance racing with one ID do not both count as the owner.
+		wid = p.wid + "-" + strconv.FormatUint(p.widSeq.Add(1), 36)
 	}
 
 	j := p.getJob()
@@ -95,10 +99,16 @@ func (p *producer) enqueueJob(ctx context.Context, span oteltrace.Span, body []b
 		TTR:      p.ttrSec,
 		Body:     body,
 	}
-	if len(o.headers) > 0 {
-		j.env.Headers = make([]envelope.Header, len(o.headers))
-		for i, h := range o.headers {
-			j.env.Headers[i] = envelope.Header{Key: h.key, Value: h.value}
+	if len(o.headers) > 0 || wid != "" {
+		j.env.Headers = make([]envelope.Header, 0, len(o.headers)+1)
+		if wid != "" {
+			// First, so that a user's header of the same name does not
+			// stand in for it: consumers delete the copies of a writer
+			// whose reservation another writer took over.
+			j.env.Headers = append(j.env.Headers, envelope.Header{Key: envelope.WriterHeader, Value: wid})
+		}
+		for _, h := range o.headers {
+			j.env.Headers = append(j.env.Headers, envelope.Header{Key: h.key, Value: h.value})
 		}
 	}
 	if j.env.ID == "" {
@@ -117,9 +127,9 @@ func (p *producer) enqueueJob(ctx context.Context, span oteltrace.Span, body []b
 
 	if o.id == "" {
 		j.env.ID = envelope.NewID(due)
-		return p.write(ctx, j)
+		return p.write(ctx, j, "")
 	}
-	return p.writeOnce(ctx, j)
+	return p.writeOnce(ctx, j, wid)
 }
 
 // busyPoll is how often an enqueue whose ID another writer is putting asks
@@ -129,13 +139,13 @@ const busyPoll = 50 * time.Millisecond
 // idPlaceholder has the length of every generated ID.
 var idPlaceholder = envelope.NewID(0)
 
-// writeOnce writes a WithID job unless its ID is already enqueued: the ID is
-// reserved in Redis before any put and confirmed after the quorum.
-func (p *producer) writeOnce(ctx context.Context, j *putJob) (string, error) {
+// writeOnce writes a WithID job as writer wid unless its ID is already
+// enqueued: the ID is reserved in Redis before any put and confirmed after
+// the quorum. A writer whose put window passed before it confirmed may find
+// that another writer took the ID over: its copies are then removed, and it
+// answers what that writer's enqueue implies.
+func (p *producer) writeOnce(ctx context.Context, j *putJob, wid string) (string, error) {
 	id := j.env.ID
-	// Each call writes under its own writer id, so that two calls of this
-	// instance racing with one ID do not both count as the owner.
-	wid := p.wid + "-" + strconv.FormatUint(p.widSeq.Add(1), 36)
 	for {
 		start := time.Now()
 		rctx, cancel := redisCtx(ctx, false)
@@ -164,26 +174,46 @@ func (p *producer) writeOnce(ctx context.Context, j *putJob) (string, error) {
 		}
 
 		j.spillBy = start.Add(p.window - p.conf.DialTimeout - p.conf.IOTimeout)
-		if _, err := p.write(ctx, j); err != nil {
+		if _, err := p.write(ctx, j, wid); err != nil {
 			return "", err
 		}
 		rctx, cancel = redisCtx(ctx, true)
-		err = p.store.Confirm(rctx, p.tube, id, wid)
+		rep, err = p.store.Confirm(rctx, p.tube, id, wid)
 		cancel()
 		if err != nil {
 			// The copies are written and the job will run. An error would
 			// invite a retry, and a retry after the put window would write
 			// the job a second time.
 			logx.WithContext(ctx).Errorf("dq: job %s enqueued, but confirming its id failed: %v", id, err)
+			return id, nil
+		}
+		switch rep.Kind {
+		case claim.Taken:
+			// Another writer took the ID over after this call's put window,
+			// and its enqueue stands: these copies, perhaps with another
+			// body or due time, must not run in its place. Those that
+			// cannot be deleted now are deleted when a consumer sees them.
+			p.unput(ctx, j)
+			return id, nil
+		case claim.Other:
+			// No enqueue stands yet: another writer holds the ID, or an
+			// abort freed it. Remove these copies and reserve again: wait
+			// for that writer's outcome, or take the ID.
+			p.unput(ctx, j)
+			j.forget()
+			continue
+		case claim.Revoked:
+			p.unput(ctx, j)
+			return "", fmt.Errorf("%w: %s", ErrRevoked, id)
 		}
 		return id, nil
 	}
 }
 
-// write puts the job's copies on Replicas distinct nodes and settles the
-// outcome: the ID once MinWrites copies are acknowledged, else the job is
-// aborted and its copies removed.
-func (p *producer) write(ctx context.Context, j *putJob) (string, error) {
+// write puts the job's copies on Replicas distinct nodes as writer wid ("" for
+// a generated ID) and settles the outcome: the ID once MinWrites copies are
+// acknowledged, else the job is aborted and its copies removed.
+func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, error) {
 	n := p.conf.Replicas
 	p.shuffle(j.order)
 	j.delay = p.delayOf(j.env.DueMs)
@@ -236,13 +266,16 @@ func (p *producer) write(ctx context.Context, j *putJob) (string, error) {
 		p.recent.add(j.env.ID, j.written)
 		return j.env.ID, nil
 	}
-	return p.missed(ctx, j, noteErr)
+	return p.missed(ctx, j, wid, noteErr)
 }
 
-// missed handles a job below quorum: its record is aborted first, so that a
-// copy landing later is deleted when seen, then the copies written are
-// removed. A consumer that already started the job wins: the ID stands.
-func (p *producer) missed(ctx context.Context, j *putJob, noteErr error) (string, error) {
+// missed handles a job of writer wid below quorum: its record is aborted
+// first, so that a copy landing later is deleted when seen, then the copies
+// written are removed. A consumer that already started the job wins: the ID
+// stands. So does another writer's confirmed enqueue of a WithID job that
+// took the ID over after wid's put window; one still putting it is left to
+// settle it.
+func (p *producer) missed(ctx context.Context, j *putJob, wid string, noteErr error) (string, error) {
 	qerr := &QuorumError{
 		ID:     j.env.ID,
 		Acked:  len(j.written),
@@ -252,7 +285,7 @@ func (p *producer) missed(ctx context.Context, j *putJob, noteErr error) (string
 	var err error = qerr
 
 	rctx, cancel := redisCtx(ctx, true)
-	rep, aerr := p.store.Abort(rctx, p.tube, j.env.ID, j.env.DueMs, p.conf.Replicas)
+	rep, aerr := p.store.Abort(rctx, p.tube, j.env.ID, wid, j.env.DueMs, p.conf.Replicas)
 	cancel()
 	switch {
 	case aerr != nil:
@@ -260,23 +293,34 @@ func (p *producer) missed(ctx context.Context, j *putJob, noteErr error) (string
 	case rep.Kind == claim.Started:
 		p.recent.add(j.env.ID, j.written)
 		return j.env.ID, nil
+	case rep.Kind == claim.Taken:
+		p.unput(ctx, j)
+		return j.env.ID, nil
+	case rep.Kind == claim.Other:
+		err = fmt.Errorf("%w; another writer took the id over and is enqueueing it", err)
 	}
 
-	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), p.conf.DialTimeout+p.conf.IOTimeout)
-	defer dcancel()
-	var derrs []error
-	for _, w := range j.written {
-		if derr := w.node.Delete(dctx, w.put); derr != nil {
-			derrs = append(derrs, derr)
-		}
-	}
-	if len(derrs) > 0 {
-		err = fmt.Errorf("%w; removing written copies failed: %v", err, errors.Join(derrs...))
+	if derr := p.unput(ctx, j); derr != nil {
+		err = fmt.Errorf("%w; removing written copies failed: %v", err, derr)
 	}
 	if noteErr != nil {
 		err = fmt.Errorf("%w; no spill past an uncertain put: noting it in Redis failed: %v", err, noteErr)
 	}
 	return "", err
+}
+
+// unput deletes the copies written, on the connections that put them, even
+// when the caller gave up.
+func (p *producer) unput(ctx context.Context, j *putJob) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.conf.DialTimeout+p.conf.IOTimeout)
+	defer cancel()
+	var errs []error
+	for _, w := range j.written {
+		if err := w.node.Delete(dctx, w.put); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // putCopy encodes and puts one copy, and reports on j.results.
@@ -352,12 +396,17 @@ func (p *producer) getJob() *putJob {
 
 func (p *producer) releaseJob(j *putJob) {
 	j.env = envelope.Envelope{}
+	j.forget()
+	p.jobs.Put(j)
+}
+
+// forget clears what a round of puts left, for the next round or the pool.
+func (j *putJob) forget() {
 	j.spillBy = time.Time{}
 	clear(j.written)
 	j.written = j.written[:0]
 	clear(j.failed)
 	j.failed = j.failed[:0]
-	p.jobs.Put(j)
 }
 
 // sleepCtx waits for d or until ctx is done.

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -90,24 +91,40 @@ func (s *Store) NowMicros(ctx context.Context) (int64, error) {
 	return sec*1_000_000 + us, nil
 }
 
-// Claim asks whether the holder of the copy in slot i (of n; 0 when unknown)
-// may run the job due at dueMs. It answers Run (with the attempt number: the
-// claim id cid now owns the job for leaseMs), Early, Spare, Delete or Bury.
-// unc records that a put of the job was uncertain; a job with more than
-// maxFail failures is buried instead of run.
-func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, n, i int, unc bool,
+// Copy is the copy of a job a claim is made from, as its envelope and its
+// node tell.
+type Copy struct {
+	N    int    // the job's slot count; 0 when unknown
+	Slot int    // this copy's slot
+	Ref  string // the copy's own reference (CopyRef); required
+	Unc  bool   // a put of the job was uncertain
+	// Writer is the WithID writer that put the copy ("" when unknown): a
+	// copy of a writer whose reservation of the ID another writer took over
+	// is deleted, never run.
+	Writer string
+}
+
+// Claim asks whether the holder of copy cp may run the job due at dueMs. It
+// answers Run (with the attempt number: the claim id cid now owns the job for
+// leaseMs), Early, Spare, Delete or Bury. A job with more than maxFail
+// failures is buried instead of run. A dead job runs again only from the copy
+// Buried kept, once an operator kicks it, never from another copy of its slot.
+func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, cp Copy,
 	leaseMs int64, maxFail int) (Reply, error) {
-	if err := checkSlots(n, i); err != nil {
+	if err := checkSlots(cp.N, cp.Slot); err != nil {
 		return Reply{}, err
+	}
+	if cp.Ref == "" {
+		return Reply{}, fmt.Errorf("%w: no copy reference", ErrBadArg)
 	}
 	if leaseMs <= 0 {
 		return Reply{}, fmt.Errorf("%w: lease %d ms", ErrBadArg, leaseMs)
 	}
 	u := 0
-	if unc {
+	if cp.Unc {
 		u = 1
 	}
-	return s.job(ctx, claimScript, tube, id, cid, dueMs, n, i, u, leaseMs, maxFail)
+	return s.job(ctx, claimScript, tube, id, cid, dueMs, cp.N, cp.Slot, u, leaseMs, maxFail, cp.Ref, cp.Writer)
 }
 
 // Extend renews the lease of claim cid for leaseMs from now. It answers OK, or
@@ -150,13 +167,26 @@ func (s *Store) Gone(ctx context.Context, tube, id string, i int) error {
 	return err
 }
 
-// Buried records that the copy in slot i was buried and answers Keep when it
-// is the job's one dead letter, Extra when another copy is (delete this one).
-func (s *Store) Buried(ctx context.Context, tube, id string, i int) (Reply, error) {
+// Buried records that the copy in slot i with reference ref (CopyRef) was
+// buried and answers Keep when it is the job's one dead letter, Extra when
+// another copy is (delete this one).
+func (s *Store) Buried(ctx context.Context, tube, id string, i int, ref string) (Reply, error) {
 	if err := checkSlots(0, i); err != nil {
 		return Reply{}, err
 	}
-	return s.job(ctx, buriedScript, tube, id, i)
+	if ref == "" {
+		return Reply{}, fmt.Errorf("%w: no copy reference", ErrBadArg)
+	}
+	return s.job(ctx, buriedScript, tube, id, i, ref)
+}
+
+// CopyRef is the reference of one copy of a job: its node (host:port in one
+// spelling for the whole fleet) and beanstalkd's job number there. No other
+// copy shares it, while slots may be shared (a spill after an uncertain put
+// reuses its slot, every go-queue body decodes as slot 0); an operator's kick
+// keeps it.
+func CopyRef(node string, jobNum uint64) string {
+	return node + "/" + strconv.FormatUint(jobNum, 10)
 }
 
 // Note records that a put of the job was uncertain (it may land later), so
@@ -170,13 +200,17 @@ func (s *Store) Note(ctx context.Context, tube, id string, dueMs int64, n int) e
 	return err
 }
 
-// Abort stops a job whose producer missed its quorum: Aborted when it will
-// never run, Started when a consumer already has it.
-func (s *Store) Abort(ctx context.Context, tube, id string, dueMs int64, n int) (Reply, error) {
+// Abort stops a job whose writer wid ("" for a generated ID) missed its
+// quorum: Aborted when it will never run, Started when a consumer already
+// has it. For a WithID job whose reservation another writer took over (wid's
+// put window had passed) it changes nothing and answers Taken when that
+// writer's enqueue was confirmed (it stands), Other while that writer is
+// still putting (its outcome decides).
+func (s *Store) Abort(ctx context.Context, tube, id, wid string, dueMs int64, n int) (Reply, error) {
 	if err := checkSlots(n, 0); err != nil {
 		return Reply{}, err
 	}
-	return s.job(ctx, abortScript, tube, id, dueMs, n)
+	return s.job(ctx, abortScript, tube, id, wid, dueMs, n)
 }
 
 // Reserve asks for a caller-chosen job ID before writer wid puts its copies:
@@ -189,11 +223,15 @@ func (s *Store) Reserve(ctx context.Context, tube, id, wid string, dueMs int64, 
 	return s.job(ctx, reserveScript, tube, id, wid, dueMs, windowMs)
 }
 
-// Confirm marks writer wid's reserved ID as enqueued. It never creates a
-// record and leaves another writer's reservation alone.
-func (s *Store) Confirm(ctx context.Context, tube, id, wid string) error {
-	_, err := s.job(ctx, confirmScript, tube, id, wid)
-	return err
+// Confirm marks writer wid's reserved ID as enqueued once its copies are
+// written, and says whether that enqueue stands: OK; Taken when another
+// writer's enqueue stands (it took the ID over after wid's put window:
+// delete wid's copies, the ID is enqueued); Other when no enqueue stands yet
+// (another writer holds the ID unconfirmed, or an abort freed it: delete
+// wid's copies and reserve again); Revoked. It never creates a record and
+// leaves another writer's reservation alone.
+func (s *Store) Confirm(ctx context.Context, tube, id, wid string) (Reply, error) {
+	return s.job(ctx, confirmScript, tube, id, wid)
 }
 
 // Revoke stops a job that has not run: Revoked, or Running, Done or Dead when
@@ -204,12 +242,14 @@ func (s *Store) Revoke(ctx context.Context, tube, id string, dueMs int64) (Reply
 	return s.job(ctx, revokeScript, tube, id, dueMs)
 }
 
-// LegacyLock takes go-queue's own lock for a legacy body: SET lockKey cid NX
-// PX 3600000. It reports true when the lock is cid's (also when a re-sent SET
-// finds cid there) and false when someone else holds it: a go-queue consumer
+// LegacyLock takes go-queue's own lock for a legacy body: lockKey set to
+// mark (LegacyLockMark of the job) for an hour. It reports true when the
+// lock was free or held by zerodq, this mark or the claim id older versions
+// wrote: an earlier attempt that failed or was cut short, so the job runs
+// again. It reports false when a go-queue consumer holds it: that consumer
 // ran the job, so treat it as done.
-func (s *Store) LegacyLock(ctx context.Context, lockKey, cid string) (bool, error) {
-	v, err := s.run(ctx, legacyLockScript, []string{lockKey}, cid, legacyLockMs)
+func (s *Store) LegacyLock(ctx context.Context, lockKey, mark string) (bool, error) {
+	v, err := s.run(ctx, legacyLockScript, []string{lockKey}, mark, legacyLockMs)
 	if err != nil {
 		return false, err
 	}
@@ -223,6 +263,11 @@ func (s *Store) LegacyLock(ctx context.Context, lockKey, cid string) (bool, erro
 	}
 	return got == 1, nil
 }
+
+// LegacyLockMark is the value zerodq writes into go-queue's lock for job id:
+// go-queue writes "1" or a 16-character random id there, so zerodq's own
+// earlier attempts are told apart from a go-queue consumer's run.
+func LegacyLockMark(id string) string { return "zerodq:" + id }
 
 // NewClaimID returns a random 128-bit claim id in hex: the fencing token that
 // tells a claim's own writes from a stale claimant's.
@@ -324,6 +369,11 @@ func (s *Store) load(ctx context.Context, sc *redis.Script) error {
 	done.Store(true)
 	return nil
 }
+
+// CheckSlots reports, as an error matching ErrBadArg, a slot count n or a
+// slot i that the scripts cannot take: a copy carrying them can never be
+// claimed, so a consumer treats it as malformed.
+func CheckSlots(n, i int) error { return checkSlots(n, i) }
 
 func checkSlots(n, i int) error {
 	if n < 0 || n > MaxSlots || i < 0 || i >= MaxSlots {

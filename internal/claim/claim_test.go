@@ -237,9 +237,28 @@ func with(f fields, changes fields) fields {
 	return g
 }
 
+// testRef is the reference of the copy a test holds, otherRef that of
+// another copy of the same job.
+const (
+	testRef  = "127.0.0.1:11300/7"
+	otherRef = "127.0.0.1:11301/7"
+)
+
 func claimWith(cid string, dueOff int64, n, i int, unc bool) call {
+	return claimRef(cid, testRef, dueOff, n, i, unc)
+}
+
+func claimRef(cid, ref string, dueOff int64, n, i int, unc bool) call {
 	return func(b *testBundle, id string, now int64) (Reply, error) {
-		return b.store.Claim(b.ctx, b.tube, id, cid, now+dueOff, n, i, unc, 30000, 2)
+		return b.store.Claim(b.ctx, b.tube, id, cid, now+dueOff, Copy{N: n, Slot: i, Ref: ref, Unc: unc}, 30000, 2)
+	}
+}
+
+// claimBy claims, due a second ago, the copy of slot 0 of 3 that WithID
+// writer wid put.
+func claimBy(wid string) call {
+	return func(b *testBundle, id string, now int64) (Reply, error) {
+		return b.store.Claim(b.ctx, b.tube, id, "c1", now-1000, Copy{N: 3, Ref: testRef, Writer: wid}, 30000, 2)
 	}
 }
 
@@ -272,9 +291,20 @@ func TestClaimAnswersEveryState(t *testing.T) {
 			want: Reply{Kind: Run, Attempt: 2}, write: true, after: with(won, fields{"att": 2, "fail": 1})},
 		{name: "ExpiredLeaseOverMaxFailBuries", seed: with(other, fields{"lease": at(-10), "fail": 2}),
 			want: Reply{Kind: Bury}, write: true, after: with(other, fields{"lease": at(-10), "fail": 3, "st": "X"})},
-		{name: "KickedDeadLetterRunsWithFreshRetries", seed: with(dead, fields{"bur": 0}),
+		{name: "KickedDeadLetterRunsWithFreshRetries", seed: with(dead, fields{"bur": 0, "bid": testRef}),
+			want: Reply{Kind: Run, Attempt: 4}, write: true,
+			after: with(won, fields{"att": 4, "bur": 0, "bid": testRef})},
+		{name: "OtherCopyOfTheDeadLettersSlotDeletes", seed: with(dead, fields{"bur": 0, "bid": otherRef}),
+			want: Reply{Kind: Delete}},
+		{name: "DeadLetterOfAnotherSlotDeletes", seed: with(dead, fields{"bur": 1, "bid": otherRef}),
+			want: Reply{Kind: Delete}},
+		{name: "OlderVersionsDeadLetterKickedRunsBySlot", seed: with(dead, fields{"bur": 0}),
 			want: Reply{Kind: Run, Attempt: 4}, write: true, after: with(won, fields{"att": 4, "bur": 0})},
-		{name: "DeadLetterOfAnotherSlotDeletes", seed: with(dead, fields{"bur": 1}), want: Reply{Kind: Delete}},
+		{name: "OlderVersionsDeadLetterOfAnotherSlotDeletes", seed: with(dead, fields{"bur": 1}),
+			want: Reply{Kind: Delete}},
+		{name: "OverMaxFailForgetsTheOldDeadLetter", call: claimRef("c1", otherRef, -1000, 3, 0, false),
+			seed: with(other, fields{"lease": at(-10), "fail": 2, "bur": 0, "bid": testRef}), want: Reply{Kind: Bury},
+			write: true, after: with(other, fields{"lease": at(-10), "fail": 3, "st": "X"})},
 		{name: "DeadWithoutDeadLetterBuries", seed: dead, want: Reply{Kind: Bury}},
 		{name: "DoneDeletes", seed: fields{"st": "D", "own": "c0", "att": 1, "due": at(-1000), "n": 3},
 			want: Reply{Kind: Delete}},
@@ -283,6 +313,16 @@ func TestClaimAnswersEveryState(t *testing.T) {
 			want: Reply{Kind: Delete, Ms: 1}},
 		{name: "UncertainPutIsRecorded", call: claimWith("c1", -1000, 3, 0, true),
 			want: Reply{Kind: Run, Attempt: 1}, write: true, after: with(won, fields{"unc": 1})},
+		{name: "CopyOfTheWriterWhoseReservationStandsRuns", call: claimBy("w1"),
+			seed: fields{"st": "P", "due": at(-1000), "w": "w1", "pw": at(-500), "ok": 1},
+			want: Reply{Kind: Run, Attempt: 1}, write: true, after: with(won, fields{"w": "w1", "pw": at(-500), "ok": 1})},
+		{name: "CopyOfAWriterThatLostTheIDIsDeleted", call: claimBy("w0"),
+			seed: fields{"st": "P", "due": at(-1000), "w": "w1", "pw": at(-500)}, want: Reply{Kind: Delete}},
+		{name: "CopyOfAWriterThatLostTheIDIsDeletedOnceTheJobWaits", call: claimBy("w0"),
+			seed: with(waiting, fields{"nb": at(-10), "w": "w1"}), want: Reply{Kind: Delete}},
+		{name: "CopyWithoutWriterIsClaimedAsBefore",
+			seed: fields{"st": "P", "due": at(-1000), "w": "w1", "pw": at(-500), "ok": 1},
+			want: Reply{Kind: Run, Attempt: 1}, write: true, after: with(won, fields{"w": "w1", "pw": at(-500), "ok": 1})},
 		{name: "UnknownCountIsNotRecorded", call: claimWith("c1", -1000, 0, 0, false),
 			want: Reply{Kind: Run, Attempt: 1}, write: true, after: with(won, fields{"n": nil})},
 	})
@@ -322,7 +362,7 @@ func TestFinishAnswersEveryState(t *testing.T) {
 			after: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)})},
 		{name: "FailOverMaxFailBuries", seed: with(run, fields{"fail": 2}), want: Reply{Kind: Bury}, write: true,
 			after: with(run, fields{"st": "X", "fail": 3})},
-		{name: "FailOverMaxFailForgetsAnOldDeadLetter", seed: with(run, fields{"fail": 2, "bur": 1}),
+		{name: "FailOverMaxFailForgetsAnOldDeadLetter", seed: with(run, fields{"fail": 2, "bur": 1, "bid": otherRef}),
 			want: Reply{Kind: Bury}, write: true, after: with(run, fields{"st": "X", "fail": 3})},
 		{name: "DeadBuriesAtOnce", call: finishWith("c1", 0, OutcomeDead), seed: run, want: Reply{Kind: Bury},
 			write: true, after: with(run, fields{"st": "X", "fail": 1})},
@@ -353,6 +393,10 @@ func TestFinishAnswersEveryState(t *testing.T) {
 		{name: "OtherOwnerDoneDeletes", seed: with(other, fields{"st": "D"}), want: Reply{Kind: Delete}},
 		{name: "OtherOwnerDeadWithThisDeadLetterBuries", seed: with(other, fields{"st": "X", "bur": 0}),
 			want: Reply{Kind: Bury}},
+		// finish does not know its copy's reference: the dead letter's is
+		// another copy's (its own was never buried while it held it).
+		{name: "OtherOwnerDeadWithTheDeadLetterElsewhereDeletes",
+			seed: with(other, fields{"st": "X", "bur": 0, "bid": otherRef}), want: Reply{Kind: Delete}},
 		{name: "RevokedDeletes", seed: with(other, fields{"st": "V", "why": "revoke"}), want: Reply{Kind: Delete, Ms: 1}},
 		{name: "MissingRecordOKIsDone", call: finishWith("c1", 0, OutcomeOK), want: Reply{Kind: Delete},
 			write: true, after: fields{"st": "D", "own": "c1"}},
@@ -416,7 +460,7 @@ func TestGoneCollectsFinishedRecords(t *testing.T) {
 
 func buriedAt(i int) call {
 	return func(b *testBundle, id string, _ int64) (Reply, error) {
-		return b.store.Buried(b.ctx, b.tube, id, i)
+		return b.store.Buried(b.ctx, b.tube, id, i, testRef)
 	}
 }
 
@@ -425,9 +469,15 @@ func TestBuriedKeepsOneDeadLetter(t *testing.T) {
 	dead := fields{"st": "X", "own": "c0", "fail": 3, "due": at(-1000), "n": 3}
 	runStates(t, buriedAt(1), []stateCase{
 		{name: "FirstBuriedCopyIsTheDeadLetter", seed: dead, want: Reply{Kind: Keep}, write: true,
-			after: with(dead, fields{"bur": 1})},
-		{name: "DeadLetterBuriedAgainIsKept", seed: with(dead, fields{"bur": 1}), want: Reply{Kind: Keep}},
-		{name: "AnotherSlotIsExtra", seed: with(dead, fields{"bur": 0}), want: Reply{Kind: Extra}},
+			after: with(dead, fields{"bur": 1, "bid": testRef})},
+		{name: "DeadLetterBuriedAgainIsKept", seed: with(dead, fields{"bur": 1, "bid": testRef}),
+			want: Reply{Kind: Keep}},
+		{name: "AnotherCopyOfTheSameSlotIsExtra", seed: with(dead, fields{"bur": 1, "bid": otherRef}),
+			want: Reply{Kind: Extra}},
+		{name: "AnotherSlotIsExtra", seed: with(dead, fields{"bur": 0, "bid": otherRef}), want: Reply{Kind: Extra}},
+		{name: "OlderVersionsDeadLetterIsKeptBySlot", seed: with(dead, fields{"bur": 1}), want: Reply{Kind: Keep}},
+		{name: "OlderVersionsDeadLetterOfAnotherSlotIsExtra", seed: with(dead, fields{"bur": 0}),
+			want: Reply{Kind: Extra}},
 		{name: "NotDeadIsExtra", seed: with(dead, fields{"st": "D"}), want: Reply{Kind: Extra}},
 		{name: "MissingRecordIsKeptAndNotCreated", want: Reply{Kind: Keep}},
 	})
@@ -445,16 +495,30 @@ func TestNoteMarksUncertainPuts(t *testing.T) {
 	})
 }
 
+func abortAs(wid string) call {
+	return func(b *testBundle, id string, now int64) (Reply, error) {
+		return b.store.Abort(b.ctx, b.tube, id, wid, now+60000, 3)
+	}
+}
+
 func TestAbortStopsOnlyUnstartedJobs(t *testing.T) {
 	t.Parallel()
-	runStates(t, func(b *testBundle, id string, now int64) (Reply, error) {
-		return b.store.Abort(b.ctx, b.tube, id, now+60000, 3)
-	}, []stateCase{
+	mine := fields{"st": "P", "w": "w1", "pw": at(-10), "due": at(60000)}
+	runStates(t, abortAs("w1"), []stateCase{
 		{name: "MissingIsAborted", want: Reply{Kind: Aborted}, write: true,
 			after: fields{"st": "V", "why": "abort", "due": at(60000), "n": 3}},
-		{name: "PendingIsAborted", seed: fields{"st": "P", "w": "w1", "pw": at(5000), "due": at(60000)},
-			want: Reply{Kind: Aborted}, write: true,
-			after: fields{"st": "V", "why": "abort", "w": "w1", "pw": at(5000), "due": at(60000)}},
+		{name: "PendingIsAborted", seed: mine, want: Reply{Kind: Aborted}, write: true,
+			after: with(mine, fields{"st": "V", "why": "abort"})},
+		{name: "PendingOfAGeneratedIDIsAborted", call: abortAs(""),
+			seed: fields{"st": "P", "unc": 1, "due": at(60000), "n": 3}, want: Reply{Kind: Aborted}, write: true,
+			after: fields{"st": "V", "why": "abort", "unc": 1, "due": at(60000), "n": 3}},
+		{name: "PendingWithoutWriterIsAborted", seed: fields{"st": "P", "unc": 1, "due": at(60000)},
+			want: Reply{Kind: Aborted}, write: true, after: fields{"st": "V", "why": "abort", "unc": 1, "due": at(60000)}},
+		{name: "ConfirmedByAnotherWriterIsTaken", seed: with(mine, fields{"w": "w2", "pw": at(5000), "ok": 1}),
+			want: Reply{Kind: Taken}},
+		{name: "AnotherWritersReservationIsOther", seed: with(mine, fields{"w": "w2", "pw": at(5000)}),
+			want: Reply{Kind: Other}},
+		{name: "GeneratedIDNeverAbortsAWritersReservation", call: abortAs(""), seed: mine, want: Reply{Kind: Other}},
 		{name: "AbortedAgainIsAborted", seed: fields{"st": "V", "why": "abort", "due": at(60000)},
 			want: Reply{Kind: Aborted}},
 		{name: "RevokedStaysRevoked", seed: fields{"st": "V", "why": "revoke", "due": at(60000)},
@@ -490,17 +554,26 @@ func TestReserveGuardsCallerChosenIDs(t *testing.T) {
 	})
 }
 
-func TestConfirmMarksOnlyTheWritersReservation(t *testing.T) {
+func TestConfirmMarksOnlyTheWritersReservationAndSaysWhetherItStands(t *testing.T) {
 	t.Parallel()
 	mine := fields{"st": "P", "w": "w1", "pw": at(5000), "due": at(60000)}
 	runStates(t, func(b *testBundle, id string, _ int64) (Reply, error) {
-		return Reply{Kind: OK}, b.store.Confirm(b.ctx, b.tube, id, "w1")
+		return b.store.Confirm(b.ctx, b.tube, id, "w1")
 	}, []stateCase{
 		{name: "OwnReservationIsConfirmed", seed: mine, want: Reply{Kind: OK}, write: true,
 			after: with(mine, fields{"ok": 1})},
-		{name: "OtherWritersIsUntouched", seed: with(mine, fields{"w": "w2"}), want: Reply{Kind: OK}},
-		{name: "RunningIsUntouched", seed: running(nil), want: Reply{Kind: OK}},
-		{name: "MissingRecordIsNotCreated", want: Reply{Kind: OK}},
+		{name: "OwnConfirmedAgainStands", seed: with(mine, fields{"ok": 1}), want: Reply{Kind: OK}},
+		{name: "OwnJobAConsumerTookUpStands", seed: running(fields{"w": "w1"}), want: Reply{Kind: OK}},
+		{name: "AnotherWritersConfirmedIsTaken", seed: with(mine, fields{"w": "w2", "ok": 1}),
+			want: Reply{Kind: Taken}},
+		{name: "AnotherWritersJobAConsumerTookUpIsTaken", seed: running(fields{"w": "w2"}),
+			want: Reply{Kind: Taken}},
+		{name: "AnotherWritersReservationIsOtherAndUntouched", seed: with(mine, fields{"w": "w2"}),
+			want: Reply{Kind: Other}},
+		{name: "AbortedIsOther", seed: with(mine, fields{"w": "w2", "st": "V", "why": "abort"}),
+			want: Reply{Kind: Other}},
+		{name: "RevokedIsRevoked", seed: with(mine, fields{"st": "V", "why": "revoke"}), want: Reply{Kind: Revoked}},
+		{name: "MissingRecordIsOtherAndNotCreated", want: Reply{Kind: Other}},
 	})
 }
 
@@ -544,14 +617,14 @@ func TestExpiredLeaseIsTakenOverAndTheOldClaimLosesIt(t *testing.T) {
 	b := setup(t)
 	id := NewClaimID()
 	now := b.now(t)
-	rep, err := b.store.Claim(b.ctx, b.tube, id, "a", now, 2, 0, false, 30, 2)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "a", now, Copy{N: 2, Slot: 0, Ref: testRef}, 30, 2)
 	require.NoError(t, err)
 	require.Equal(t, Reply{Kind: Run, Attempt: 1}, rep)
 	lease, err := strconv.ParseInt(b.read(t, id)["lease"], 10, 64)
 	require.NoError(t, err)
 	dqtest.Eventually(t, 5*time.Second, func() bool { return b.now(t) > lease }, "Redis time passes the lease")
 
-	rep, err = b.store.Claim(b.ctx, b.tube, id, "b", now, 2, 1, false, 30000, 2)
+	rep, err = b.store.Claim(b.ctx, b.tube, id, "b", now, Copy{N: 2, Slot: 1, Ref: testRef}, 30000, 2)
 	require.NoError(t, err)
 	require.Equal(t, Reply{Kind: Run, Attempt: 2}, rep, "the expired lease is taken over")
 	require.Equal(t, "1", b.read(t, id)["fail"], "the lapsed run counts as a failure")
@@ -573,7 +646,7 @@ func TestExpiredLeaseIsTakenOverAndTheOldClaimLosesIt(t *testing.T) {
 func happyPath(t *testing.T, b *testBundle, id string, unc bool) {
 	t.Helper()
 	due := b.now(t)
-	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", due, 3, 0, unc, 30000, 2)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", due, Copy{N: 3, Slot: 0, Ref: testRef, Unc: unc}, 30000, 2)
 	require.NoError(t, err)
 	require.Equal(t, Run, rep.Kind)
 	rep, err = b.store.Finish(b.ctx, b.tube, id, "c", 0, OutcomeOK, 0, 2)
@@ -581,7 +654,7 @@ func happyPath(t *testing.T, b *testBundle, id string, unc bool) {
 	require.Equal(t, Delete, rep.Kind)
 	require.NoError(t, b.store.Gone(b.ctx, b.tube, id, 0))
 	for i := 1; i < 3; i++ {
-		rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), due, 3, i, false, 30000, 2)
+		rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), due, Copy{N: 3, Slot: i, Ref: testRef}, 30000, 2)
 		require.NoError(t, err)
 		require.Equal(t, Delete, rep.Kind, "copy %d of a done job", i)
 		require.NoError(t, b.store.Gone(b.ctx, b.tube, id, i))
@@ -616,19 +689,25 @@ func TestEveryScriptAnswersATableOnAMissingKey(t *testing.T) {
 	id := func() string { return NewClaimID() }
 	now := b.now(t)
 	for name, run := range map[string]func() error{
-		"claim":  func() error { _, err := b.store.Claim(ctx, tube, id(), "c", now, 3, 0, false, 1000, 1); return err },
-		"early":  func() error { _, err := b.store.Claim(ctx, tube, id(), "c", now+9e6, 3, 0, false, 1000, 1); return err },
+		"claim": func() error {
+			_, err := b.store.Claim(ctx, tube, id(), "c", now, Copy{N: 3, Slot: 0, Ref: testRef}, 1000, 1)
+			return err
+		},
+		"early": func() error {
+			_, err := b.store.Claim(ctx, tube, id(), "c", now+9e6, Copy{N: 3, Slot: 0, Ref: testRef}, 1000, 1)
+			return err
+		},
 		"extend": func() error { _, err := b.store.Extend(ctx, tube, id(), "c", 1000); return err },
 		"finish": func() error { _, err := b.store.Finish(ctx, tube, id(), "c", 0, OutcomeYield, 0, 1); return err },
 		"gone":   func() error { return b.store.Gone(ctx, tube, id(), 0) },
-		"buried": func() error { _, err := b.store.Buried(ctx, tube, id(), 0); return err },
+		"buried": func() error { _, err := b.store.Buried(ctx, tube, id(), 0, testRef); return err },
 		"note":   func() error { return b.store.Note(ctx, tube, id(), now, 3) },
-		"abort":  func() error { _, err := b.store.Abort(ctx, tube, id(), now, 3); return err },
+		"abort":  func() error { _, err := b.store.Abort(ctx, tube, id(), "w", now, 3); return err },
 		"reserve": func() error {
 			_, err := b.store.Reserve(ctx, tube, id(), "w", now, 1000)
 			return err
 		},
-		"confirm": func() error { return b.store.Confirm(ctx, tube, id(), "w") },
+		"confirm": func() error { _, err := b.store.Confirm(ctx, tube, id(), "w"); return err },
 		"revoke":  func() error { _, err := b.store.Revoke(ctx, tube, id(), 0); return err },
 		"legacy":  func() error { _, err := b.store.LegacyLock(ctx, b.key(id()), "c"); return err },
 		"now":     func() error { _, err := b.store.Now(ctx); return err },
@@ -661,7 +740,7 @@ func TestScriptsRunAfterRedisForgetsThem(t *testing.T) {
 	srv := dqtest.NewRedis(t)
 	b := setupOn(t, redis.RedisConf{Host: srv.Addr(), Type: "node"})
 	id := NewClaimID()
-	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", b.now(t), 1, 0, false, 30000, 1)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", b.now(t), Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 1)
 	require.NoError(t, err)
 	require.Equal(t, Run, rep.Kind)
 
@@ -710,7 +789,7 @@ func TestProtocolRunsOnARedisCluster(t *testing.T) {
 		rep, err = b.store.Revoke(b.ctx, b.tube, fresh, b.now(t)+60000)
 		require.NoError(t, err)
 		require.Equal(t, Revoked, rep.Kind)
-		rep, err = b.store.Claim(b.ctx, b.tube, fresh, "c", b.now(t), 3, 0, false, 30000, 2)
+		rep, err = b.store.Claim(b.ctx, b.tube, fresh, "c", b.now(t), Copy{N: 3, Slot: 0, Ref: testRef}, 30000, 2)
 		require.NoError(t, err)
 		require.Equal(t, Delete, rep.Kind, "a copy of a revoked job is deleted")
 		rep, err = b.store.Reserve(b.ctx, b.tube, fresh, "w", b.now(t), 1000)
@@ -724,11 +803,11 @@ func TestArgumentsOutOfRangeAreRefusedBeforeRedis(t *testing.T) {
 	// No Redis at all: a bad argument must fail before any call.
 	s := New(nil, "p", time.Hour)
 	ctx := context.Background()
-	_, err := s.Claim(ctx, "t", "id", "c", 0, 3, MaxSlots, false, 1000, 1)
+	_, err := s.Claim(ctx, "t", "id", "c", 0, Copy{N: 3, Slot: MaxSlots, Ref: testRef}, 1000, 1)
 	require.ErrorIs(t, err, ErrBadArg)
-	_, err = s.Claim(ctx, "t", "id", "c", 0, MaxSlots+1, 0, false, 1000, 1)
+	_, err = s.Claim(ctx, "t", "id", "c", 0, Copy{N: MaxSlots + 1, Slot: 0, Ref: testRef}, 1000, 1)
 	require.ErrorIs(t, err, ErrBadArg)
-	_, err = s.Claim(ctx, "t", "id", "c", 0, 3, 0, false, 0, 1)
+	_, err = s.Claim(ctx, "t", "id", "c", 0, Copy{N: 3, Slot: 0, Ref: testRef}, 0, 1)
 	require.ErrorIs(t, err, ErrBadArg)
 	_, err = s.Extend(ctx, "t", "id", "c", -1)
 	require.ErrorIs(t, err, ErrBadArg)
@@ -737,10 +816,14 @@ func TestArgumentsOutOfRangeAreRefusedBeforeRedis(t *testing.T) {
 	_, err = s.Finish(ctx, "t", "id", "c", 0, OutcomeFail, -5, 1)
 	require.ErrorIs(t, err, ErrBadArg)
 	require.ErrorIs(t, s.Gone(ctx, "t", "id", -1), ErrBadArg)
-	_, err = s.Buried(ctx, "t", "id", -1)
+	_, err = s.Buried(ctx, "t", "id", -1, testRef)
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Buried(ctx, "t", "id", 0, "")
+	require.ErrorIs(t, err, ErrBadArg)
+	_, err = s.Claim(ctx, "t", "id", "c", 0, Copy{N: 3, Slot: 0, Ref: ""}, 1000, 1)
 	require.ErrorIs(t, err, ErrBadArg)
 	require.ErrorIs(t, s.Note(ctx, "t", "id", 0, -1), ErrBadArg)
-	_, err = s.Abort(ctx, "t", "id", 0, MaxSlots+1)
+	_, err = s.Abort(ctx, "t", "id", "", 0, MaxSlots+1)
 	require.ErrorIs(t, err, ErrBadArg)
 	_, err = s.Reserve(ctx, "t", "id", "w", 0, 0)
 	require.ErrorIs(t, err, ErrBadArg)
@@ -769,7 +852,7 @@ func TestKindsAndOutcomesHaveNames(t *testing.T) {
 	for word, k := range wireKinds {
 		require.Equal(t, word, strings.ToUpper(k.String()))
 	}
-	require.Len(t, wireKinds, int(MaybeDone))
+	require.Len(t, wireKinds, int(Other))
 }
 
 func TestUnexpectedRepliesAreErrors(t *testing.T) {
@@ -790,7 +873,7 @@ func BenchmarkClaimFinish(b *testing.B) {
 	due := tb.now(b)
 	for b.Loop() {
 		id, cid := NewClaimID(), NewClaimID()
-		rep, err := tb.store.Claim(ctx, tb.tube, id, cid, due, 1, 0, false, 30000, 2)
+		rep, err := tb.store.Claim(ctx, tb.tube, id, cid, due, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 2)
 		if err != nil || rep.Kind != Run {
 			b.Fatalf("claim: %v %v", rep, err)
 		}
@@ -811,7 +894,7 @@ func TestGoneManyCollectsRecordsInOneRoundTrip(t *testing.T) {
 	ids := []string{NewClaimID(), NewClaimID(), NewClaimID()}
 	for _, id := range ids {
 		cid := NewClaimID()
-		rep, err := b.store.Claim(b.ctx, b.tube, id, cid, b.now(t), 2, 0, false, 30000, 3)
+		rep, err := b.store.Claim(b.ctx, b.tube, id, cid, b.now(t), Copy{N: 2, Slot: 0, Ref: testRef}, 30000, 3)
 		require.NoError(t, err)
 		require.Equal(t, Run, rep.Kind)
 		rep, err = b.store.Finish(b.ctx, b.tube, id, cid, 0, OutcomeOK, 0, 3)
@@ -836,7 +919,7 @@ func TestClaimOfARevokedJobSaysRevoked(t *testing.T) {
 	rep, err := b.store.Revoke(b.ctx, b.tube, id, b.now(t)+60000)
 	require.NoError(t, err)
 	require.Equal(t, Revoked, rep.Kind)
-	rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), b.now(t), 3, 0, false, 30000, 3)
+	rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), b.now(t), Copy{N: 3, Slot: 0, Ref: testRef}, 30000, 3)
 	require.NoError(t, err)
 	require.Equal(t, Delete, rep.Kind)
 	require.True(t, rep.Revoked())
@@ -863,9 +946,9 @@ func TestConcurrentCallsSharePipelinedRoundTripsAndGetTheirOwnReplies(t *testing
 			<-start
 			// Every other job is claimed twice by the same claim id: a replay
 			// must answer the same attempt, not a second one.
-			replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, 3, i%3, false, 30000, 3)
+			replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, Copy{N: 3, Slot: i % 3, Ref: testRef}, 30000, 3)
 			if i%2 == 0 && errs[i] == nil {
-				replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, 3, i%3, false, 30000, 3)
+				replies[i], errs[i] = b.store.Claim(b.ctx, b.tube, ids[i], "c"+ids[i], now, Copy{N: 3, Slot: i % 3, Ref: testRef}, 30000, 3)
 			}
 		}()
 	}
@@ -891,4 +974,52 @@ func TestConcurrentCallsSharePipelinedRoundTripsAndGetTheirOwnReplies(t *testing
 	require.NoError(t, err)
 	require.Equal(t, OK, rep.Kind)
 	require.Equal(t, trips+1, b.store.pipe.trips.Load(), "a lone call is one round trip")
+}
+
+// TestLegacyLockTellsZerodqsOwnAttemptsFromAGoQueueRun: go-queue's lock
+// held by zerodq (this version's mark, or an older version's claim id) is
+// taken again, so a failed or interrupted attempt is retried; held by
+// anything go-queue writes ("1" before 2024, go-zero's 16-character
+// RedisLock id since) means a go-queue consumer ran the job.
+func TestLegacyLockTellsZerodqsOwnAttemptsFromAGoQueueRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const mine = "zerodq:gq-0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name, held string // held "": no lock
+		ours       bool
+	}{
+		{name: "FreeIsTaken", ours: true},
+		{name: "OwnMarkIsOurs", held: mine, ours: true},
+		{name: "OlderZerodqClaimIDIsOurs", held: NewClaimID(), ours: true},
+		{name: "AnotherJobsMarkIsNot", held: "zerodq:gq-ffffffffffffffffffffffffffffffff"},
+		{name: "GoQueueGuardValueIsARun", held: "1"},
+		{name: "GoZeroRedisLockIDIsARun", held: "aZ3kQ9xLm2Pw7RtB"},
+		{name: "UpperCaseHexIsNotAClaimID", held: strings.ToUpper(NewClaimID())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lock := b.key(NewClaimID())
+			t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), lock) })
+			if tc.held != "" {
+				require.NoError(t, b.rds.SetexCtx(b.ctx, lock, tc.held, 60))
+			}
+			for range 2 { // a re-sent script answers the same
+				ours, err := b.store.LegacyLock(b.ctx, lock, mine)
+				require.NoError(t, err)
+				require.Equal(t, tc.ours, ours)
+				v, err := b.rds.GetCtx(b.ctx, lock)
+				require.NoError(t, err)
+				ttl, err := b.rds.EvalCtx(b.ctx, "return redis.call('PTTL', KEYS[1])", []string{lock})
+				require.NoError(t, err)
+				if tc.ours {
+					require.Equal(t, mine, v, "the lock carries zerodq's mark")
+					require.InDelta(t, int64(legacyLockMs), ttl.(int64), slack, "go-queue's lock lives an hour")
+				} else {
+					require.Equal(t, tc.held, v, "a go-queue run's lock is left alone")
+					require.LessOrEqual(t, ttl.(int64), int64(60000))
+				}
+			}
+		})
+	}
 }

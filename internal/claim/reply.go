@@ -27,18 +27,20 @@ const (
 	Dup                       // reserve: already enqueued
 	Aborted                   // abort: the job will never run
 	Started                   // abort: a consumer already has it
-	Revoked                   // reserve: the ID was revoked; revoke: now revoked
+	Revoked                   // reserve, confirm: the ID was revoked; revoke: now revoked
 	Running                   // revoke: a consumer runs it now
 	Done                      // revoke: it ran to completion
 	Dead                      // revoke: it failed for good (dead letter)
 	MaybeDone                 // revoke: no record; revoked if it had not run
+	Taken                     // abort, confirm: another writer's enqueue of the ID stands
+	Other                     // abort, confirm: another writer holds the ID unconfirmed (confirm: or nobody does)
 )
 
 var kindNames = [...]string{
 	Run: "Run", Early: "Early", Spare: "Spare", Delete: "Delete", Bury: "Bury", Release: "Release",
 	OK: "OK", Lost: "Lost", Keep: "Keep", Extra: "Extra", Fresh: "Fresh", Busy: "Busy", Dup: "Dup",
 	Aborted: "Aborted", Started: "Started", Revoked: "Revoked", Running: "Running", Done: "Done",
-	Dead: "Dead", MaybeDone: "MaybeDone",
+	Dead: "Dead", MaybeDone: "MaybeDone", Taken: "Taken", Other: "Other",
 }
 
 // wireKinds maps the scripts' words (the names in upper case) to kinds.

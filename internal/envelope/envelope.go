@@ -36,6 +36,10 @@ import (
 	"slices"
 )
 
+// WriterHeader names the header in which a WithID enqueue carries its writer id, so that the copies of a
+// writer whose reservation of the ID another writer took over are told apart and never run.
+const WriterHeader = "zerodq-writer"
+
 // FlagUnc marks a copy written after an earlier put of the same job had an uncertain outcome, so the job's
 // record must not be garbage-collected by counting deleted slots.
 const FlagUnc uint8 = 1

@@ -1,7 +1,9 @@
 -- claim: may the holder of the copy of slot i run the job now?
 -- KEYS[1] the job's hash
 -- ARGV[1] DedupeTTL ms, [2] cid (claim id), [3] due ms, [4] n (0 unknown),
---   [5] i (slot), [6] unc (1 or 0), [7] lease ms, [8] maxFail
+--   [5] i (slot), [6] unc (1 or 0), [7] lease ms, [8] maxFail, [9] ref (the
+--   copy's own reference: node and beanstalkd job number), [10] writer (the
+--   WithID writer that put the copy; '' unknown)
 -- reply {kind, attempt, ms}: {'RUN', att, 0} | {'EARLY', 0, due - now} |
 --   {'SPARE', 0, ms} | {'DELETE', 0, 0} | {'DELETE', 0, 1} (revoked) | {'BURY', 0, 0}
 local cid = ARGV[2]
@@ -11,11 +13,18 @@ local i = tonumber(ARGV[5])
 local unc = ARGV[6] == '1'
 local leaseMs = tonumber(ARGV[7])
 local maxFail = tonumber(ARGV[8])
+local ref = ARGV[9]
+local writer = ARGV[10]
 
 local now = clock()
 if due > now then return {'EARLY', 0, due - now} end
 
 local r = record()
+if r and writer ~= '' and r.w and r.w ~= writer then
+  -- A copy of a writer whose reservation of the ID was taken over (its put
+  -- window had passed): the enqueue that stands is the other writer's.
+  return {'DELETE', 0, 0}
+end
 if r and r.st == 'R' and r.own == cid then
   -- A re-sent claim that already won.
   return {'RUN', r.att, 0}
@@ -33,17 +42,18 @@ else
   elseif r.st == 'R' and r.lease <= now then
     -- The owner neither finished nor renewed: that run counts as failed.
     claimable, fail = true, fail + 1
-  elseif r.st == 'X' and r.bur == i then
+  elseif r.st == 'X' and r.bur and deadLetter(r, i, ref) then
     -- An operator kicked the dead letter: it gets a fresh set of retries.
     claimable, fail = true, 0
   end
 end
-if not claimable then return route(now, cid, i, r) end
+if not claimable then return route(now, cid, i, r, ref) end
 
 if fail > maxFail then
-  -- bur is cleared so that the first copy buried now becomes the dead letter.
+  -- bur and bid are cleared so that the first copy buried now becomes the
+  -- dead letter.
   redis.call('HSET', key, 'st', 'X', 'fail', fail, 'due', due)
-  redis.call('HDEL', key, 'bur')
+  redis.call('HDEL', key, 'bur', 'bid')
   expire(now)
   return {'BURY', 0, 0}
 end

@@ -27,7 +27,7 @@ if not r then
   r = {st = 'R', own = cid, fail = 0}
 end
 
-if r.own ~= cid then return route(now, cid, i, r) end
+if r.own ~= cid then return route(now, cid, i, r, false) end
 
 if r.st ~= 'R' then
   -- A re-sent finish: answer as the first did, counting nothing again.
@@ -37,7 +37,7 @@ if r.st ~= 'R' then
     return {'DELETE', 0, 0}
   end
   if r.st == 'D' or r.st == 'V' then return {'DELETE', 0, 0} end
-  return route(now, cid, i, r)
+  return route(now, cid, i, r, false)
 end
 
 if outcome == 'ok' then
@@ -56,7 +56,7 @@ end
 local fail = r.fail + 1
 if outcome == 'dead' or fail > maxFail then
   redis.call('HSET', key, 'st', 'X', 'own', cid, 'fail', fail)
-  redis.call('HDEL', key, 'bur')
+  redis.call('HDEL', key, 'bur', 'bid')
   expire(now)
   return {'BURY', 0, 0}
 end

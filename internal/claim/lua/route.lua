@@ -5,10 +5,21 @@
 -- spareMaxExp bounds the spare back-off exponent (2^30 s is past any lease).
 local spareMaxExp = 30
 
--- route answers for a record r (fields st own lease nb bur sp spc) that the
--- caller cid may not run now. States the caller could claim answer SPARE 0:
+-- deadLetter reports whether the copy of slot i with reference ref (false
+-- when unknown) is the job's recorded dead letter: by reference where buried
+-- recorded one (bid), by slot in a record an older version wrote. Other
+-- copies may share the slot (a spill after an uncertain put, every legacy
+-- copy), never the reference.
+local function deadLetter(r, i, ref)
+  if r.bid then return r.bid == ref end
+  return r.bur == i
+end
+
+-- route answers for a record r (fields st own lease nb bur bid sp spc w) that
+-- the caller cid, holding the copy of slot i with reference ref (false when
+-- unknown), may not run now. States the caller could claim answer SPARE 0:
 -- claim again at once and let claim decide (finish never takes a claim).
-local function route(now, cid, i, r)
+local function route(now, cid, i, r, ref)
   local st = r.st
   if st == 'R' then
     local left = r.lease - now
@@ -26,9 +37,9 @@ local function route(now, cid, i, r)
   elseif st == 'W' then
     return {'SPARE', 0, math.max(r.nb - now, 0)}
   elseif st == 'X' then
-    -- claim takes X with bur = i (a kicked dead letter) before routing; a
-    -- finisher holding that slot keeps its copy buried rather than run it.
-    if not r.bur or r.bur == i then return {'BURY', 0, 0} end
+    -- claim takes the dead letter (kicked) before routing; a finisher
+    -- holding it keeps it buried rather than run it.
+    if not r.bur or deadLetter(r, i, ref) then return {'BURY', 0, 0} end
     return {'DELETE', 0, 0}
   elseif st == 'D' then
     return {'DELETE', 0, 0}
@@ -45,8 +56,8 @@ end
 -- record reads the fields route and the run scripts need; false when the key
 -- is missing.
 local function record()
-  local h = redis.call('HMGET', key, 'st', 'own', 'att', 'fail', 'lease', 'nb', 'bur', 'sp', 'spc')
+  local h = redis.call('HMGET', key, 'st', 'own', 'att', 'fail', 'lease', 'nb', 'bur', 'sp', 'spc', 'bid', 'w')
   if not h[1] then return false end
   return {st = h[1], own = h[2], att = num(h[3]), fail = num(h[4]), lease = num(h[5]), nb = num(h[6]),
-    bur = tonumber(h[7]), sp = num(h[8]), spc = h[9]}
+    bur = tonumber(h[7]), sp = num(h[8]), spc = h[9], bid = h[10] or nil, w = h[11] or nil}
 end
