@@ -358,14 +358,15 @@ func (p *producer) putCopy(ctx context.Context, j *putJob, k int, slot, flags ui
 }
 
 // delayOf is the beanstalkd delay of a job due at due: whole seconds,
-// rounded down so that a copy is never ready late; consumers hold a copy
-// that comes ready early until the exact due time.
+// counted from the latest the Redis clock can read now and rounded down, so
+// that a copy is never ready late; consumers hold a copy that comes ready
+// early until the exact due time.
 func (p *producer) delayOf(due int64) time.Duration {
-	ms := due - p.clock.NowMs()
-	if ms < 1000 {
+	d := time.UnixMilli(due).Sub(p.clock.Latest())
+	if d < time.Second {
 		return 0
 	}
-	return time.Duration(ms/1000) * time.Second
+	return d.Truncate(time.Second)
 }
 
 // shuffle puts the node indexes in order in random order, so that jobs spread
