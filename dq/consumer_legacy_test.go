@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beanstalkd/go-beanstalk"
 	"github.com/stretchr/testify/require"
 	"github.com/zeromicro/go-zero/core/stores/redis"
 
@@ -86,5 +87,37 @@ func TestConsumerTakesALegacyLockHeldByGoQueueForARun(t *testing.T) {
 	require.Zero(t, buried)
 	l.mu.Lock()
 	require.Zero(t, l.starts[envelope.LegacyID(raw)], "a job go-queue ran does not run again")
+	l.mu.Unlock()
+}
+
+// Revoking a go-queue job takes go-queue's lock with a value that no zerodq
+// attempt takes for its own: a copy that shows up once the revoked record is
+// gone (a node frozen past DedupeTTL) still does not run while the lock
+// lives.
+func TestConsumerDoesNotRunARevokedLegacyJobOnceItsRecordIsGone(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	node0 := c.Beanstalks[0]
+	raw := []byte(fmt.Sprintf("%d/%s revoked", time.Now().UnixNano(), dqtest.Name(t)))
+	rds := redis.MustNewRedis(c.Redis)
+	t.Cleanup(func() { _, _ = rds.Del(envelope.LegacyLockKey(raw)) })
+	conn := dialNode(t, node0.Endpoint)
+	jid, err := (&beanstalk.Tube{Conn: conn, Name: node0.Tube}).Put(raw, 1, time.Hour, time.Minute)
+	require.NoError(t, err)
+	p := openProducer(t, c)
+	require.NoError(t, p.Revoke(fmt.Sprintf("%s/%s/%d", node0.Endpoint, node0.Tube, jid)))
+	id := envelope.LegacyID(raw)
+	require.Equal(t, "V", recordOf(t, c, id)["st"])
+
+	// The record expires; a copy of the job written before the revoke
+	// comes back from another node.
+	_, err = rds.Del(c.KeyPrefix + ":" + c.claimTube() + ":" + id)
+	require.NoError(t, err)
+	putRaw(t, c.Beanstalks[1], raw)
+	l := newLedger()
+	startConsumer(t, c, l.handler(nil))
+	awaitNoCopies(t, c, 15*time.Second, "the late copy deleted")
+	l.mu.Lock()
+	require.Zero(t, l.starts[id], "a revoked go-queue job does not run")
 	l.mu.Unlock()
 }
