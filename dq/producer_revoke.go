@@ -169,7 +169,7 @@ func (p *producer) revokeRecord(ctx context.Context, env envelope.Envelope, raw 
 	}
 	outcome := revokeOutcome(rep.Kind, env.ID)
 	if env.Legacy && (outcome == nil || errors.Is(outcome, ErrMaybeDone)) {
-		if _, err := p.store.LegacyLock(rctx, envelope.LegacyLockKey(raw), claim.NewClaimID()); err != nil {
+		if _, err := p.store.LegacyLock(rctx, envelope.LegacyLockKey(raw), claim.LegacyRevokeMark(env.ID)); err != nil {
 			return fmt.Errorf("dq: revoking job %s: taking go-queue's lock: %w", env.ID, err)
 		}
 	}

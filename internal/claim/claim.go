@@ -269,6 +269,11 @@ func (s *Store) LegacyLock(ctx context.Context, lockKey, mark string) (bool, err
 // earlier attempts are told apart from a go-queue consumer's run.
 func LegacyLockMark(id string) string { return "zerodq:" + id }
 
+// LegacyRevokeMark is the value a revoke writes into go-queue's lock for job
+// id: neither zerodq's attempts nor go-queue's consumer take it for their
+// own, so both skip the job while the lock lives.
+func LegacyRevokeMark(id string) string { return "zerodq-revoked:" + id }
+
 // NewClaimID returns a random 128-bit claim id in hex: the fencing token that
 // tells a claim's own writes from a stale claimant's.
 func NewClaimID() string {
