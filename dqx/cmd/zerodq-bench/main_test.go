@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,21 +60,24 @@ func TestBenchSmokeReportsEveryScenarioWithNoEarlyJob(t *testing.T) {
 	require.LessOrEqual(t, res["slow_handler_1_jobs_per_s"], 100.0)
 }
 
-func TestSoakUnderFaultsLosesNoJobAndExplainsEveryDouble(t *testing.T) {
+func TestSoakUnderFaultsLosesNoJobAndAttributesEveryDouble(t *testing.T) {
 	dqtest.VerifyNoLeaks(t)
 	o := defaultSoakOptions()
-	o.duration = 16 * time.Second
+	o.duration = 24 * time.Second
 	o.rate = 40
 	o.consumers = 2
 	o.workers = 4
-	o.faultEvery = 1500 * time.Millisecond
+	o.ttr = 3 * time.Second
+	o.dedupeTTL = 2 * time.Second
+	o.longSpread = 5 * time.Second
+	o.faultEvery = time.Second
 	o.drain = 90 * time.Second
 	// One consumer kills itself right after a completion, before its finish:
-	// a double is then certain, and the soak must find and explain it.
+	// a double is then certain, and the soak must find and attribute it.
 	o.dieAfter = 40
 	var log bytes.Buffer
 	quietLogs(false, &log)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	rep, err := runSoak(ctx, o, &log)
 	require.NoError(t, err, "soak log:\n%s", log.String())
@@ -87,7 +89,7 @@ func TestSoakUnderFaultsLosesNoJobAndExplainsEveryDouble(t *testing.T) {
 	require.Greater(t, rep.produced, 0)
 	require.Empty(t, rep.lost, "lost jobs")
 	require.Equal(t, rep.produced, rep.completed)
-	require.Zero(t, rep.unexplained(), "doubles without a fault to explain them")
+	require.Zero(t, rep.unattributed(), "doubles no fault explains")
 	require.Empty(t, rep.ranAfterQuorum)
 	require.True(t, rep.drained)
 	counts := rep.faultCounts()
@@ -96,10 +98,15 @@ func TestSoakUnderFaultsLosesNoJobAndExplainsEveryDouble(t *testing.T) {
 	}
 	require.Equal(t, 1, counts[faultConsumerDie])
 	require.True(t, slices.ContainsFunc(rep.doubles, func(d double) bool {
-		return strings.Contains(d.Cause, "SIGKILLed itself")
-	}), "the job completed right before a consumer died ran again and was reported: %+v", rep.doubles)
+		return d.Cause == causeInterrupted && d.Fault != nil && d.Fault.Kind == faultConsumerDie
+	}), "the job completed right before a consumer died ran again and was attributed: %+v", rep.doubles)
+	require.Positive(t, rep.deaths, "no job died on purpose")
+	require.Positive(t, rep.kickedRuns, "no dead letter ran again after a kick")
+	require.Positive(t, rep.reenqueued, "no WithID enqueued again after its record expired")
+	require.Equal(t, rep.reenqueued, counts[faultReenqueue])
 	js := rep.json()
-	for _, key := range []string{"soak_jobs", "soak_lost", "soak_double", "soak_faults"} {
+	for _, key := range []string{"soak_jobs", "soak_lost", "soak_double", "soak_double_attributed",
+		"soak_double_unattributed", "soak_faults", "soak_faults_by_kind"} {
 		require.Contains(t, js, key)
 	}
 }
