@@ -11,8 +11,11 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/zerodq/zerodq/dq"
 	"github.com/zerodq/zerodq/internal/dqtest"
@@ -31,6 +34,7 @@ type soakOptions struct {
 	drain      time.Duration // bound on the wait for the queue to drain
 	ttr        time.Duration
 	dedupeTTL  time.Duration // DedupeTTL of the WithID tube
+	faults     []string      // the kinds of faults to inject (faultKinds, and faultReenqueue)
 	dieAfter   int           // the first consumer SIGKILLs itself after this many completions
 	seed       uint64
 	json       bool
@@ -42,7 +46,8 @@ func defaultSoakOptions() soakOptions {
 	return soakOptions{
 		duration: 3 * time.Minute, rate: 100, consumers: 3, workers: 8, work: 5 * time.Millisecond,
 		spread: 3 * time.Second, longSpread: 20 * time.Second, faultEvery: 2500 * time.Millisecond,
-		drain: 2 * time.Minute, ttr: 5 * time.Second, dedupeTTL: 5 * time.Second,
+		drain: 2 * time.Minute, ttr: 5 * time.Second, dedupeTTL: 15 * time.Second,
+		faults: append(slices.Clone(faultKinds), faultReenqueue),
 	}
 }
 
@@ -60,6 +65,8 @@ func soakMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.drain, "drain", o.drain, "how long to wait for the queue to drain")
 	fs.DurationVar(&o.ttr, "ttr", o.ttr, "TTR (lease) of the jobs")
 	fs.DurationVar(&o.dedupeTTL, "dedupe-ttl", o.dedupeTTL, "DedupeTTL of the WithID jobs, which are enqueued again once it has surely passed")
+	faults := strings.Join(o.faults, ",")
+	fs.StringVar(&faults, "faults", faults, "comma-separated kinds of faults to inject")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the fault schedule (0: random)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	fs.BoolVar(&o.keep, "keep", false, "keep the directory of records and consumer logs")
@@ -68,6 +75,12 @@ func soakMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hideFlags(fs, "die-after") // for the tests: a certain double, to prove it is found and attributed
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	o.faults = strings.Split(faults, ",")
+	for _, k := range o.faults {
+		if !slices.Contains(faultKinds, k) && k != faultReenqueue {
+			return fmt.Errorf("-faults: unknown kind %q (kinds: %s,%s)", k, strings.Join(faultKinds, ","), faultReenqueue)
+		}
 	}
 	if o.duration <= 0 || o.rate <= 0 || o.consumers <= 0 || o.workers <= 0 || o.faultEvery <= 0 || o.dedupeTTL <= 0 {
 		return errors.New("-duration, -rate, -consumers, -workers, -fault-every and -dedupe-ttl must be positive")
@@ -119,11 +132,17 @@ func jobClass(seq uint64) int {
 	return classMain
 }
 
-// reenqueueSlack is how long after its completion a WithID job's record may
-// still be written to (the deletes of its last copies, held up by a paused or
-// killed node or a Redis outage), beyond TTR: each write keeps the record for
-// DedupeTTL past the lease.
-const reenqueueSlack = 10 * time.Second
+// longestOutage is how long the soak keeps Redis down at most.
+func (o soakOptions) longestOutage() time.Duration { return o.ttr + 3*time.Second }
+
+// lateWrite bounds how long after a WithID job's completion its record may
+// still be written to: the delete of a spare copy that waited up to a lease
+// for the run to end, then through a Redis outage, and a second to spare.
+func (o soakOptions) lateWrite() time.Duration { return o.longestOutage() + o.ttr + 2*time.Second }
+
+// reenqueueAfter is how long after a WithID job's completion its record has
+// surely expired: each write keeps it DedupeTTL past its lease (TTR).
+func (o soakOptions) reenqueueAfter() time.Duration { return o.lateWrite() + o.ttr + o.dedupeTTL }
 
 // soak is one soak run.
 type soak struct {
@@ -146,6 +165,9 @@ type soak struct {
 	jobsMu  sync.Mutex
 	ids     []string // by seq, for enqueueOK and enqueueQuorum
 	outcome []uint8  // by seq
+	// errSamples are the first distinct errors of enqueues other than
+	// ErrQuorum.
+	errSamples []string
 
 	pending []uint64 // WithID enqueues that failed, for manageIDs to try again
 
@@ -156,6 +178,16 @@ type soak struct {
 
 // runSoak runs a soak and reports on it.
 func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, error) {
+	if o.dedupeTTL < o.lateWrite() {
+		// Shorter, a spare copy of a done job may outlive the record that
+		// tells it the job is done, and run it again: the soak would then
+		// find the documented limit it set up, not a fault of zerodq.
+		return nil, fmt.Errorf("-dedupe-ttl %v must be at least %v (a Redis outage of the soak and a lease, 2×TTR+5s)",
+			o.dedupeTTL, o.lateWrite())
+	}
+	if !o.verbose {
+		goredis.SetLogger(discardLog{})
+	}
 	if o.seed == 0 {
 		o.seed = rand.Uint64()
 	}
@@ -249,7 +281,7 @@ func (s *soak) run(ctx context.Context) (*soakReport, error) {
 		return nil, err
 	}
 
-	rep := &soakReport{o: s.o, withIDRetries: s.retries}
+	rep := &soakReport{o: s.o, withIDRetries: s.retries, errSamples: s.errSamples}
 	for _, oc := range s.outcome {
 		switch oc {
 		case enqueueOK:
@@ -311,6 +343,9 @@ func (s *soak) enqueue(ctx context.Context, seq uint64) bool {
 		s.ids[seq], s.outcome[seq] = qe.ID, enqueueQuorum
 	default:
 		s.outcome[seq] = enqueueOther
+		if len(s.errSamples) < 5 && !slices.Contains(s.errSamples, err.Error()) {
+			s.errSamples = append(s.errSamples, err.Error())
+		}
 		return class != classID
 	}
 	return true
@@ -324,12 +359,12 @@ func jitter(seq uint64) float64 {
 
 // manageIDs runs beside production: it tries WithID enqueues again that
 // failed (Redis away), and enqueues each WithID job again, as job n+seq,
-// once it completed and its record has surely expired: TTR, DedupeTTL and
-// reenqueueSlack after its completion, on the soak's own clock (Redis runs on
-// this host). The second enqueue must run once more.
+// once it completed and its record has surely expired (reenqueueAfter), on
+// the soak's own clock (Redis runs on this host). The second enqueue must run
+// once more.
 func (s *soak) manageIDs(ctx context.Context) error {
 	l := newLedger(s.dir)
-	wait := s.o.ttr + s.o.dedupeTTL + reenqueueSlack
+	wait := s.o.reenqueueAfter()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -362,6 +397,9 @@ func (s *soak) manageIDs(ctx context.Context) error {
 				s.retryLater(retry[i:]...)
 				break
 			}
+		}
+		if !slices.Contains(s.o.faults, faultReenqueue) {
+			continue
 		}
 		for _, seq := range due {
 			if ctx.Err() != nil {
@@ -484,3 +522,9 @@ func (s *soak) analyze(rep *soakReport, l *ledger) {
 		rep.kickedRuns += v.kicked
 	}
 }
+
+// discardLog keeps go-redis's own messages (a dial refused while Redis is
+// down) out of the soak's output.
+type discardLog struct{}
+
+func (discardLog) Printf(context.Context, string, ...any) {}

@@ -248,6 +248,9 @@ type consumerProc struct {
 	pid     int
 	log     *os.File
 	dies    bool // started with -die-after: its exit is a planned fault
+	// startedAt is when the process was started; until its signal handler
+	// is in place, a SIGTERM ends it without a drain.
+	startedAt time.Time
 	exited  chan struct{}
 	waitErr error     // set before exited closes
 	endedAt time.Time // set before exited closes
@@ -268,7 +271,7 @@ func startConsumerProc(s soakSettings, dir string, slot, generation int) (*consu
 		return nil, err
 	}
 	p := &consumerProc{slot: slot, cmd: cmd, pid: cmd.Process.Pid, log: log, dies: s.dieAfter > 0,
-		exited: make(chan struct{})}
+		exited: make(chan struct{}), startedAt: time.Now()}
 	go func() {
 		p.waitErr = cmd.Wait()
 		p.endedAt = time.Now()

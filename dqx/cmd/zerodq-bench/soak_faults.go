@@ -30,7 +30,14 @@ func (s *soak) injectFaults(ctx context.Context) error {
 			return err
 		}
 		if len(round) == 0 {
-			round = slices.Clone(faultKinds)
+			for _, k := range faultKinds {
+				if slices.Contains(s.o.faults, k) {
+					round = append(round, k)
+				}
+			}
+			if len(round) == 0 {
+				continue
+			}
 			s.rnd.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
 		}
 		kind := round[0]
@@ -72,7 +79,7 @@ func (s *soak) inject(kind string) error {
 	case faultRedisOutage:
 		f.Target = s.env.Redis.Addr()
 		s.env.Redis.Kill()
-		between(s.o.ttr+time.Second, s.o.ttr+3*time.Second)
+		between(s.o.ttr+time.Second, s.o.longestOutage())
 		err = restart(s.env.Redis)
 	case faultConsumerKill:
 		p := s.victim()
@@ -131,21 +138,36 @@ const consumerStopTimeout = 10 * time.Second
 
 // victim picks a consumer to kill or stop. A consumer that is to die on its
 // own (-die-after) is spared, so that its planned death, and the double it
-// causes, surely happen.
+// causes, surely happen; so is one started less than consumerSettle ago,
+// whose SIGTERM handler may not be in place yet (it waits for one to settle).
 func (s *soak) victim() *consumerProc {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	victims := make([]*consumerProc, 0, len(s.procs))
-	for _, q := range s.procs {
-		if !q.dies {
-			victims = append(victims, q)
+	for {
+		s.mu.Lock()
+		victims := make([]*consumerProc, 0, len(s.procs))
+		for _, q := range s.procs {
+			if !q.dies {
+				victims = append(victims, q)
+			}
 		}
+		if len(victims) == 0 {
+			victims = slices.Clone(s.procs)
+		}
+		settled := slices.DeleteFunc(slices.Clone(victims), func(q *consumerProc) bool {
+			return time.Since(q.startedAt) < consumerSettle
+		})
+		if len(settled) > 0 {
+			p := settled[s.rnd.IntN(len(settled))]
+			s.mu.Unlock()
+			return p
+		}
+		s.mu.Unlock()
+		time.Sleep(100 * time.Millisecond) // the wait for a consumer to settle is the schedule's
 	}
-	if len(victims) == 0 {
-		victims = s.procs
-	}
-	return victims[s.rnd.IntN(len(victims))]
 }
+
+// consumerSettle is how long a consumer runs before it may be killed or
+// stopped.
+const consumerSettle = time.Second
 
 // nodeWithDeadLetters picks a node holding dead letters in the dead tube, or
 // any node when none does (a kick there then moves delayed jobs of that tube).

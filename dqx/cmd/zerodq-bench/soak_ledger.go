@@ -285,15 +285,18 @@ func judge(k jobKey, starts, ends []event, faults []fault, tm timing) verdict {
 	return v
 }
 
-// startOf is when the run that recorded end e started (e's own time when its
-// start line is missing).
+// startOf is when the run that recorded end e started: the latest start of
+// its consumer and attempt before it (a claim handed back unrun runs again
+// with the same attempt), or e's own time when its start line is missing.
 func startOf(e event, starts []event) time.Time {
+	at := e.At
+	found := false
 	for _, s := range starts {
-		if s.PID == e.PID && s.Attempt == e.Attempt && !s.At.After(e.At) {
-			return s.At
+		if s.PID == e.PID && s.Attempt == e.Attempt && !s.At.After(e.At) && (!found || s.At.After(at)) {
+			at, found = s.At, true
 		}
 	}
-	return e.At
+	return at
 }
 
 // kickedBetween reports whether the dead letters of endpoint were kicked

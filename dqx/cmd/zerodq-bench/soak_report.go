@@ -32,6 +32,7 @@ type soakReport struct {
 	reenqueueRan   int      // of those, the ones whose second enqueue ran
 	withIDRetries  int      // WithID enqueues tried again after an error
 	consumerErrs   []string // consumers that exited on their own or did not stop on SIGTERM
+	errSamples     []string // the first distinct enqueue errors other than ErrQuorum
 }
 
 // unattributed counts the doubles no fault explains.
@@ -132,6 +133,7 @@ func (r *soakReport) json() map[string]any {
 		"soak_consumer_errors":        nonNil(r.consumerErrs),
 		"soak_enqueue_quorum_errors":  r.quorumErrors,
 		"soak_enqueue_other_errors":   r.otherErrors,
+		"soak_enqueue_error_samples":  nonNil(r.errSamples),
 		"soak_withid_retries":         r.withIDRetries,
 		"soak_withid_reenqueued":      r.reenqueued,
 		"soak_withid_reenqueue_ran":   r.reenqueueRan,
@@ -158,7 +160,7 @@ func (r *soakReport) table(w io.Writer) {
 	counts := r.faultCounts()
 	var kinds []string
 	for _, k := range append(slices.Clone(faultKinds), faultConsumerDie, faultConsumerCrash) {
-		if counts[k] > 0 || slices.Contains(faultKinds, k) {
+		if counts[k] > 0 || slices.Contains(r.o.faults, k) {
 			kinds = append(kinds, fmt.Sprintf("%s %d", k, counts[k]))
 		}
 	}
@@ -191,11 +193,11 @@ func (r *soakReport) table(w io.Writer) {
 		fmt.Fprintf(w, "%-20s %8s  %s\n", row.name, thousands(int64(row.value)), row.note)
 	}
 	for _, d := range r.doubles {
-		cause := d.Cause
-		if cause == "" {
-			cause = "UNATTRIBUTED"
+		cause := d.Cause + ": "
+		if cause == ": " {
+			cause = ""
 		}
-		fmt.Fprintf(w, "  twice: %s: %s: %s; %s\n", jobKey{d.ID, d.Seq}, cause, d.Detail, d.Attempts)
+		fmt.Fprintf(w, "  twice: %s: %s%s; %s\n", jobKey{d.ID, d.Seq}, cause, d.Detail, d.Attempts)
 	}
 	for i, id := range r.lost {
 		if i == 20 {
@@ -203,6 +205,9 @@ func (r *soakReport) table(w io.Writer) {
 			break
 		}
 		fmt.Fprintf(w, "  lost: %s\n", id)
+	}
+	for _, e := range r.errSamples {
+		fmt.Fprintf(w, "  enqueue error: %s\n", e)
 	}
 	for _, e := range r.consumerErrs {
 		fmt.Fprintf(w, "  consumer: %s\n", e)
