@@ -243,17 +243,17 @@ func soakHandler(r *recorder, work time.Duration, doomed bool) dq.ConsumeHandler
 
 // consumerProc is one consumer subprocess as the soak runs it.
 type consumerProc struct {
-	slot    int
-	cmd     *exec.Cmd
-	pid     int
-	log     *os.File
-	dies    bool // started with -die-after: its exit is a planned fault
+	slot int
+	cmd  *exec.Cmd
+	pid  int
+	log  *os.File
+	dies bool // started with -die-after: its exit is a planned fault
 	// startedAt is when the process was started; until its signal handler
 	// is in place, a SIGTERM ends it without a drain.
 	startedAt time.Time
-	exited  chan struct{}
-	waitErr error     // set before exited closes
-	endedAt time.Time // set before exited closes
+	exited    chan struct{}
+	waitErr   error     // set before exited closes
+	endedAt   time.Time // set before exited closes
 }
 
 func startConsumerProc(s soakSettings, dir string, slot, generation int) (*consumerProc, error) {
