@@ -45,7 +45,7 @@ type soakOptions struct {
 func defaultSoakOptions() soakOptions {
 	return soakOptions{
 		duration: 3 * time.Minute, rate: 100, consumers: 3, workers: 8, work: 5 * time.Millisecond,
-		spread: 3 * time.Second, longSpread: 20 * time.Second, faultEvery: 2500 * time.Millisecond,
+		spread: 3 * time.Second, longSpread: 20 * time.Second, faultEvery: 2 * time.Second,
 		drain: 2 * time.Minute, ttr: 5 * time.Second, dedupeTTL: 15 * time.Second,
 		faults: append(slices.Clone(faultKinds), faultReenqueue),
 	}
@@ -172,8 +172,9 @@ type soak struct {
 	pending []uint64 // WithID enqueues that failed, for manageIDs to try again
 
 	// Owned by manageIDs until production ends.
-	retries    int
-	reenqueued map[uint64]bool // first-enqueue seqs enqueued again
+	retries      int
+	recordsLived []string        // WithIDs whose record still existed when they were enqueued again
+	reenqueued   map[uint64]bool // first-enqueue seqs enqueued again
 }
 
 // runSoak runs a soak and reports on it.
@@ -281,7 +282,7 @@ func (s *soak) run(ctx context.Context) (*soakReport, error) {
 		return nil, err
 	}
 
-	rep := &soakReport{o: s.o, withIDRetries: s.retries, errSamples: s.errSamples}
+	rep := &soakReport{o: s.o, withIDRetries: s.retries, errSamples: s.errSamples, recordsLived: s.recordsLived}
 	for _, oc := range s.outcome {
 		switch oc {
 		case enqueueOK:
@@ -365,6 +366,8 @@ func jitter(seq uint64) float64 {
 func (s *soak) manageIDs(ctx context.Context) error {
 	l := newLedger(s.dir)
 	wait := s.o.reenqueueAfter()
+	rdb := goredis.NewClient(&goredis.Options{Addr: s.settings.redis, MaxRetries: -1})
+	defer rdb.Close()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -406,6 +409,9 @@ func (s *soak) manageIDs(ctx context.Context) error {
 				return nil
 			}
 			s.reenqueued[seq] = true
+			if s.recordLives(ctx, rdb, s.ids[seq]) {
+				s.recordsLived = append(s.recordsLived, jobKey{s.ids[seq], s.n + seq}.String())
+			}
 			now := time.Now()
 			s.record(fault{Kind: faultReenqueue, Target: fmt.Sprintf("job-%d", seq), Start: now, End: now})
 			if !s.enqueue(ctx, s.n+seq) {
@@ -413,6 +419,18 @@ func (s *soak) manageIDs(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// recordLives asks Redis whether the record of WithID job id still exists
+// (DESIGN.md names its key): the rule of manageIDs says it has surely expired,
+// so a record found is a finding, of the rule or of a record outliving its
+// bound. An error (Redis away) counts as no record.
+func (s *soak) recordLives(ctx context.Context, rdb *goredis.Client, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	key := fmt.Sprintf("%s:%s:%s", s.settings.prefix, s.settings.tube+tubeIDs, id)
+	n, err := rdb.Exists(ctx, key).Result()
+	return err == nil && n > 0
 }
 
 // retryLater hands WithID enqueues that failed to manageIDs, to try again.

@@ -33,6 +33,7 @@ type soakReport struct {
 	withIDRetries  int      // WithID enqueues tried again after an error
 	consumerErrs   []string // consumers that exited on their own or did not stop on SIGTERM
 	errSamples     []string // the first distinct enqueue errors other than ErrQuorum
+	recordsLived   []string // WithIDs enqueued again while their record still existed
 }
 
 // unattributed counts the doubles no fault explains.
@@ -137,6 +138,7 @@ func (r *soakReport) json() map[string]any {
 		"soak_withid_retries":         r.withIDRetries,
 		"soak_withid_reenqueued":      r.reenqueued,
 		"soak_withid_reenqueue_ran":   r.reenqueueRan,
+		"soak_withid_records_lived":   nonNil(r.recordsLived),
 		"soak_dead_letters":           r.deaths,
 		"soak_dead_letters_kick_ran":  r.kickedRuns,
 		"soak_ran_after_quorum_error": len(r.ranAfterQuorum),
@@ -183,7 +185,8 @@ func (r *soakReport) table(w io.Writer) {
 		{"run twice", len(r.doubles), doubleNote},
 		{"faults injected", r.injected(), strings.Join(kinds, ", ")},
 		{"dead letters", r.deaths, fmt.Sprintf("jobs given up on purpose; %d ran again once after a kick, as they should", r.kickedRuns)},
-		{"WithIDs re-enqueued", r.reenqueued, fmt.Sprintf("after their record expired; %d ran again, as they should", r.reenqueueRan)},
+		{"WithIDs re-enqueued", r.reenqueued, fmt.Sprintf("after their record expired; %d ran again, as they should; %d records still there (must be 0)",
+			r.reenqueueRan, len(r.recordsLived))},
 		{"consumer failures", len(r.consumerErrs), "exited on their own, or did not stop on SIGTERM; must be 0"},
 		{"runs interrupted", r.interrupted, "handlers started and never ended (killed, cancelled), run again"},
 		{"ran after ErrQuorum", len(r.ranAfterQuorum), "must be 0"},
@@ -205,6 +208,9 @@ func (r *soakReport) table(w io.Writer) {
 			break
 		}
 		fmt.Fprintf(w, "  lost: %s\n", id)
+	}
+	for _, k := range r.recordsLived {
+		fmt.Fprintf(w, "  record still there when enqueued again: %s\n", k)
 	}
 	for _, e := range r.errSamples {
 		fmt.Fprintf(w, "  enqueue error: %s\n", e)
