@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -226,6 +227,10 @@ func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, er
 	s.analyze(rep, l)
 	if o.keep || rep.verdict() != nil {
 		rep.dir = s.dir
+		// The timeline beside the records, to read a finding from.
+		if b, err := json.MarshalIndent(rep.faults, "", "  "); err == nil {
+			_ = os.WriteFile(filepath.Join(s.dir, "faults.json"), b, 0o644)
+		}
 	} else {
 		_ = os.RemoveAll(s.dir)
 	}
