@@ -156,6 +156,7 @@ type soak struct {
 	n         uint64 // first enqueues; re-enqueues take n+seq
 	producers map[string]dq.Producer
 	bg        sync.WaitGroup // consumers draining after a SIGTERM
+	prodEnd   time.Time      // when production ended
 
 	mu        sync.Mutex // guards procs, gen, faults, crashErrs
 	procs     []*consumerProc
@@ -281,6 +282,7 @@ func (s *soak) run(ctx context.Context) (*soakReport, error) {
 		}
 		return nil
 	})
+	s.prodEnd = time.Now()
 	stopFaults()
 	side.Wait()
 	if err := errors.Join(perr, <-faultErr, <-idsErr, ctx.Err()); err != nil {
@@ -397,31 +399,42 @@ func (s *soak) manageIDs(ctx context.Context) error {
 			}
 		}
 		s.jobsMu.Unlock()
-		// One at a time, and no further after a failure: Redis is likely
-		// still away.
+		if slices.Contains(s.o.faults, faultReenqueue) {
+			s.reenqueue(ctx, rdb, due)
+		}
+		// One at a time, for a second at most, and no further after a
+		// failure: Redis is likely still away.
+		budget := time.Now().Add(time.Second)
 		for i, seq := range retry {
+			if ctx.Err() != nil || time.Now().After(budget) {
+				s.retryLater(retry[i:]...)
+				break
+			}
 			s.retries++
 			if !s.enqueue(ctx, seq) {
 				s.retryLater(retry[i:]...)
 				break
 			}
 		}
-		if !slices.Contains(s.o.faults, faultReenqueue) {
-			continue
+	}
+}
+
+// reenqueue enqueues the WithID jobs of due again, in order, until one fails
+// (Redis is likely away: the rest wait for the next round).
+func (s *soak) reenqueue(ctx context.Context, rdb *goredis.Client, due []uint64) {
+	for _, seq := range due {
+		if ctx.Err() != nil {
+			return
 		}
-		for _, seq := range due {
-			if ctx.Err() != nil {
-				return nil
-			}
-			s.reenqueued[seq] = true
-			if s.recordLives(ctx, rdb, s.ids[seq]) {
-				s.recordsLived = append(s.recordsLived, jobKey{s.ids[seq], s.n + seq}.String())
-			}
-			now := time.Now()
-			s.record(fault{Kind: faultReenqueue, Target: fmt.Sprintf("job-%d", seq), Start: now, End: now})
-			if !s.enqueue(ctx, s.n+seq) {
-				s.retryLater(s.n + seq)
-			}
+		s.reenqueued[seq] = true
+		if s.recordLives(ctx, rdb, s.ids[seq]) {
+			s.recordsLived = append(s.recordsLived, jobKey{s.ids[seq], s.n + seq}.String())
+		}
+		now := time.Now()
+		s.record(fault{Kind: faultReenqueue, Target: fmt.Sprintf("job-%d", seq), Start: now, End: now})
+		if !s.enqueue(ctx, s.n+seq) {
+			s.retryLater(s.n + seq)
+			return
 		}
 	}
 }
@@ -528,6 +541,12 @@ func (s *soak) analyze(rep *soakReport, l *ledger) {
 		rep.completed++
 		if uint64(seq) >= s.n {
 			rep.reenqueueRan++
+		}
+	}
+	for seq := uint64(3); seq < s.n; seq += 20 {
+		if at, ok := l.doneAt(jobKey{s.ids[seq], seq}); ok && s.outcome[seq] == enqueueOK &&
+			at.Add(s.o.reenqueueAfter()).Before(s.prodEnd) {
+			rep.reenqueueDue++
 		}
 	}
 	keys := make([]jobKey, 0, len(l.ends))

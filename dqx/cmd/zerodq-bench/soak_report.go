@@ -29,6 +29,7 @@ type soakReport struct {
 	deaths         int      // runs that gave their job up as a dead letter (doomed jobs)
 	kickedRuns     int      // dead letters run again after a kick of their node, as they should
 	reenqueued     int      // WithIDs enqueued again after their record expired
+	reenqueueDue   int      // WithIDs whose record had surely expired before production ended
 	reenqueueRan   int      // of those, the ones whose second enqueue ran
 	withIDRetries  int      // WithID enqueues tried again after an error
 	consumerErrs   []string // consumers that exited on their own or did not stop on SIGTERM
@@ -137,6 +138,7 @@ func (r *soakReport) json() map[string]any {
 		"soak_enqueue_error_samples":  nonNil(r.errSamples),
 		"soak_withid_retries":         r.withIDRetries,
 		"soak_withid_reenqueued":      r.reenqueued,
+		"soak_withid_reenqueue_due":   r.reenqueueDue,
 		"soak_withid_reenqueue_ran":   r.reenqueueRan,
 		"soak_withid_records_lived":   nonNil(r.recordsLived),
 		"soak_dead_letters":           r.deaths,
@@ -185,8 +187,8 @@ func (r *soakReport) table(w io.Writer) {
 		{"run twice", len(r.doubles), doubleNote},
 		{"faults injected", r.injected(), strings.Join(kinds, ", ")},
 		{"dead letters", r.deaths, fmt.Sprintf("jobs given up on purpose; %d ran again once after a kick, as they should", r.kickedRuns)},
-		{"WithIDs re-enqueued", r.reenqueued, fmt.Sprintf("after their record expired; %d ran again, as they should; %d records still there (must be 0)",
-			r.reenqueueRan, len(r.recordsLived))},
+		{"WithIDs re-enqueued", r.reenqueued, fmt.Sprintf("of %d whose record surely expired during production; %d ran again, as they should; %d records still there (must be 0)",
+			r.reenqueueDue, r.reenqueueRan, len(r.recordsLived))},
 		{"consumer failures", len(r.consumerErrs), "exited on their own, or did not stop on SIGTERM; must be 0"},
 		{"runs interrupted", r.interrupted, "handlers started and never ended (killed, cancelled), run again"},
 		{"ran after ErrQuorum", len(r.ranAfterQuorum), "must be 0"},
