@@ -36,6 +36,7 @@ type soakOptions struct {
 	ttr        time.Duration
 	dedupeTTL  time.Duration // DedupeTTL of the WithID tube
 	faults     []string      // the kinds of faults to inject (faultKinds, and faultReenqueue)
+	plain      bool          // every job a plain one of the main tube: no WithIDs, none that dies
 	dieAfter   int           // the first consumer SIGKILLs itself after this many completions
 	seed       uint64
 	json       bool
@@ -121,8 +122,10 @@ const (
 
 // jobClass sorts the sequence numbers of the first enqueues (below n) into
 // classes; a sequence number n+s is the second enqueue of WithID job s.
-func jobClass(seq uint64) int {
+func (s *soak) jobClass(seq uint64) int {
 	switch {
+	case s.o.plain:
+		return classMain
 	case seq%20 == 3:
 		return classID
 	case seq%100 == 7:
@@ -323,7 +326,7 @@ func (s *soak) firstSeq(seq uint64) uint64 {
 // WithID enqueue failed otherwise than with ErrQuorum, to be tried again.
 func (s *soak) enqueue(ctx context.Context, seq uint64) bool {
 	first := s.firstSeq(seq)
-	class := jobClass(first)
+	class := s.jobClass(first)
 	delay := time.Duration(jitter(seq) * float64(s.o.spread))
 	suffix := tubeMain
 	var opts []dq.JobOption
@@ -391,7 +394,7 @@ func (s *soak) manageIDs(ctx context.Context) error {
 		s.pending = nil
 		var due []uint64
 		for seq := uint64(3); seq < s.n; seq += 20 {
-			if s.outcome[seq] != enqueueOK || s.reenqueued[seq] {
+			if s.jobClass(seq) != classID || s.outcome[seq] != enqueueOK || s.reenqueued[seq] {
 				continue
 			}
 			if at, ok := l.doneAt(jobKey{s.ids[seq], seq}); ok && time.Since(at) > wait {
@@ -505,11 +508,11 @@ func (s *soak) describe(seq uint64) string {
 	switch {
 	case seq >= s.n:
 		return k + " (WithID, enqueued again after its record expired)"
-	case jobClass(seq) == classID:
+	case s.jobClass(seq) == classID:
 		return k + " (WithID)"
-	case jobClass(seq) == classDoomed:
+	case s.jobClass(seq) == classDoomed:
 		return k + " (dies on its first attempt, kicked)"
-	case jobClass(seq) == classLong:
+	case s.jobClass(seq) == classLong:
 		return k + " (long delay)"
 	}
 	return k
@@ -543,7 +546,7 @@ func (s *soak) analyze(rep *soakReport, l *ledger) {
 			rep.reenqueueRan++
 		}
 	}
-	for seq := uint64(3); seq < s.n; seq += 20 {
+	for seq := uint64(3); seq < s.n && s.jobClass(3) == classID; seq += 20 {
 		if at, ok := l.doneAt(jobKey{s.ids[seq], seq}); ok && s.outcome[seq] == enqueueOK &&
 			at.Add(s.o.reenqueueAfter()).Before(s.prodEnd) {
 			rep.reenqueueDue++
