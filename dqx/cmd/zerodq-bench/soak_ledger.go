@@ -331,8 +331,12 @@ func attribute(a event, bStart time.Time, faults []fault, tm timing) (string, *f
 		case faultRedisOutage:
 			if f.End.Sub(f.Start) > tm.lease && !a.At.Before(f.Start.Add(-tm.slack)) && !a.At.After(f.End) &&
 				!bStart.Before(f.Start) {
-				return causeOutage, f, fmt.Sprintf("attempt %d by consumer %d ended %v into a Redis outage of %v (TTR %v)",
-					a.Attempt, a.PID, a.At.Sub(f.Start).Round(time.Millisecond), f.End.Sub(f.Start).Round(time.Millisecond), tm.lease)
+				when := fmt.Sprintf("%v into", a.At.Sub(f.Start).Round(time.Millisecond))
+				if a.At.Before(f.Start) {
+					when = fmt.Sprintf("%v before", f.Start.Sub(a.At).Round(time.Millisecond))
+				}
+				return causeOutage, f, fmt.Sprintf("attempt %d by consumer %d ended %s a Redis outage of %v (TTR %v)",
+					a.Attempt, a.PID, when, f.End.Sub(f.Start).Round(time.Millisecond), tm.lease)
 			}
 		}
 	}

@@ -100,7 +100,7 @@ func TestJudgeAttributesEachDoubleToTheFaultThatCausedIt(t *testing.T) {
 		{"the run ended inside a Redis outage longer than TTR", []fault{outage(-time.Second, 6*time.Second)},
 			causeOutage, "ended 1s into a Redis outage of 7s (TTR 5s)"},
 		{"the run ended just before a Redis outage longer than TTR", []fault{outage(500*ms, 5800*ms)},
-			causeOutage, "Redis outage of 5.3s"},
+			causeOutage, "ended 500ms before a Redis outage of 5.3s"},
 		{"the run ended well before a Redis outage", []fault{outage(2*time.Second, 7500*ms)}, "", "UNATTRIBUTED"},
 		{"a Redis outage no longer than TTR", []fault{outage(-time.Second, 4*time.Second)}, "", "UNATTRIBUTED"},
 		{"a short Redis restart", []fault{{Kind: faultRedisRestart, Start: at(-100 * ms), End: at(400 * ms)}},
