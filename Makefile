@@ -35,7 +35,7 @@ fuzz:
 bench: servers
 	$(GO) run ./dqx/cmd/zerodq-bench bench $(ARGS)
 
-## soak: produce under random server and consumer faults, then count lost and doubled jobs (ARGS="-duration 10m")
+## soak: produce under random server, consumer and operator faults, then count lost jobs and runs twice (ARGS="-duration 10m")
 soak: servers
 	$(GO) run ./dqx/cmd/zerodq-bench soak $(ARGS)
 

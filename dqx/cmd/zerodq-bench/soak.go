@@ -9,13 +9,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/beanstalkd/go-beanstalk"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/zerodq/zerodq/dq"
 	"github.com/zerodq/zerodq/internal/dqtest"
@@ -29,10 +30,14 @@ type soakOptions struct {
 	workers    int           // Workers of each
 	work       time.Duration // each handler's simulated work
 	spread     time.Duration // due times spread over 0..spread ahead
+	longSpread time.Duration // a tenth of the main tube's jobs are due spread..spread+longSpread ahead
 	faultEvery time.Duration // mean time between faults
 	drain      time.Duration // bound on the wait for the queue to drain
 	ttr        time.Duration
-	dieAfter   int // the first consumer SIGKILLs itself after this many completions
+	dedupeTTL  time.Duration // DedupeTTL of the WithID tube
+	faults     []string      // the kinds of faults to inject (faultKinds, and faultReenqueue)
+	plain      bool          // every job a plain one of the main tube: no WithIDs, none that dies
+	dieAfter   int           // the first consumer SIGKILLs itself after this many completions
 	seed       uint64
 	json       bool
 	keep       bool // keep the records directory
@@ -42,7 +47,9 @@ type soakOptions struct {
 func defaultSoakOptions() soakOptions {
 	return soakOptions{
 		duration: 3 * time.Minute, rate: 100, consumers: 3, workers: 8, work: 5 * time.Millisecond,
-		spread: 3 * time.Second, faultEvery: 3 * time.Second, drain: 2 * time.Minute, ttr: 5 * time.Second,
+		spread: 3 * time.Second, longSpread: 20 * time.Second, faultEvery: 2 * time.Second,
+		drain: 2 * time.Minute, ttr: 5 * time.Second, dedupeTTL: 15 * time.Second,
+		faults: append(slices.Clone(faultKinds), faultReenqueue),
 	}
 }
 
@@ -52,23 +59,33 @@ func soakMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.duration, "duration", o.duration, "how long to produce jobs and inject faults")
 	fs.IntVar(&o.rate, "rate", o.rate, "jobs produced per second")
 	fs.IntVar(&o.consumers, "consumers", o.consumers, "consumer subprocesses")
-	fs.IntVar(&o.workers, "workers", o.workers, "Workers of each consumer")
+	fs.IntVar(&o.workers, "workers", o.workers, "Workers of each consumer on the main tube")
 	fs.DurationVar(&o.work, "work", o.work, "each handler's simulated work")
 	fs.DurationVar(&o.spread, "spread", o.spread, "jobs are due 0 to this far ahead")
+	fs.DurationVar(&o.longSpread, "long-spread", o.longSpread, "a tenth of the jobs are due up to this much later still")
 	fs.DurationVar(&o.faultEvery, "fault-every", o.faultEvery, "mean time between faults")
 	fs.DurationVar(&o.drain, "drain", o.drain, "how long to wait for the queue to drain")
 	fs.DurationVar(&o.ttr, "ttr", o.ttr, "TTR (lease) of the jobs")
+	fs.DurationVar(&o.dedupeTTL, "dedupe-ttl", o.dedupeTTL, "DedupeTTL of the WithID jobs, which are enqueued again once it has surely passed")
+	faults := strings.Join(o.faults, ",")
+	fs.StringVar(&faults, "faults", faults, "comma-separated kinds of faults to inject")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the fault schedule (0: random)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	fs.BoolVar(&o.keep, "keep", false, "keep the directory of records and consumer logs")
 	fs.BoolVar(&o.verbose, "v", false, "log zerodq's messages to stderr")
 	fs.IntVar(&o.dieAfter, "die-after", 0, "")
-	hideFlags(fs, "die-after") // for the tests: a certain double, to prove it is found and explained
+	hideFlags(fs, "die-after") // for the tests: a certain double, to prove it is found and attributed
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if o.duration <= 0 || o.rate <= 0 || o.consumers <= 0 || o.workers <= 0 || o.faultEvery <= 0 {
-		return errors.New("-duration, -rate, -consumers, -workers and -fault-every must be positive")
+	o.faults = strings.Split(faults, ",")
+	for _, k := range o.faults {
+		if !slices.Contains(faultKinds, k) && k != faultReenqueue {
+			return fmt.Errorf("-faults: unknown kind %q (kinds: %s,%s)", k, strings.Join(faultKinds, ","), faultReenqueue)
+		}
+	}
+	if o.duration <= 0 || o.rate <= 0 || o.consumers <= 0 || o.workers <= 0 || o.faultEvery <= 0 || o.dedupeTTL <= 0 {
+		return errors.New("-duration, -rate, -consumers, -workers, -fault-every and -dedupe-ttl must be positive")
 	}
 	quietLogs(o.verbose, stderr)
 	rep, err := runSoak(ctx, o, stderr)
@@ -87,175 +104,6 @@ func soakMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return rep.verdict()
 }
 
-// soakReport is the outcome of a soak.
-type soakReport struct {
-	o              soakOptions
-	dir            string // the records, when kept
-	produced       int
-	completed      int
-	lost           []string
-	doubles        []double
-	faults         []fault
-	quorumErrors   int
-	otherErrors    int
-	ranAfterQuorum []string
-	copiesLeft     int
-	drained        bool
-	drainTook      time.Duration
-	badLines       int
-	interrupted    int      // handler runs that started and never recorded their completion
-	consumerErrs   []string // consumers that exited on their own or did not stop on SIGTERM
-}
-
-func (r *soakReport) unexplained() int {
-	n := 0
-	for _, d := range r.doubles {
-		if !d.Explained {
-			n++
-		}
-	}
-	return n
-}
-
-// injected counts the faults the soak injected (a consumer crash is not one).
-func (r *soakReport) injected() int {
-	n := 0
-	for _, f := range r.faults {
-		if slices.Contains(faultKinds, f.Kind) || f.Kind == faultConsumerDie {
-			n++
-		}
-	}
-	return n
-}
-
-func (r *soakReport) faultCounts() map[string]int {
-	m := map[string]int{}
-	for _, f := range r.faults {
-		m[f.Kind]++
-	}
-	return m
-}
-
-// verdict fails the soak on a broken promise.
-func (r *soakReport) verdict() error {
-	var errs []error
-	if len(r.lost) > 0 {
-		errs = append(errs, fmt.Errorf("%d jobs lost", len(r.lost)))
-	}
-	if n := r.unexplained(); n > 0 {
-		errs = append(errs, fmt.Errorf("%d jobs completed twice without a fault to explain it", n))
-	}
-	if len(r.ranAfterQuorum) > 0 {
-		errs = append(errs, fmt.Errorf("%d jobs ran although their enqueue returned ErrQuorum", len(r.ranAfterQuorum)))
-	}
-	if !r.drained {
-		errs = append(errs, fmt.Errorf("the queue did not drain within %v", r.o.drain))
-	}
-	if len(r.consumerErrs) > 0 {
-		errs = append(errs, fmt.Errorf("%d consumer failures", len(r.consumerErrs)))
-	}
-	if r.badLines > 0 {
-		errs = append(errs, fmt.Errorf("%d record lines did not parse", r.badLines))
-	}
-	if err := errors.Join(errs...); err != nil {
-		if r.dir != "" {
-			return fmt.Errorf("%w (records kept in %s)", err, r.dir)
-		}
-		return err
-	}
-	return nil
-}
-
-func (r *soakReport) json() map[string]any {
-	doubles := r.doubles
-	if doubles == nil {
-		doubles = []double{}
-	}
-	return map[string]any{
-		"soak_duration_s":             r.o.duration.Seconds(),
-		"soak_rate":                   r.o.rate,
-		"soak_seed":                   r.o.seed,
-		"soak_jobs":                   r.produced,
-		"soak_completed":              r.completed,
-		"soak_lost":                   len(r.lost),
-		"soak_lost_ids":               nonNil(r.lost),
-		"soak_double":                 len(r.doubles),
-		"soak_double_unexplained":     r.unexplained(),
-		"soak_doubles":                doubles,
-		"soak_faults":                 r.injected(),
-		"soak_consumer_errors":        nonNil(r.consumerErrs),
-		"soak_faults_by_kind":         r.faultCounts(),
-		"soak_enqueue_quorum_errors":  r.quorumErrors,
-		"soak_enqueue_other_errors":   r.otherErrors,
-		"soak_ran_after_quorum_error": len(r.ranAfterQuorum),
-		"soak_copies_left":            r.copiesLeft,
-		"soak_interrupted_runs":       r.interrupted,
-		"soak_drained":                r.drained,
-		"soak_drain_s":                r.drainTook.Seconds(),
-	}
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func (r *soakReport) table(w io.Writer) {
-	fmt.Fprintf(w, "zerodq soak: %v of production at %d jobs/s, %d consumer processes (Workers %d), a fault every ~%v, seed %d\n",
-		r.o.duration, r.o.rate, r.o.consumers, r.o.workers, r.o.faultEvery, r.o.seed)
-	counts := r.faultCounts()
-	var kinds []string
-	for _, k := range append(slices.Clone(faultKinds), faultConsumerDie, faultConsumerCrash) {
-		if counts[k] > 0 {
-			kinds = append(kinds, fmt.Sprintf("%s %d", k, counts[k]))
-		}
-	}
-	doubleNote := "none"
-	if len(r.doubles) > 0 {
-		doubleNote = fmt.Sprintf("%d explained by a fault, %d unexplained", len(r.doubles)-r.unexplained(), r.unexplained())
-	}
-	drainNote := fmt.Sprintf("in %v after production stopped", r.drainTook.Round(100*time.Millisecond))
-	if !r.drained {
-		drainNote = fmt.Sprintf("NOT drained within %v", r.o.drain)
-	}
-	rows := []struct {
-		name  string
-		value int
-		note  string
-	}{
-		{"jobs produced", r.produced, fmt.Sprintf("enqueue errors: %d ErrQuorum, %d other", r.quorumErrors, r.otherErrors)},
-		{"jobs completed", r.completed, drainNote},
-		{"lost", len(r.lost), "produced, never completed"},
-		{"completed twice", len(r.doubles), doubleNote},
-		{"faults injected", r.injected(), strings.Join(kinds, ", ")},
-		{"consumer failures", len(r.consumerErrs), "exited on their own, or did not stop on SIGTERM; must be 0"},
-		{"runs interrupted", r.interrupted, "handlers started and never completed (killed, cancelled), run again"},
-		{"ran after ErrQuorum", len(r.ranAfterQuorum), "must be 0"},
-		{"copies left", r.copiesLeft, "ready, delayed or reserved in the tube at the end"},
-	}
-	for _, row := range rows {
-		fmt.Fprintf(w, "%-20s %8s  %s\n", row.name, thousands(int64(row.value)), row.note)
-	}
-	for _, d := range r.doubles {
-		fmt.Fprintf(w, "  twice: %s: %s\n", d.ID, d.Cause)
-	}
-	for i, id := range r.lost {
-		if i == 20 {
-			fmt.Fprintf(w, "  ... and %d more lost\n", len(r.lost)-i)
-			break
-		}
-		fmt.Fprintf(w, "  lost: %s\n", id)
-	}
-	for _, e := range r.consumerErrs {
-		fmt.Fprintf(w, "  consumer: %s\n", e)
-	}
-	if r.dir != "" {
-		fmt.Fprintf(w, "records kept in %s\n", r.dir)
-	}
-}
-
 // Outcomes of an enqueue.
 const (
 	enqueueNone uint8 = iota
@@ -264,33 +112,94 @@ const (
 	enqueueOther  // any other error: it may or may not run
 )
 
+// Classes of jobs, by sequence number.
+const (
+	classMain   = iota // main tube, due within spread
+	classLong          // main tube, due spread..spread+longSpread ahead: what a kick of delayed jobs moves early
+	classID            // WithID tube: enqueued again once its record expired
+	classDoomed        // dead tube: dies on its first attempt, runs once more when kicked
+)
+
+// jobClass sorts the sequence numbers of the first enqueues (below n) into
+// classes; a sequence number n+s is the second enqueue of WithID job s.
+func (s *soak) jobClass(seq uint64) int {
+	switch {
+	case s.o.plain:
+		return classMain
+	case seq%20 == 3:
+		return classID
+	case seq%100 == 7:
+		return classDoomed
+	case seq%10 == 9:
+		return classLong
+	}
+	return classMain
+}
+
+// longestOutage is how long the soak keeps Redis down at most.
+func (o soakOptions) longestOutage() time.Duration { return o.ttr + 3*time.Second }
+
+// lateWrite bounds how long after a WithID job's completion its record may
+// still be written to: the delete of a spare copy that waited up to a lease
+// for the run to end, then through a Redis outage, and a second to spare.
+func (o soakOptions) lateWrite() time.Duration { return o.longestOutage() + o.ttr + 2*time.Second }
+
+// reenqueueAfter is how long after a WithID job's completion its record has
+// surely expired: each write keeps it DedupeTTL past its lease (TTR).
+func (o soakOptions) reenqueueAfter() time.Duration { return o.lateWrite() + o.ttr + o.dedupeTTL }
+
 // soak is one soak run.
 type soak struct {
-	o        soakOptions
-	log      io.Writer
-	env      *dqtest.Env
-	dir      string
-	settings soakSettings
-	rnd      *rand.Rand
+	o         soakOptions
+	log       io.Writer
+	env       *dqtest.Env
+	dir       string
+	settings  soakSettings
+	rnd       *rand.Rand
+	n         uint64 // first enqueues; re-enqueues take n+seq
+	producers map[string]dq.Producer
+	bg        sync.WaitGroup // consumers draining after a SIGTERM
+	prodEnd   time.Time      // when production ended
 
-	mu        sync.Mutex // guards procs, faults, gen
+	mu        sync.Mutex // guards procs, gen, faults, crashErrs
 	procs     []*consumerProc
 	gen       int
 	faults    []fault
 	crashErrs []string
 
+	jobsMu  sync.Mutex
 	ids     []string // by seq, for enqueueOK and enqueueQuorum
 	outcome []uint8  // by seq
+	// errSamples are the first distinct errors of enqueues other than
+	// ErrQuorum.
+	errSamples []string
+
+	pending []uint64 // WithID enqueues that failed, for manageIDs to try again
+
+	// Owned by manageIDs until production ends.
+	retries      int
+	recordsLived []string        // WithIDs whose record still existed when they were enqueued again
+	reenqueued   map[uint64]bool // first-enqueue seqs enqueued again
 }
 
 // runSoak runs a soak and reports on it.
 func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, error) {
+	if o.dedupeTTL < o.lateWrite() {
+		// Shorter, a spare copy of a done job may outlive the record that
+		// tells it the job is done, and run it again: the soak would then
+		// find the documented limit it set up, not a fault of zerodq.
+		return nil, fmt.Errorf("-dedupe-ttl %v must be at least %v (a Redis outage of the soak and a lease, 2×TTR+5s)",
+			o.dedupeTTL, o.lateWrite())
+	}
+	if !o.verbose {
+		goredis.SetLogger(discardLog{})
+	}
 	if o.seed == 0 {
 		o.seed = rand.Uint64()
 	}
-	s := &soak{o: o, log: log, rnd: rand.New(rand.NewPCG(o.seed, o.seed>>1|1))}
-	n := int(o.duration.Seconds() * float64(o.rate))
-	s.ids, s.outcome = make([]string, n), make([]uint8, n)
+	s := &soak{o: o, log: log, rnd: rand.New(rand.NewPCG(o.seed, o.seed>>1|1)), reenqueued: map[uint64]bool{}}
+	s.n = uint64(o.duration.Seconds() * float64(o.rate))
+	s.ids, s.outcome = make([]string, 2*s.n), make([]uint8, 2*s.n)
 
 	var err error
 	s.progress("starting 3 binlogged beanstalkd and an AOF Redis")
@@ -306,10 +215,10 @@ func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, er
 	}
 	s.settings = soakSettings{
 		endpoints: s.env.Endpoints(), redis: s.env.Redis.Addr(), prefix: "zerodq-soak", tube: "soak",
-		workers: o.workers, ttr: o.ttr, work: o.work,
+		workers: o.workers, ttr: o.ttr, dedupeTTL: o.dedupeTTL, work: o.work,
 	}
 
-	rep, err := s.run(ctx, n)
+	rep, err := s.run(ctx)
 	stopErrs := s.stopConsumers()
 	if err != nil {
 		return nil, errors.Join(err, s.keepDir())
@@ -322,6 +231,10 @@ func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, er
 	s.analyze(rep, l)
 	if o.keep || rep.verdict() != nil {
 		rep.dir = s.dir
+		// The timeline beside the records, to read a finding from.
+		if b, err := json.MarshalIndent(rep.faults, "", "  "); err == nil {
+			_ = os.WriteFile(filepath.Join(s.dir, "faults.json"), b, 0o644)
+		}
 	} else {
 		_ = os.RemoveAll(s.dir)
 	}
@@ -337,33 +250,49 @@ func (s *soak) progress(format string, args ...any) {
 }
 
 // run produces under faults, then waits for the queue to drain.
-func (s *soak) run(ctx context.Context, n int) (*soakReport, error) {
+func (s *soak) run(ctx context.Context) (*soakReport, error) {
 	for slot := range s.o.consumers {
 		if err := s.startConsumer(slot); err != nil {
 			return nil, err
 		}
 	}
-	p, err := dq.NewProducer(s.settings.conf())
-	if err != nil {
-		return nil, err
+	s.producers = map[string]dq.Producer{}
+	for _, suffix := range soakTubes {
+		p, err := dq.NewProducer(s.settings.conf(suffix))
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		s.producers[suffix] = p
 	}
-	defer p.Close()
 
 	s.progress("producing %d jobs/s for %v with a fault every ~%v (seed %d)", s.o.rate, s.o.duration, s.o.faultEvery, s.o.seed)
 	faultCtx, stopFaults := context.WithCancel(ctx)
-	faultErr := make(chan error, 1)
-	go func() { faultErr <- s.injectFaults(faultCtx) }()
-	perr := runJobs(ctx, n, 32, s.o.rate, func(ctx context.Context, seq uint64) error {
-		s.enqueue(ctx, p, seq)
+	var side sync.WaitGroup
+	faultErr, idsErr := make(chan error, 1), make(chan error, 1)
+	side.Add(2)
+	go func() {
+		defer side.Done()
+		faultErr <- s.injectFaults(faultCtx)
+	}()
+	go func() {
+		defer side.Done()
+		idsErr <- s.manageIDs(faultCtx)
+	}()
+	perr := runJobs(ctx, int(s.n), 32, s.o.rate, func(ctx context.Context, seq uint64) error {
+		if !s.enqueue(ctx, seq) {
+			s.retryLater(seq)
+		}
 		return nil
 	})
+	s.prodEnd = time.Now()
 	stopFaults()
-	ferr := <-faultErr
-	if err := errors.Join(perr, ferr, ctx.Err()); err != nil {
+	side.Wait()
+	if err := errors.Join(perr, <-faultErr, <-idsErr, ctx.Err()); err != nil {
 		return nil, err
 	}
 
-	rep := &soakReport{o: s.o}
+	rep := &soakReport{o: s.o, withIDRetries: s.retries, errSamples: s.errSamples, recordsLived: s.recordsLived}
 	for _, oc := range s.outcome {
 		switch oc {
 		case enqueueOK:
@@ -385,13 +314,39 @@ func (s *soak) run(ctx context.Context, n int) (*soakReport, error) {
 	return rep, nil
 }
 
-// enqueue produces job seq and records the outcome.
-func (s *soak) enqueue(ctx context.Context, p dq.Producer, seq uint64) {
-	delay := time.Duration(s.jitter(seq) * float64(s.o.spread))
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// firstSeq is the sequence number of the first enqueue of the job of seq.
+func (s *soak) firstSeq(seq uint64) uint64 {
+	if seq >= s.n {
+		return seq - s.n
+	}
+	return seq
+}
+
+// enqueue produces job seq and records the outcome; it returns false when a
+// WithID enqueue failed otherwise than with ErrQuorum, to be tried again.
+func (s *soak) enqueue(ctx context.Context, seq uint64) bool {
+	first := s.firstSeq(seq)
+	class := s.jobClass(first)
+	delay := time.Duration(jitter(seq) * float64(s.o.spread))
+	suffix := tubeMain
+	var opts []dq.JobOption
+	timeout := 10 * time.Second
+	switch class {
+	case classLong:
+		delay = s.o.spread + time.Duration(jitter(seq)*float64(s.o.longSpread))
+	case classID:
+		suffix = tubeIDs
+		opts = append(opts, dq.WithID(fmt.Sprintf("job-%d", first)))
+		timeout = 3 * time.Second // and tried again: the ID makes that safe
+	case classDoomed:
+		suffix = tubeDead
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	id, err := p.DelayCtx(ctx, makeBody(64, seq, time.Time{}), delay)
+	id, err := s.producers[suffix].DelayCtx(ctx, makeBody(64, seq, time.Time{}), delay, opts...)
 	var qe *dq.QuorumError
+	s.jobsMu.Lock()
+	defer s.jobsMu.Unlock()
 	switch {
 	case err == nil:
 		s.ids[seq], s.outcome[seq] = id, enqueueOK
@@ -399,162 +354,117 @@ func (s *soak) enqueue(ctx context.Context, p dq.Producer, seq uint64) {
 		s.ids[seq], s.outcome[seq] = qe.ID, enqueueQuorum
 	default:
 		s.outcome[seq] = enqueueOther
+		if len(s.errSamples) < 5 && !slices.Contains(s.errSamples, err.Error()) {
+			s.errSamples = append(s.errSamples, err.Error())
+		}
+		return class != classID
 	}
+	return true
 }
 
 // jitter is a number in [0, 1) for seq, spread evenly but out of step with
 // the sequence.
-func (s *soak) jitter(seq uint64) float64 {
+func jitter(seq uint64) float64 {
 	return float64((seq*7919)%1000) / 1000
 }
 
-func (s *soak) startConsumer(slot int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen++
-	settings := s.settings
-	if s.gen == 1 {
-		settings.dieAfter = s.o.dieAfter
-	}
-	p, err := startConsumerProc(settings, s.dir, slot, s.gen)
-	if err != nil {
-		return err
-	}
-	if slot < len(s.procs) {
-		s.procs[slot] = p
-	} else {
-		s.procs = append(s.procs, p)
-	}
-	return nil
-}
-
-// restartCrashed starts consumers again that exited without being killed
-// and books each as a fault: a planned death (-die-after), or a crash.
-func (s *soak) restartCrashed() error {
-	s.mu.Lock()
-	var ended []*consumerProc
-	for _, p := range s.procs {
-		if p.hasExited() {
-			ended = append(ended, p)
-		}
-	}
-	s.mu.Unlock()
-	for _, p := range ended {
-		f := fault{Kind: faultConsumerDie, Target: fmt.Sprintf("consumer %d", p.pid), PID: p.pid,
-			Start: p.endedAt, End: p.endedAt}
-		if !p.dies {
-			f.Kind = faultConsumerCrash
-			s.mu.Lock()
-			s.crashErrs = append(s.crashErrs, fmt.Sprint(p.exitErr()))
-			s.mu.Unlock()
-			s.progress("consumer %d exited on its own: %v", p.pid, p.exitErr())
-		}
-		s.record(f)
-		if err := s.startConsumer(p.slot); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *soak) record(f fault) {
-	s.mu.Lock()
-	s.faults = append(s.faults, f)
-	s.mu.Unlock()
-}
-
-// injectFaults injects one fault at a time at random intervals until ctx
-// ends, every kind once per round in a random order, and restores what it
-// broke before it returns.
-func (s *soak) injectFaults(ctx context.Context) error {
-	var round []string
+// manageIDs runs beside production: it tries WithID enqueues again that
+// failed (Redis away), and enqueues each WithID job again, as job n+seq,
+// once it completed and its record has surely expired (reenqueueAfter), on
+// the soak's own clock (Redis runs on this host). The second enqueue must run
+// once more.
+func (s *soak) manageIDs(ctx context.Context) error {
+	l := newLedger(s.dir)
+	wait := s.o.reenqueueAfter()
+	rdb := goredis.NewClient(&goredis.Options{Addr: s.settings.redis, MaxRetries: -1})
+	defer rdb.Close()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		gap := time.Duration((0.5 + s.rnd.Float64()) * float64(s.o.faultEvery))
-		if !sleepUntil(ctx, time.Now().Add(gap)) {
+		select {
+		case <-ctx.Done():
 			return nil
+		case <-tick.C:
 		}
-		if err := s.restartCrashed(); err != nil {
+		if err := l.refresh(); err != nil {
 			return err
 		}
-		if len(round) == 0 {
-			round = slices.Clone(faultKinds)
-			s.rnd.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
-		}
-		kind := round[0]
-		round = round[1:]
-		if err := s.inject(kind); err != nil {
-			return fmt.Errorf("%s: %w", kind, err)
-		}
-	}
-}
-
-// inject applies one fault and undoes it; it always restores the server or
-// consumer, also when ctx has ended, so that the drain runs on a whole system.
-func (s *soak) inject(kind string) error {
-	f := fault{Kind: kind, Start: time.Now()}
-	between := func(lo, hi time.Duration) {
-		d := lo + time.Duration(s.rnd.Int64N(int64(hi-lo)))
-		time.Sleep(d) // the fault lasts this long: the wait is the fault
-	}
-	var err error
-	switch kind {
-	case faultNodeKill:
-		n := s.env.Nodes[s.rnd.IntN(len(s.env.Nodes))]
-		f.Target = n.Addr()
-		n.Kill()
-		between(300*time.Millisecond, 1500*time.Millisecond)
-		err = restart(n)
-	case faultNodePause:
-		n := s.env.Nodes[s.rnd.IntN(len(s.env.Nodes))]
-		f.Target = n.Addr()
-		if err = n.Pause(); err == nil {
-			between(500*time.Millisecond, 2500*time.Millisecond)
-			err = n.Resume()
-		}
-	case faultRedisRestart:
-		f.Target = s.env.Redis.Addr()
-		s.env.Redis.Kill()
-		between(100*time.Millisecond, 800*time.Millisecond)
-		err = restart(s.env.Redis)
-	case faultConsumerKill:
-		s.mu.Lock()
-		// A consumer that is to die on its own (-die-after) is spared, so
-		// that its planned death, and the double it causes, surely happen.
-		victims := make([]*consumerProc, 0, len(s.procs))
-		for _, q := range s.procs {
-			if !q.dies {
-				victims = append(victims, q)
+		s.jobsMu.Lock()
+		retry := s.pending
+		s.pending = nil
+		var due []uint64
+		for seq := uint64(3); seq < s.n; seq += 20 {
+			if s.jobClass(seq) != classID || s.outcome[seq] != enqueueOK || s.reenqueued[seq] {
+				continue
+			}
+			if at, ok := l.doneAt(jobKey{s.ids[seq], seq}); ok && time.Since(at) > wait {
+				due = append(due, seq)
 			}
 		}
-		if len(victims) == 0 {
-			victims = s.procs
+		s.jobsMu.Unlock()
+		if slices.Contains(s.o.faults, faultReenqueue) {
+			s.reenqueue(ctx, rdb, due)
 		}
-		p := victims[s.rnd.IntN(len(victims))]
-		s.mu.Unlock()
-		f.Target, f.PID = fmt.Sprintf("consumer %d", p.pid), p.pid
-		f.Start = time.Now()
-		p.kill()
-		err = s.startConsumer(p.slot)
+		// One at a time, for a second at most, and no further after a
+		// failure: Redis is likely still away.
+		budget := time.Now().Add(time.Second)
+		for i, seq := range retry {
+			if ctx.Err() != nil || time.Now().After(budget) {
+				s.retryLater(retry[i:]...)
+				break
+			}
+			s.retries++
+			if !s.enqueue(ctx, seq) {
+				s.retryLater(retry[i:]...)
+				break
+			}
+		}
 	}
-	f.End = time.Now()
-	s.record(f)
-	return err
 }
 
-// restart restarts a server, trying again a few times: its port may linger.
-func restart(srv *dqtest.Server) error {
-	var err error
-	for range 3 {
-		if err = srv.Restart(); err == nil {
-			return nil
+// reenqueue enqueues the WithID jobs of due again, in order, until one fails
+// (Redis is likely away: the rest wait for the next round).
+func (s *soak) reenqueue(ctx context.Context, rdb *goredis.Client, due []uint64) {
+	for _, seq := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		s.reenqueued[seq] = true
+		if s.recordLives(ctx, rdb, s.ids[seq]) {
+			s.recordsLived = append(s.recordsLived, jobKey{s.ids[seq], s.n + seq}.String())
+		}
+		now := time.Now()
+		s.record(fault{Kind: faultReenqueue, Target: fmt.Sprintf("job-%d", seq), Start: now, End: now})
+		if !s.enqueue(ctx, s.n+seq) {
+			s.retryLater(s.n + seq)
+			return
 		}
 	}
-	return err
+}
+
+// recordLives asks Redis whether the record of WithID job id still exists
+// (DESIGN.md names its key): the rule of manageIDs says it has surely expired,
+// so a record found is a finding, of the rule or of a record outliving its
+// bound. An error (Redis away) counts as no record.
+func (s *soak) recordLives(ctx context.Context, rdb *goredis.Client, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	key := fmt.Sprintf("%s:%s:%s", s.settings.prefix, s.settings.tube+tubeIDs, id)
+	n, err := rdb.Exists(ctx, key).Result()
+	return err == nil && n > 0
+}
+
+// retryLater hands WithID enqueues that failed to manageIDs, to try again.
+func (s *soak) retryLater(seqs ...uint64) {
+	s.jobsMu.Lock()
+	s.pending = append(s.pending, seqs...)
+	s.jobsMu.Unlock()
 }
 
 // awaitDrain waits until every job enqueued without error has completed and
-// the tube holds no ready, delayed or reserved copy on any node, within the
-// drain bound. It returns whether that happened and the copies left.
+// the tubes hold no copy on any node, within the drain bound, kicking the
+// dead letters left as an operator would. It returns whether that happened
+// and the copies left.
 func (s *soak) awaitDrain(ctx context.Context) (drained bool, left int, err error) {
 	l := newLedger(s.dir)
 	deadline := time.Now().Add(s.o.drain)
@@ -564,6 +474,7 @@ func (s *soak) awaitDrain(ctx context.Context) (drained bool, left int, err erro
 		if err := s.restartCrashed(); err != nil {
 			return false, 0, err
 		}
+		s.kickAllDeadLetters()
 		if err := l.refresh(); err != nil {
 			return false, 0, err
 		}
@@ -584,61 +495,27 @@ func (s *soak) awaitDrain(ctx context.Context) (drained bool, left int, err erro
 
 func (s *soak) allDone(l *ledger) bool {
 	for seq, oc := range s.outcome {
-		if oc == enqueueOK && len(l.done[s.ids[seq]]) == 0 {
+		if _, ok := l.doneAt(jobKey{s.ids[seq], uint64(seq)}); oc == enqueueOK && !ok {
 			return false
 		}
 	}
 	return true
 }
 
-// copiesLeft counts the copies still ready, delayed or reserved in the tube
-// (-1 when a node does not answer).
-func (s *soak) copiesLeft() int {
-	total := 0
-	for _, ep := range s.settings.endpoints {
-		c, err := beanstalk.DialTimeout("tcp", ep, time.Second)
-		if err != nil {
-			return -1
-		}
-		st, err := beanstalk.NewTube(c, s.settings.tube).Stats()
-		_ = c.Close()
-		if errors.Is(err, beanstalk.ErrNotFound) {
-			continue // no such tube: nothing in it
-		}
-		if err != nil {
-			return -1
-		}
-		for _, k := range []string{"current-jobs-ready", "current-jobs-delayed", "current-jobs-reserved"} {
-			var v int
-			_, _ = fmt.Sscan(st[k], &v)
-			total += v
-		}
+// describe names the job of seq for the report.
+func (s *soak) describe(seq uint64) string {
+	k := jobKey{s.ids[seq], seq}.String()
+	switch {
+	case seq >= s.n:
+		return k + " (WithID, enqueued again after its record expired)"
+	case s.jobClass(seq) == classID:
+		return k + " (WithID)"
+	case s.jobClass(seq) == classDoomed:
+		return k + " (dies on its first attempt, kicked)"
+	case s.jobClass(seq) == classLong:
+		return k + " (long delay)"
 	}
-	return total
-}
-
-// stopConsumers drains every consumer with SIGTERM and returns what went
-// wrong on the way.
-func (s *soak) stopConsumers() []string {
-	s.mu.Lock()
-	procs := slices.Clone(s.procs)
-	s.mu.Unlock()
-	var errs []string
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.stop(10 * time.Second); err != nil {
-				mu.Lock()
-				errs = append(errs, err.Error())
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errs
+	return k
 }
 
 // analyze compares what was enqueued with what the consumers recorded.
@@ -648,32 +525,51 @@ func (s *soak) analyze(rep *soakReport, l *ledger) {
 	rep.consumerErrs = append(rep.consumerErrs, s.crashErrs...)
 	s.mu.Unlock()
 	rep.badLines = l.bad
-	quorumSeq := map[uint64]bool{}
-	for seq, oc := range s.outcome {
-		switch oc {
-		case enqueueOK:
-			if len(l.done[s.ids[seq]]) == 0 {
-				rep.lost = append(rep.lost, s.ids[seq])
-			} else {
-				rep.completed++
-			}
-		case enqueueQuorum:
-			quorumSeq[uint64(seq)] = true
-		}
-	}
 	rep.interrupted = l.interrupted()
-	ids := make([]string, 0, len(l.done))
-	for id := range l.done {
-		ids = append(ids, id)
+	rep.deaths = l.deaths()
+	enqueued := map[jobKey]uint8{}
+	for seq, oc := range s.outcome {
+		k := jobKey{s.ids[seq], uint64(seq)}
+		enqueued[k] = oc
+		if uint64(seq) >= s.n && oc != enqueueNone {
+			rep.reenqueued++
+		}
+		if oc != enqueueOK {
+			continue
+		}
+		if _, ok := l.doneAt(k); !ok {
+			rep.lost = append(rep.lost, s.describe(uint64(seq)))
+			continue
+		}
+		rep.completed++
+		if uint64(seq) >= s.n {
+			rep.reenqueueRan++
+		}
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		runs := l.done[id]
-		if quorumSeq[runs[0].Seq] {
-			rep.ranAfterQuorum = append(rep.ranAfterQuorum, id)
+	for seq := uint64(3); seq < s.n && s.jobClass(3) == classID; seq += 20 {
+		if at, ok := l.doneAt(jobKey{s.ids[seq], seq}); ok && s.outcome[seq] == enqueueOK &&
+			at.Add(s.o.reenqueueAfter()).Before(s.prodEnd) {
+			rep.reenqueueDue++
 		}
-		if len(runs) > 1 {
-			rep.doubles = append(rep.doubles, explainDouble(id, runs, l.starts[id], rep.faults, s.o.ttr))
+	}
+	keys := make([]jobKey, 0, len(l.ends))
+	for k := range l.ends {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	tm := timing{lease: s.o.ttr, shutdown: soakShutdownTimeout, slack: time.Second}
+	for _, k := range keys {
+		if enqueued[k] == enqueueQuorum {
+			rep.ranAfterQuorum = append(rep.ranAfterQuorum, k.String())
 		}
+		v := judge(k, l.starts[k], l.ends[k], rep.faults, tm)
+		rep.doubles = append(rep.doubles, v.doubles...)
+		rep.kickedRuns += v.kicked
 	}
 }
+
+// discardLog keeps go-redis's own messages (a dial refused while Redis is
+// down) out of the soak's output.
+type discardLog struct{}
+
+func (discardLog) Printf(context.Context, string, ...any) {}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,15 +22,30 @@ import (
 )
 
 // The soak's consumers are subprocesses, so that a fault can SIGKILL one in
-// the middle of its handlers. Each appends its handlers' starts and
-// completions to a file of its own in the soak directory, one line per event,
-// each written with a single write(2) so that a kill leaves whole lines:
+// the middle of its handlers. Each consumes the soak's three tubes and appends
+// its handlers' starts and ends to a file of its own in the soak directory,
+// one line per event, each written with a single write(2) so that a kill
+// leaves whole lines:
 //
-//	S <job id> <seq> <attempt> <pid> <unix µs>   the handler started
-//	D <job id> <seq> <attempt> <pid> <unix µs>   the handler's work is done
+//	S <job id> <seq> <attempt> <pid> <unix µs> <node>   the handler started
+//	D <job id> <seq> <attempt> <pid> <unix µs> <node>   the handler's work is done
+//	X <job id> <seq> <attempt> <pid> <unix µs> <node>   the handler gave the job up (ErrSkipRetry)
 //
-// A D line is written only after the work and only while the handler's ctx
-// is alive, the way a handler commits its side effects.
+// A D or X line is written only after the work and only while the handler's
+// ctx is alive, the way a handler commits its side effects. <node> is the
+// endpoint the run's copy came from.
+
+// The soak's tubes, by what their jobs test.
+const (
+	tubeMain = ""      // generated IDs; an operator kicks its delayed jobs
+	tubeIDs  = "-ids"  // WithID jobs under a short DedupeTTL, enqueued again once their record expired
+	tubeDead = "-dead" // jobs that die on their first attempt; an operator kicks their dead letters
+)
+
+var soakTubes = []string{tubeMain, tubeIDs, tubeDead}
+
+// soakShutdownTimeout is the consumers' ShutdownTimeout.
+const soakShutdownTimeout = 2 * time.Second
 
 // soakSettings are the consumer settings the parent and its consumer
 // subprocesses share.
@@ -37,17 +53,19 @@ type soakSettings struct {
 	endpoints []string
 	redis     string
 	prefix    string
-	tube      string
-	workers   int
-	ttr       time.Duration
+	tube      string        // the main tube; the others add a suffix (tubeIDs, tubeDead)
+	workers   int           // Workers of the main tube's consumer
+	ttr       time.Duration // TTR
+	dedupeTTL time.Duration // DedupeTTL of the WithID tube
 	work      time.Duration
 	dieAfter  int // the consumer SIGKILLs itself after this many completions; 0: never
 }
 
-// conf is the DqConf of the soak: short leases and back-offs so that jobs of a
-// killed consumer come back within seconds, and retries to spare so that no
-// job dies of the faults.
-func (s soakSettings) conf() dq.DqConf {
+// conf is the DqConf of one of the soak's tubes: short leases and back-offs
+// so that jobs of a killed consumer come back within seconds, and retries to
+// spare so that no job dies of the faults. Only the WithID tube has a short
+// DedupeTTL: a dead letter must keep its record until it is kicked.
+func (s soakSettings) conf(suffix string) dq.DqConf {
 	c := dq.DqConf{
 		Redis:           redis.RedisConf{Host: s.redis, Type: redis.NodeType},
 		Replicas:        copies,
@@ -55,14 +73,20 @@ func (s soakSettings) conf() dq.DqConf {
 		TTR:             s.ttr,
 		MaxRetries:      100,
 		Timeout:         10 * time.Second,
-		ShutdownTimeout: 2 * time.Second,
+		ShutdownTimeout: soakShutdownTimeout,
 		RetryBackoff:    100 * time.Millisecond,
 		MaxRetryBackoff: time.Second,
 		KeyPrefix:       s.prefix,
 		DedupeTTL:       time.Hour,
 	}
+	if suffix != tubeMain {
+		c.Workers = max(2, s.workers/4)
+	}
+	if suffix == tubeIDs {
+		c.DedupeTTL = s.dedupeTTL
+	}
 	for _, ep := range s.endpoints {
-		c.Beanstalks = append(c.Beanstalks, dq.Beanstalk{Endpoint: ep, Tube: s.tube})
+		c.Beanstalks = append(c.Beanstalks, dq.Beanstalk{Endpoint: ep, Tube: s.tube + suffix})
 	}
 	return c
 }
@@ -70,15 +94,17 @@ func (s soakSettings) conf() dq.DqConf {
 func (s soakSettings) args(dir string) []string {
 	return []string{"consumer", "-beanstalks", strings.Join(s.endpoints, ","), "-redis", s.redis,
 		"-prefix", s.prefix, "-tube", s.tube, "-workers", strconv.Itoa(s.workers), "-ttr", s.ttr.String(),
-		"-work", s.work.String(), "-dir", dir, "-die-after", strconv.Itoa(s.dieAfter)}
+		"-dedupe-ttl", s.dedupeTTL.String(), "-work", s.work.String(), "-dir", dir,
+		"-die-after", strconv.Itoa(s.dieAfter)}
 }
 
 // consumerStartTimeout bounds how long a consumer subprocess retries
-// NewConsumer, which fails while Redis is restarting.
+// NewConsumer, which fails while Redis is down.
 const consumerStartTimeout = 30 * time.Second
 
-// soakConsumerMain is the soak's consumer subprocess: it runs until SIGTERM
-// (or SIGKILL).
+// soakConsumerMain is the soak's consumer subprocess: it runs a consumer per
+// tube until SIGTERM (or SIGKILL), then stops them together, the way go-zero's
+// service group does.
 func soakConsumerMain(ctx context.Context, args []string, stderr io.Writer) error {
 	var s soakSettings
 	var beanstalks, dir string
@@ -89,6 +115,7 @@ func soakConsumerMain(ctx context.Context, args []string, stderr io.Writer) erro
 	fs.StringVar(&s.tube, "tube", "", "")
 	fs.IntVar(&s.workers, "workers", 8, "")
 	fs.DurationVar(&s.ttr, "ttr", 5*time.Second, "")
+	fs.DurationVar(&s.dedupeTTL, "dedupe-ttl", 5*time.Second, "")
 	fs.DurationVar(&s.work, "work", 5*time.Millisecond, "")
 	fs.StringVar(&dir, "dir", "", "")
 	fs.IntVar(&s.dieAfter, "die-after", 0, "")
@@ -106,46 +133,88 @@ func soakConsumerMain(ctx context.Context, args []string, stderr io.Writer) erro
 	}
 	defer f.Close()
 
-	var cs dq.Consumer
-	giveUp := time.Now().Add(consumerStartTimeout)
-	for {
-		cs, err = dq.NewConsumer(s.conf(), soakHandler(f, s.work, s.dieAfter))
-		if err == nil {
-			break
-		}
-		if time.Now().After(giveUp) {
+	r := newRecorder(f, s.dieAfter)
+	var css []dq.Consumer
+	for _, suffix := range soakTubes {
+		cs, err := newSoakConsumer(ctx, s.conf(suffix), soakHandler(r, s.work, suffix == tubeDead))
+		if err != nil {
+			for _, c := range css {
+				c.Stop()
+			}
+			if ctx.Err() != nil {
+				return nil // told to stop while Redis was still away
+			}
 			return err
 		}
-		if !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
-			return ctx.Err()
-		}
+		css = append(css, cs)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		cs.Start()
-	}()
+	var wg sync.WaitGroup
+	for _, cs := range css {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs.Start()
+		}()
+	}
 	<-ctx.Done()
-	cs.Stop()
-	<-done
+	for _, cs := range css {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs.Stop()
+		}()
+	}
+	wg.Wait()
 	return nil
 }
 
-func soakHandler(f *os.File, work time.Duration, dieAfter int) dq.ConsumeHandler {
-	pid := os.Getpid()
-	var completions atomic.Int64
-	record := func(kind byte, j dq.Job, seq uint64) error {
-		line := fmt.Sprintf("%c %s %d %d %d %d\n", kind, j.ID, seq, j.Attempt, pid, time.Now().UnixMicro())
-		_, err := f.WriteString(line)
-		return err
+// newSoakConsumer retries NewConsumer while Redis is down, within
+// consumerStartTimeout.
+func newSoakConsumer(ctx context.Context, c dq.DqConf, h dq.ConsumeHandler) (dq.Consumer, error) {
+	giveUp := time.Now().Add(consumerStartTimeout)
+	for {
+		cs, err := dq.NewConsumer(c, h)
+		if err == nil {
+			return cs, nil
+		}
+		if time.Now().After(giveUp) {
+			return nil, err
+		}
+		if !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
+			return nil, ctx.Err()
+		}
 	}
+}
+
+// recorder writes a consumer's record lines.
+type recorder struct {
+	f           *os.File
+	pid         int
+	dieAfter    int
+	completions atomic.Int64
+}
+
+func newRecorder(f *os.File, dieAfter int) *recorder {
+	return &recorder{f: f, pid: os.Getpid(), dieAfter: dieAfter}
+}
+
+func (r *recorder) record(kind string, j dq.Job, seq uint64) error {
+	_, err := r.f.WriteString(formatEvent(event{Kind: kind, ID: j.ID, Seq: seq, Attempt: j.Attempt, PID: r.pid,
+		At: time.Now(), Endpoint: j.Endpoint}))
+	return err
+}
+
+// soakHandler records each run. A job of the dead tube (doomed) gives up on
+// its first attempt with ErrSkipRetry and succeeds on any later one: a kick of
+// its dead letter runs it once more, to completion.
+func soakHandler(r *recorder, work time.Duration, doomed bool) dq.ConsumeHandler {
 	return dq.WithHandle(func(ctx context.Context, body []byte) error {
 		j, ok := dq.JobFromContext(ctx)
 		seq, _, okBody := parseBody(body)
 		if !ok || !okBody {
 			return fmt.Errorf("%w: not a soak job", dq.ErrSkipRetry)
 		}
-		if err := record('S', j, seq); err != nil {
+		if err := r.record(eventStart, j, seq); err != nil {
 			return err
 		}
 		if !sleepUntil(ctx, time.Now().Add(work)) {
@@ -154,12 +223,18 @@ func soakHandler(f *os.File, work time.Duration, dieAfter int) dq.ConsumeHandler
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := record('D', j, seq); err != nil {
+		if doomed && j.Attempt == 1 {
+			if err := r.record(eventDead, j, seq); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: doomed on its first attempt", dq.ErrSkipRetry)
+		}
+		if err := r.record(eventDone, j, seq); err != nil {
 			return err
 		}
-		if dieAfter > 0 && completions.Add(1) == int64(dieAfter) {
+		if r.dieAfter > 0 && r.completions.Add(1) == int64(r.dieAfter) {
 			// Done, recorded, and gone before the finish reaches Redis.
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = syscall.Kill(r.pid, syscall.SIGKILL)
 			select {} // the signal is on its way
 		}
 		return nil
@@ -168,14 +243,17 @@ func soakHandler(f *os.File, work time.Duration, dieAfter int) dq.ConsumeHandler
 
 // consumerProc is one consumer subprocess as the soak runs it.
 type consumerProc struct {
-	slot    int
-	cmd     *exec.Cmd
-	pid     int
-	log     *os.File
-	dies    bool // started with -die-after: its exit is a planned fault
-	exited  chan struct{}
-	waitErr error     // set before exited closes
-	endedAt time.Time // set before exited closes
+	slot int
+	cmd  *exec.Cmd
+	pid  int
+	log  *os.File
+	dies bool // started with -die-after: its exit is a planned fault
+	// startedAt is when the process was started; until its signal handler
+	// is in place, a SIGTERM ends it without a drain.
+	startedAt time.Time
+	exited    chan struct{}
+	waitErr   error     // set before exited closes
+	endedAt   time.Time // set before exited closes
 }
 
 func startConsumerProc(s soakSettings, dir string, slot, generation int) (*consumerProc, error) {
@@ -193,7 +271,7 @@ func startConsumerProc(s soakSettings, dir string, slot, generation int) (*consu
 		return nil, err
 	}
 	p := &consumerProc{slot: slot, cmd: cmd, pid: cmd.Process.Pid, log: log, dies: s.dieAfter > 0,
-		exited: make(chan struct{})}
+		exited: make(chan struct{}), startedAt: time.Now()}
 	go func() {
 		p.waitErr = cmd.Wait()
 		p.endedAt = time.Now()
