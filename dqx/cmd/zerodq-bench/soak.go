@@ -175,6 +175,9 @@ type soak struct {
 	errSamples []string
 
 	pending []uint64 // WithID enqueues that failed, for manageIDs to try again
+	// quorumErrs are the errors of enqueues that returned ErrQuorum, by seq,
+	// to say why should such a job run all the same.
+	quorumErrs map[uint64]string
 
 	// Owned by manageIDs until production ends.
 	retries      int
@@ -197,7 +200,8 @@ func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, er
 	if o.seed == 0 {
 		o.seed = rand.Uint64()
 	}
-	s := &soak{o: o, log: log, rnd: rand.New(rand.NewPCG(o.seed, o.seed>>1|1)), reenqueued: map[uint64]bool{}}
+	s := &soak{o: o, log: log, rnd: rand.New(rand.NewPCG(o.seed, o.seed>>1|1)), reenqueued: map[uint64]bool{},
+		quorumErrs: map[uint64]string{}}
 	s.n = uint64(o.duration.Seconds() * float64(o.rate))
 	s.ids, s.outcome = make([]string, 2*s.n), make([]uint8, 2*s.n)
 
@@ -352,6 +356,7 @@ func (s *soak) enqueue(ctx context.Context, seq uint64) bool {
 		s.ids[seq], s.outcome[seq] = id, enqueueOK
 	case errors.As(err, &qe):
 		s.ids[seq], s.outcome[seq] = qe.ID, enqueueQuorum
+		s.quorumErrs[seq] = err.Error()
 	default:
 		s.outcome[seq] = enqueueOther
 		if len(s.errSamples) < 5 && !slices.Contains(s.errSamples, err.Error()) {
@@ -560,7 +565,8 @@ func (s *soak) analyze(rep *soakReport, l *ledger) {
 	tm := timing{lease: s.o.ttr, shutdown: soakShutdownTimeout, slack: time.Second}
 	for _, k := range keys {
 		if enqueued[k] == enqueueQuorum {
-			rep.ranAfterQuorum = append(rep.ranAfterQuorum, k.String())
+			rep.ranAfterQuorum = append(rep.ranAfterQuorum,
+				fmt.Sprintf("%s: %s; its enqueue returned: %s", k, s.describe(k.Seq), s.quorumErrs[k.Seq]))
 		}
 		v := judge(k, l.starts[k], l.ends[k], rep.faults, tm)
 		rep.doubles = append(rep.doubles, v.doubles...)

@@ -144,6 +144,7 @@ func (r *soakReport) json() map[string]any {
 		"soak_dead_letters":           r.deaths,
 		"soak_dead_letters_kick_ran":  r.kickedRuns,
 		"soak_ran_after_quorum_error": len(r.ranAfterQuorum),
+		"soak_ran_after_quorum_jobs":  r.ranAfterQuorum,
 		"soak_copies_left":            r.copiesLeft,
 		"soak_interrupted_runs":       r.interrupted,
 		"soak_drained":                r.drained,
