@@ -11,7 +11,7 @@ local wid = ARGV[2]
 local due = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 
-local h = redis.call('HMGET', key, 'st', 'w', 'ok')
+local h = redis.call('HMGET', key, 'st', 'w', 'ok', 'tk', 'wx')
 local st = h[1]
 if not st then
   redis.call('HSET', key, 'st', 'V', 'why', 'abort', 'due', due)
@@ -22,6 +22,17 @@ end
 if st == 'P' then
   if h[3] == '1' then return {'TAKEN', 0, 0} end
   if h[2] and h[2] ~= wid then return {'OTHER', 0, 0} end
+  if h[4] == '1' then
+    -- This writer took the ID over from one whose confirm may have been
+    -- lost after its puts: only this writer's copies are struck (wx), and
+    -- its window ends now, so the earlier writer's copies may run.
+    local wx = h[5]
+    if not wx then wx = wid
+    elseif not string.find(' ' .. wx .. ' ', ' ' .. wid .. ' ', 1, true) then wx = wx .. ' ' .. wid end
+    redis.call('HSET', key, 'wx', wx, 'pw', clock())
+    expire(clock())
+    return {'ABORTED', 0, 0}
+  end
   redis.call('HSET', key, 'st', 'V', 'why', 'abort')
   expire(clock())
   return {'ABORTED', 0, 0}

@@ -20,14 +20,26 @@ local now = clock()
 if due > now then return {'EARLY', 0, due - now} end
 
 local r = record()
-if r and writer ~= '' and r.w and r.w ~= writer then
-  -- A copy of a writer whose reservation of the ID was taken over (its put
-  -- window had passed): the enqueue that stands is the other writer's.
-  return {'DELETE', 0, 0}
-end
 if r and r.st == 'R' and r.own == cid then
   -- A re-sent claim that already won.
   return {'RUN', r.att, 0}
+end
+if r and writer ~= '' and r.w then
+  if r.wx and string.find(' ' .. r.wx .. ' ', ' ' .. writer .. ' ', 1, true) then
+    -- A copy of a writer that missed its quorum and aborted.
+    return {'DELETE', 0, 0}
+  end
+  if r.w ~= writer then
+    if r.st ~= 'P' or r.ok then
+      -- The reservation of the ID was taken over from this copy's writer
+      -- (its put window had passed) and that enqueue stands.
+      return {'DELETE', 0, 0}
+    end
+    -- Another writer holds the ID unconfirmed: wait for its outcome while
+    -- its window lasts; once it has passed unconfirmed, no other enqueue
+    -- stands, and this copy's writer may have returned the ID to its caller.
+    if r.pw >= now then return {'SPARE', 0, math.max(r.pw - now, 1)} end
+  end
 end
 
 local claimable, fail, att = false, 0, 0

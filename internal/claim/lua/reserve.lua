@@ -25,7 +25,13 @@ elseif st == 'P' and h[3] ~= '1' then
   take = true
 end
 if not take then return {'DUP', 0, 0} end
+-- tk marks a reservation taken over from another writer whose window passed
+-- unconfirmed: that writer may have put copies and returned the ID to its
+-- caller (its confirm did not reach Redis), so an abort of this one must not
+-- revoke the ID (abort.lua).
+local tk = st == 'P' and h[4] and h[4] ~= wid
 redis.call('HSET', key, 'st', 'P', 'w', wid, 'pw', now + window, 'due', due)
+if tk then redis.call('HSET', key, 'tk', 1) elseif st ~= 'P' then redis.call('HDEL', key, 'tk') end
 redis.call('HDEL', key, 'ok', 'why')
 expire(now)
 return {'FRESH', 0, 0}
