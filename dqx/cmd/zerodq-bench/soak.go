@@ -178,6 +178,9 @@ type soak struct {
 	// quorumErrs are the errors of enqueues that returned ErrQuorum, by seq,
 	// to say why should such a job run all the same.
 	quorumErrs map[uint64]string
+	// tried marks the WithID seqs enqueued more than once (a retry after
+	// an error): an earlier call of the same ID may still be writing it.
+	tried map[uint64]int
 
 	// Owned by manageIDs until production ends.
 	retries      int
@@ -201,7 +204,7 @@ func runSoak(ctx context.Context, o soakOptions, log io.Writer) (*soakReport, er
 		o.seed = rand.Uint64()
 	}
 	s := &soak{o: o, log: log, rnd: rand.New(rand.NewPCG(o.seed, o.seed>>1|1)), reenqueued: map[uint64]bool{},
-		quorumErrs: map[uint64]string{}}
+		quorumErrs: map[uint64]string{}, tried: map[uint64]int{}}
 	s.n = uint64(o.duration.Seconds() * float64(o.rate))
 	s.ids, s.outcome = make([]string, 2*s.n), make([]uint8, 2*s.n)
 
@@ -351,6 +354,7 @@ func (s *soak) enqueue(ctx context.Context, seq uint64) bool {
 	var qe *dq.QuorumError
 	s.jobsMu.Lock()
 	defer s.jobsMu.Unlock()
+	s.tried[seq]++
 	switch {
 	case err == nil:
 		s.ids[seq], s.outcome[seq] = id, enqueueOK
@@ -564,7 +568,10 @@ func (s *soak) analyze(rep *soakReport, l *ledger) {
 	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 	tm := timing{lease: s.o.ttr, shutdown: soakShutdownTimeout, slack: time.Second}
 	for _, k := range keys {
-		if enqueued[k] == enqueueQuorum {
+		// ErrQuorum says this call's enqueue never runs; a WithID enqueued
+		// again after an error may run from that earlier call's copies,
+		// which the same body cannot tell apart.
+		if enqueued[k] == enqueueQuorum && s.tried[k.Seq] == 1 {
 			rep.ranAfterQuorum = append(rep.ranAfterQuorum,
 				fmt.Sprintf("%s: %s; its enqueue returned: %s", k, s.describe(k.Seq), s.quorumErrs[k.Seq]))
 		}
