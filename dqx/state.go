@@ -90,7 +90,9 @@ end
 // Dooming happens here, atomically with the ownership check, so that a
 // scheduler revokes only IDs that no later owner may take up again.
 // The latest fire is kept per entry name, not per tag, so that a changed
-// entry still knows which fires no replica wrote.
+// entry still knows which fires no replica wrote; when the fires ahead of an
+// entry are doomed, its latest fire becomes the latest that stays, so that
+// the new version misses no fire that the old one will no longer run.
 // Re-running it gives the same answer.
 var syncScript = redis.NewScript(fireIDLua + `
 local now = tonumber(ARGV[2])
@@ -118,13 +120,28 @@ local old = '(' .. string.format('%d', now - tonumber(ARGV[4]))
 for k = 2, 4 do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', old) end
 
 local fires = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+local lowered = {}
 for i = 1, #fires, 2 do
   local id, ms = fires[i], tonumber(fires[i + 1])
   if not tags[tagOf(id) or ''] then
     redis.call('ZREM', KEYS[2], id)
     local unwritten = redis.call('ZREM', KEYS[4], id) == 1
     if ms >= now or unwritten then redis.call('ZADD', KEYS[3], fires[i + 1], id) end
+    local name = nameOf(tagOf(id))
+    if name and ms >= now then lowered[name] = true end
   end
+end
+-- An entry whose fires ahead are doomed has, as its latest fire, the latest
+-- one that stays (no later than now): the doomed ones will not run.
+for name in pairs(lowered) do
+  local latest = math.min(tonumber(redis.call('HGET', KEYS[1], 'l:' .. name) or now), now)
+  for i = 1, #fires, 2 do
+    local ms = tonumber(fires[i + 1])
+    if ms > latest and nameOf(tagOf(fires[i])) == name and redis.call('ZSCORE', KEYS[2], fires[i]) then
+      latest = ms
+    end
+  end
+  redis.call('HSET', KEYS[1], 'l:' .. name, string.format('%d', latest))
 end
 local doomed = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
 local due = {}
