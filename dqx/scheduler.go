@@ -34,8 +34,8 @@ import (
 // dropped or run once, as the entry's Missed policy says.
 //
 // A config owns the schedule: the config of the scheduler that started last,
-// or, once the owner's replicas have stopped topping up for three Refresh
-// periods, that of any running replica. On taking over, a scheduler revokes
+// or, once the owner's replicas have stopped topping up for three of the
+// owner's own Refresh periods, that of any running replica. On taking over, a scheduler revokes
 // the pre-written fires of entries that its config changed or removed, those
 // not yet due and those no replica wrote, and gives their ticks fires of its
 // own (a due one runs at once); fires already written and due belong to the

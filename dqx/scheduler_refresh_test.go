@@ -1,10 +1,13 @@
 package dqx
 
 import (
+	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/stores/redis"
 
 	"github.com/zerodq/zerodq/internal/dqtest"
 )
@@ -49,4 +52,44 @@ func TestOlderConfigStopsWritingWhenANewerWithALongerRefreshStarts(t *testing.T)
 		}
 	}
 	requireEverySecondOnce(t, log.snapshot(), "a", owned, until)
+}
+
+// A state written by a release that stores no stale-after of its own keeps
+// the rule of that release: its owner is judged by the checking replica's
+// Refresh, also when a newer owner's stale-after is still in the hash.
+func TestOwnerWithoutAStoredStaleAfterIsJudgedByTheCheckersRefresh(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	t0 := time.UnixMilli(1_800_000_000_000)
+	slow := CronConf{Entries: []CronEntry{{Name: "a", Spec: "@every 1s"}},
+		Lookahead: time.Minute, Refresh: 20 * time.Second} // stale after 60s
+	fast := CronConf{Entries: []CronEntry{{Name: "a", Spec: "@every 1s", Body: "x"}},
+		Lookahead: time.Minute, Refresh: time.Second} // stale after 3s
+	s1, err := NewScheduler(c, slow, WithProducer(&fakeProducer{}))
+	require.NoError(t, err)
+	defer s1.Stop()
+	s2, err := NewScheduler(c, fast, WithProducer(&fakeProducer{}))
+	require.NoError(t, err)
+	defer s2.Stop()
+	ctx := context.Background()
+
+	res, err := s1.state.sync(ctx, s1.cfg, t0, true, s1.entries)
+	require.NoError(t, err)
+	require.False(t, res.busy)
+	res, err = s2.state.sync(ctx, s2.cfg, t0.Add(10*time.Second), false, s2.entries)
+	require.NoError(t, err)
+	require.True(t, res.busy, "the owner stays for three of its own Refresh periods")
+
+	// A replica of the release before stale-afters takes over: it writes
+	// cfg and cfgt only.
+	rds, err := redis.NewRedis(c.Redis)
+	require.NoError(t, err)
+	require.NoError(t, rds.Hmset(s1.state.keys[0], map[string]string{
+		"cfg": "0123456789abcdef0123456789abcdef", "cfgt": strconv.FormatInt(t0.Add(11*time.Second).UnixMilli(), 10)}))
+	res, err = s2.state.sync(ctx, s2.cfg, t0.Add(13*time.Second), false, s2.entries)
+	require.NoError(t, err)
+	require.True(t, res.busy, "within the checker's 3s")
+	res, err = s2.state.sync(ctx, s2.cfg, t0.Add(15*time.Second), false, s2.entries)
+	require.NoError(t, err)
+	require.False(t, res.busy, "past the checker's 3s, not the 60s stored for another config")
 }

@@ -16,6 +16,9 @@ import (
 //
 //	<prefix>:cron:{<tubes>:<name>}          hash: cfg (owning config digest),
 //	                                        cfgt (ms of its last top-up),
+//	                                        cfgs ("<digest> <ms>": how long
+//	                                        the owner may be idle, by its own
+//	                                        Refresh),
 //	                                        gen (the last generation of IDs),
 //	                                        l:<entry> (ms of the latest fire recorded)
 //	<prefix>:cron:{<tubes>:<name>}:fires    zset: fire ID → fire ms, the ID
@@ -36,7 +39,7 @@ import (
 type cronState struct {
 	rds        *redis.Redis
 	keys       []string
-	staleAfter time.Duration // an owner idle this long may be replaced
+	staleAfter time.Duration // this config, owning, may be replaced once idle this long
 }
 
 // stateTTL is how long a scheduler's record outlives its last top-up; after
@@ -73,8 +76,9 @@ end
 // what the caller needs for a top-up.
 //
 // KEYS the four keys. ARGV[1] the caller's config digest; ARGV[2] now in ms,
-// or 0 for Redis time; ARGV[3] how long an owner may be idle before another
-// config takes over, ms; ARGV[4] fire retention, ms; ARGV[5] "1" to take
+// or 0 for Redis time; ARGV[3] how long the caller may be idle, as owner,
+// before another config takes over, ms (an owner is judged by the value it
+// stored, or, if another config stored it, by the caller's); ARGV[4] fire retention, ms; ARGV[5] "1" to take
 // over unconditionally (a scheduler starting: the config started last wins);
 // ARGV[6] the keys' TTL, ms; ARGV[7..] a (tag, name) pair for each of the
 // caller's entries.
@@ -104,12 +108,17 @@ end
 local cur = redis.call('HGET', KEYS[1], 'cfg')
 if cur ~= ARGV[1] then
   local at = tonumber(redis.call('HGET', KEYS[1], 'cfgt') or '0')
-  if cur and ARGV[5] ~= '1' and now - at <= tonumber(ARGV[3]) then
+  -- The owner is judged by its own stale-after; one written by another
+  -- config (a release before cfgs took over since) does not count.
+  local stale = tonumber(ARGV[3])
+  local sc, sms = string.match(redis.call('HGET', KEYS[1], 'cfgs') or '', '^(%x+) (%d+)$')
+  if cur and sc == cur then stale = tonumber(sms) end
+  if cur and ARGV[5] ~= '1' and now - at <= stale then
     return {'BUSY', now}
   end
   redis.call('HSET', KEYS[1], 'cfg', ARGV[1])
 end
-redis.call('HSET', KEYS[1], 'cfgt', string.format('%d', now))
+redis.call('HSET', KEYS[1], 'cfgt', string.format('%d', now), 'cfgs', ARGV[1] .. ' ' .. ARGV[3])
 
 local tags, names = {}, {}
 for i = 7, #ARGV, 2 do
