@@ -29,7 +29,9 @@ import (
 // Refresh, each replica writes the fires of the coming Lookahead (at least
 // three per entry), so a restart or deploy shorter than Lookahead misses
 // nothing, and writes at once any recorded fire that came due while no
-// write succeeded (every node or Redis away), for up to 10 minutes. Fires
+// write succeeded (every node or Redis away), for up to 10 minutes (or
+// DedupeTTL less 10 s, if that is shorter: a fire written once but not noted
+// may be written again only while its job's record would collapse it). Fires
 // that no replica recorded in time (every replica down for longer) are
 // dropped or run once, as the entry's Missed policy says.
 //
@@ -57,6 +59,7 @@ type Scheduler struct {
 	producer dq.Producer
 	ownsProd bool
 	clock    Clock
+	dedupe   time.Duration // the queue's DedupeTTL: how long a fire's record lives
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -110,6 +113,9 @@ const (
 	schedulerEnqueueTimeout = 3 * time.Second
 )
 
+// dqDefaultDedupeTTL is dq's DedupeTTL when the config leaves it zero.
+const dqDefaultDedupeTTL = 24 * time.Hour
+
 // cfgScheme starts the config digest of schedulers that take their fire IDs
 // from the recording script. Releases before it derived a fire's ID from its
 // entry and time alone, and hashed no scheme.
@@ -144,11 +150,21 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 		prefix = "zerodq"
 	}
 
+	dedupe := c.DedupeTTL
+	if dedupe == 0 {
+		dedupe = dqDefaultDedupeTTL
+	}
+	retention := retentionFor(dedupe)
+	if retention < fireRetention {
+		logx.Infof("dqx: scheduler %s: DedupeTTL %v is short: a fire that could not be written by its time "+
+			"is written late for %v at most", cc.Name, dedupe, retention)
+	}
 	s := &Scheduler{
 		conf:    cc,
 		entries: entries,
-		state:   newCronState(rds, prefix, queueName(c), cc.Name, 3*cc.Refresh),
+		state:   newCronState(rds, prefix, queueName(c), cc.Name, 3*cc.Refresh, retention),
 		clock:   o.clock,
+		dedupe:  dedupe,
 	}
 	for _, e := range entries {
 		s.tags = append(s.tags, e.tag)
@@ -244,6 +260,7 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	if s.clock != nil {
 		now = s.clock.Now()
 	}
+	started := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, schedulerRedisTimeout)
 	res, err := s.state.sync(rctx, s.cfg, now, !s.claimed, s.entries)
 	cancel()
@@ -261,8 +278,15 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	}
 	s.owner = true
 	now = res.now
+	// kept reports whether the job record of a fire at `at`, if one was
+	// written, surely still lives at local time t: records live DedupeTTL
+	// past their due time at least, and the scheduler's time at t is at most
+	// now plus the time since the sync was sent.
+	kept := func(at, t time.Time) bool {
+		return at.Add(s.dedupe).After(now.Add(t.Sub(started)))
+	}
 
-	revoked, late := s.revokeDoomed(ctx, now, res.doomed)
+	revoked, late := s.revokeDoomed(ctx, now, res.doomed, kept)
 	plan := append(s.plan(now, res.last), late...)
 	rctx, cancel = context.WithTimeout(ctx, schedulerRedisTimeout)
 	owner, err := s.state.record(rctx, s.cfg, revoked, nil, plan)
@@ -279,8 +303,12 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	// even if it is due by then.
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerEnqueueTimeout)
 	defer cancel()
+	// Every dq.WithID write asks Redis whether the ID is taken before the
+	// write's context ends.
+	end, _ := ectx.Deadline()
+	keptToEnd := func(at time.Time) bool { return kept(at, end) }
 	var errs []error
-	wrote, lost := s.enqueueAll(ectx, plan, &errs)
+	wrote, lost := s.enqueueAll(ectx, plan, keptToEnd, &errs)
 	if len(lost) > 0 {
 		// No takeover dooms a fire of this config's entries, so these were
 		// revoked otherwise: by a replica of a release before generations
@@ -288,33 +316,48 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 		// never runs: their ticks get IDs of a new generation.
 		ids := make([]string, len(lost))
 		for i := range lost {
-			ids[i], lost[i].id = lost[i].id, ""
+			ids[i], lost[i].id, lost[i].rewrite = lost[i].id, "", false
 		}
 		owner, err := s.state.record(ectx, s.cfg, nil, ids, lost)
 		if err != nil || !owner {
 			errs = append(errs, err)
 		} else {
 			lost = slices.DeleteFunc(lost, func(f plannedFire) bool { return f.id == "" })
-			more, _ := s.enqueueAll(ectx, lost, &errs)
+			more, _ := s.enqueueAll(ectx, lost, keptToEnd, &errs)
 			wrote = append(wrote, more...)
 		}
 	}
-	if err := s.state.written(ectx, wrote); err != nil {
+	// Noted on a context of its own: the write budget may be spent, and a
+	// fire written but not noted is written again later, which is safe only
+	// while its record lives.
+	nctx, ncancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerRedisTimeout)
+	defer ncancel()
+	if err := s.state.written(nctx, wrote); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// enqueueAll writes the fires, and returns the IDs written and the fires
-// whose IDs were found revoked; other failures go to errs.
-func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, errs *[]error) (
-	wrote []string, lost []plannedFire) {
+// errRecordMayBeGone refuses a late write of a fire whose earlier write, if
+// there was one, may have run and have its record expired by now.
+var errRecordMayBeGone = errors.New("it came due unwritten, and writing it this late could run it twice " +
+	"(DedupeTTL is too short to collapse it with an earlier write): given up")
+
+// enqueueAll writes the fires, and returns the IDs written (or given up,
+// errRecordMayBeGone) and the fires whose IDs were found revoked; other
+// failures go to errs. kept reports whether a record written for a fire at
+// the given time would still live when the writes end.
+func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, kept func(time.Time) bool,
+	errs *[]error) (wrote []string, lost []plannedFire) {
 	for _, f := range fires {
-		switch err := s.enqueue(ctx, f); {
+		switch err := s.enqueue(ctx, f, kept); {
 		case err == nil:
 			wrote = append(wrote, f.id)
 		case errors.Is(err, dq.ErrRevoked):
 			lost = append(lost, f)
+		case errors.Is(err, errRecordMayBeGone):
+			wrote = append(wrote, f.id) // no longer pending
+			*errs = append(*errs, err)
 		default:
 			*errs = append(*errs, err)
 		}
@@ -327,19 +370,27 @@ func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, errs *[
 // doomed, and its tick gets no other ID. A fire due already is doomed only
 // if no replica confirmed writing it; revoked, it never runs, and its tick is
 // returned to be run at once by this config's entry of the same name, if any.
-func (s *Scheduler) revokeDoomed(ctx context.Context, now time.Time, doomed []stateFire) (
-	done []string, late []plannedFire) {
+// kept tells whether a job record of a fire would still live at a moment.
+func (s *Scheduler) revokeDoomed(ctx context.Context, now time.Time, doomed []stateFire,
+	kept func(at, t time.Time) bool) (done []string, late []plannedFire) {
 	for _, f := range doomed {
 		err := s.producer.RevokeCtx(ctx, f.id)
 		switch {
 		case err == nil, errors.Is(err, dq.ErrBadID), errors.Is(err, dq.ErrMaybeDone):
-			// ErrMaybeDone: there was no record. A fire's record is
-			// written before its copies and lives DedupeTTL past its
-			// due time, so it was never written, and is revoked now.
 			done = append(done, f.id)
 			if f.ms >= now.UnixMilli() {
 				continue
 			}
+			if errors.Is(err, dq.ErrMaybeDone) && !kept(time.UnixMilli(f.ms), time.Now()) {
+				// No record: the fire was never written, or it ran and its
+				// record has expired since. It is revoked now either way,
+				// and its tick is not run again.
+				logx.WithContext(ctx).Infof("dqx: scheduler %s: stale fire %s is revoked; it may have run",
+					s.conf.Name, f.id)
+				continue
+			}
+			// Otherwise there was no record although it would still
+			// live: the fire was never written.
 			name := fireEntry(fireTag(f.id))
 			for _, e := range s.entries {
 				if e.Name == name {
@@ -365,7 +416,8 @@ func (s *Scheduler) unwritten(due []stateFire) []plannedFire {
 		tag := fireTag(f.id)
 		for _, e := range s.entries {
 			if e.tag == tag {
-				out = append(out, plannedFire{e: e, at: time.UnixMilli(f.ms), id: f.id, missed: true})
+				out = append(out, plannedFire{e: e, at: time.UnixMilli(f.ms), id: f.id, missed: true,
+					rewrite: true})
 				break
 			}
 		}
@@ -425,8 +477,11 @@ func (s *Scheduler) plan(now time.Time, last map[string]time.Time) []plannedFire
 }
 
 // enqueue writes one fire. A fire already written by this or another replica
-// is a no-op (dq.WithID); a revoked one answers dq.ErrRevoked.
-func (s *Scheduler) enqueue(ctx context.Context, f plannedFire) error {
+// is a no-op (dq.WithID) while its record lives; a revoked one answers
+// dq.ErrRevoked. A fire written late, after its time, whose ID may have been
+// written before is refused with errRecordMayBeGone unless kept says that
+// record would still live.
+func (s *Scheduler) enqueue(ctx context.Context, f plannedFire, kept func(time.Time) bool) error {
 	opts := []dq.JobOption{
 		dq.WithID(f.id),
 		dq.WithHeader(TypeHeader, f.e.Type),
@@ -434,13 +489,20 @@ func (s *Scheduler) enqueue(ctx context.Context, f plannedFire) error {
 		dq.WithHeader(FireHeader, strconv.FormatInt(f.at.UnixMilli(), 10)),
 	}
 	var err error
-	if f.missed {
+	switch {
+	case f.missed && f.rewrite && !kept(f.at):
+		err = errRecordMayBeGone
+	case f.missed:
 		_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
-	} else {
+	default:
 		_, err = s.producer.AtCtx(ctx, f.e.body, f.at, opts...)
 		if errors.Is(err, dq.ErrTimeBeforeNow) {
-			// The fire came due while the window was being written.
-			_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
+			// The fire came due while the window was being written. An
+			// earlier top-up may have written it, and it may have run.
+			err = errRecordMayBeGone
+			if kept(f.at) {
+				_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
+			}
 		}
 	}
 	if err != nil {

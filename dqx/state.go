@@ -40,6 +40,7 @@ type cronState struct {
 	rds        *redis.Redis
 	keys       []string
 	staleAfter time.Duration // this config, owning, may be replaced once idle this long
+	retention  time.Duration // how long a fire stays past its time (fireRetention at most)
 }
 
 // stateTTL is how long a scheduler's record outlives its last top-up; after
@@ -47,15 +48,30 @@ type cronState struct {
 // longer revoked on a config change.
 const stateTTL = 30 * 24 * time.Hour
 
-// fireRetention is how long a fire stays in the state past its time: a
-// changed entry's fires that are overdue by more (their consumers were down)
-// are not revoked, and a fire that no replica could write for that long is
-// given up.
+// fireRetention is how long a fire stays in the state past its time at
+// most: a changed entry's fires that are overdue by more (their consumers
+// were down) are not revoked, and a fire that no replica could write for that
+// long is given up. A fire left pending may have been written (its replica
+// died before noting it), and writing it again is safe only while dq.WithID
+// still collapses it, i.e. while the record of that write lives: DedupeTTL
+// past the fire's time at least. The retention is therefore also DedupeTTL
+// minus recordMargin at most, and every late write checks it again.
 const fireRetention = 10 * time.Minute
 
-func newCronState(rds *redis.Redis, prefix, tubes, name string, staleAfter time.Duration) *cronState {
+// recordMargin covers the time from a top-up's reading of the time to the end
+// of its writes (a state call, the revokes, the recording call, the write
+// budget), during which a record must still live.
+const recordMargin = 10 * time.Second
+
+// retentionFor returns the fire retention for a queue whose job records live
+// dedupe past their due time.
+func retentionFor(dedupe time.Duration) time.Duration {
+	return max(min(fireRetention, dedupe-recordMargin), 0)
+}
+
+func newCronState(rds *redis.Redis, prefix, tubes, name string, staleAfter, retention time.Duration) *cronState {
 	base := prefix + ":cron:{" + tubes + ":" + name + "}"
-	return &cronState{rds: rds, staleAfter: staleAfter,
+	return &cronState{rds: rds, staleAfter: staleAfter, retention: retention,
 		keys: []string{base, base + ":fires", base + ":doomed", base + ":pending"}}
 }
 
@@ -270,7 +286,7 @@ func (s *cronState) sync(ctx context.Context, cfg string, now time.Time, takeOve
 		force = "1"
 	}
 	args := make([]any, 0, 6+2*len(entries))
-	args = append(args, cfg, nowMs, s.staleAfter.Milliseconds(), fireRetention.Milliseconds(),
+	args = append(args, cfg, nowMs, s.staleAfter.Milliseconds(), s.retention.Milliseconds(),
 		force, stateTTL.Milliseconds())
 	for _, e := range entries {
 		args = append(args, e.tag, e.Name)
@@ -331,6 +347,9 @@ type plannedFire struct {
 	at     time.Time
 	id     string
 	missed bool // a missed fire run late, at once
+	// rewrite: the fire's ID may have been written before (it was pending:
+	// its replica may have died between writing it and noting it).
+	rewrite bool
 }
 
 // record gives the planned ticks their IDs if cfg still owns the schedule,
