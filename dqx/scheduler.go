@@ -107,10 +107,16 @@ func WithProducer(p dq.Producer) SchedulerOption {
 }
 
 // schedulerRedisTimeout bounds one Redis call of a top-up, and
-// schedulerEnqueueTimeout the writing of the fires a top-up recorded.
+// schedulerEnqueueTimeout the writing of the fires a top-up recorded. Once
+// Stop is called, the writes go on for stopWriteGrace at most, and noting
+// them written takes stopNoteTimeout at most: Stop then returns within
+// stopWriteGrace + IOTimeout (a put in flight) + a Redis call or two, well
+// inside go-zero's 4.5 s shutdown window with dq's default 2 s IOTimeout.
 const (
 	schedulerRedisTimeout   = 3 * time.Second
 	schedulerEnqueueTimeout = 3 * time.Second
+	stopWriteGrace          = 500 * time.Millisecond
+	stopNoteTimeout         = time.Second
 )
 
 // dqDefaultDedupeTTL is dq's DedupeTTL when the config leaves it zero.
@@ -233,10 +239,13 @@ func (s *Scheduler) Start() {
 	}
 }
 
-// Stop ends the top-ups, waits for one in progress (which writes the fires
-// it recorded, for up to 3 s), and closes the
-// scheduler's own producer. The fires already written stay and run. It is
-// idempotent and safe to call concurrently with Start.
+// Stop ends the top-ups, waits for one in progress, and closes the
+// scheduler's own producer. The top-up in progress goes on writing the fires
+// it recorded for 0.5 s at most; a write then in flight ends within dq's
+// IOTimeout (a put to a frozen node) and a Redis call; the fires left unwritten
+// are written by the next replica to top up, late if they came due. The fires
+// already written stay and run. It is idempotent and safe to call
+// concurrently with Start.
 func (s *Scheduler) Stop() {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
@@ -301,7 +310,7 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	// meanwhile (Stop waits), within a bound of their own. A fire that
 	// could not be written stays pending, and the next round writes it
 	// even if it is due by then.
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerEnqueueTimeout)
+	ectx, cancel := writeContext(ctx)
 	defer cancel()
 	// Every dq.WithID write asks Redis whether the ID is taken before the
 	// write's context ends.
@@ -330,12 +339,40 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	// Noted on a context of its own: the write budget may be spent, and a
 	// fire written but not noted is written again later, which is safe only
 	// while its record lives.
-	nctx, ncancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerRedisTimeout)
+	noteTimeout := schedulerRedisTimeout
+	if ctx.Err() != nil {
+		noteTimeout = stopNoteTimeout
+	}
+	nctx, ncancel := context.WithTimeout(context.WithoutCancel(ctx), noteTimeout)
 	defer ncancel()
 	if err := s.state.written(nctx, wrote); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// writeContext returns the context the fires of a top-up are written on: it
+// outlives ctx (Stop) by stopWriteGrace, and ends schedulerEnqueueTimeout
+// after its start at the latest. Its cancel waits for what it started.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerEnqueueTimeout)
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		grace := time.NewTimer(stopWriteGrace)
+		defer grace.Stop()
+		select {
+		case <-grace.C:
+			cancel()
+		case <-wctx.Done():
+		}
+	})
+	return wctx, func() {
+		cancel()
+		if !stop() {
+			<-done
+		}
+	}
 }
 
 // errRecordMayBeGone refuses a late write of a fire whose earlier write, if

@@ -35,5 +35,5 @@ func TestSchedulerStopReturnsInTimeWhileANodeIsFrozen(t *testing.T) {
 	began := time.Now()
 	s.stop()
 	took := time.Since(began)
-	require.Less(t, took, 500*time.Millisecond+c.IOTimeout+time.Second, "Stop took %v", took)
+	require.Less(t, took, stopWriteGrace+c.IOTimeout+time.Second, "Stop took %v", took)
 }
