@@ -37,12 +37,13 @@ import (
 //
 // A config owns the schedule: the config of the scheduler that started last,
 // or, once the owner's replicas have stopped topping up for three of the
-// owner's own Refresh periods, that of any running replica. On taking over, a scheduler revokes
-// the pre-written fires of entries that its config changed or removed, those
-// not yet due and those no replica wrote, and gives their ticks fires of its
-// own (a due one runs at once); fires already written and due belong to the
-// config of their time and run. A tick whose entry is the same in both
-// configs keeps its fire. A revoked fire ID is never used again, so
+// owner's own Refresh periods, that of any running replica. On taking over,
+// a scheduler revokes the pre-written fires of entries that its config
+// changed or removed, those not yet due and those no replica wrote (a fire
+// with no job record left whose record may have expired counts as run), and
+// gives their ticks fires of its own (a due one runs at once); fires already
+// written and due belong to the config of their time and run. A tick whose
+// entry is the same in both configs keeps its fire. A revoked fire ID is never used again, so
 // ownership may change back and forth, any number of times, and each tick
 // still runs once. Replicas still running an older config stop writing.
 // Changing an entry thus takes effect when the first replica with the new

@@ -20,7 +20,8 @@ import (
 //	                                        the owner may be idle, by its own
 //	                                        Refresh),
 //	                                        gen (the last generation of IDs),
-//	                                        l:<entry> (ms of the latest fire recorded)
+//	                                        l:<entry> (ms of the latest fire recorded
+//	                                        and not doomed)
 //	<prefix>:cron:{<tubes>:<name>}:fires    zset: fire ID → fire ms, the ID
 //	                                        that each recorded tick holds
 //	<prefix>:cron:{<tubes>:<name>}:doomed   zset: fire ID → fire ms, fires of
