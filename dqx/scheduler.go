@@ -29,18 +29,21 @@ import (
 // Refresh, each replica writes the fires of the coming Lookahead (at least
 // three per entry), so a restart or deploy shorter than Lookahead misses
 // nothing, and writes at once any recorded fire that came due while no
-// write succeeded (every node or Redis away), for up to 10 minutes. Fires
+// write succeeded (every node or Redis away), for up to 10 minutes (or
+// DedupeTTL less 10 s, if that is shorter: a fire written once but not noted
+// may be written again only while its job's record would collapse it). Fires
 // that no replica recorded in time (every replica down for longer) are
 // dropped or run once, as the entry's Missed policy says.
 //
 // A config owns the schedule: the config of the scheduler that started last,
-// or, once the owner's replicas have stopped topping up for three Refresh
-// periods, that of any running replica. On taking over, a scheduler revokes
-// the pre-written fires of entries that its config changed or removed, those
-// not yet due and those no replica wrote, and gives their ticks fires of its
-// own (a due one runs at once); fires already written and due belong to the
-// config of their time and run. A tick whose entry is the same in both
-// configs keeps its fire. A revoked fire ID is never used again, so
+// or, once the owner's replicas have stopped topping up for three of the
+// owner's own Refresh periods, that of any running replica. On taking over,
+// a scheduler revokes the pre-written fires of entries that its config
+// changed or removed, those not yet due and those no replica wrote (a fire
+// with no job record left whose record may have expired counts as run), and
+// gives their ticks fires of its own (a due one runs at once); fires already
+// written and due belong to the config of their time and run. A tick whose
+// entry is the same in both configs keeps its fire. A revoked fire ID is never used again, so
 // ownership may change back and forth, any number of times, and each tick
 // still runs once. Replicas still running an older config stop writing.
 // Changing an entry thus takes effect when the first replica with the new
@@ -57,6 +60,7 @@ type Scheduler struct {
 	producer dq.Producer
 	ownsProd bool
 	clock    Clock
+	dedupe   time.Duration // the queue's DedupeTTL: how long a fire's record lives
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,11 +108,20 @@ func WithProducer(p dq.Producer) SchedulerOption {
 }
 
 // schedulerRedisTimeout bounds one Redis call of a top-up, and
-// schedulerEnqueueTimeout the writing of the fires a top-up recorded.
+// schedulerEnqueueTimeout the writing of the fires a top-up recorded. Once
+// Stop is called, the writes go on for stopWriteGrace at most, and noting
+// them written takes stopNoteTimeout at most: Stop then returns within
+// stopWriteGrace + IOTimeout (a put in flight) + a Redis call or two, well
+// inside go-zero's 4.5 s shutdown window with dq's default 2 s IOTimeout.
 const (
 	schedulerRedisTimeout   = 3 * time.Second
 	schedulerEnqueueTimeout = 3 * time.Second
+	stopWriteGrace          = 500 * time.Millisecond
+	stopNoteTimeout         = time.Second
 )
+
+// dqDefaultDedupeTTL is dq's DedupeTTL when the config leaves it zero.
+const dqDefaultDedupeTTL = 24 * time.Hour
 
 // cfgScheme starts the config digest of schedulers that take their fire IDs
 // from the recording script. Releases before it derived a fire's ID from its
@@ -144,11 +157,21 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 		prefix = "zerodq"
 	}
 
+	dedupe := c.DedupeTTL
+	if dedupe == 0 {
+		dedupe = dqDefaultDedupeTTL
+	}
+	retention := retentionFor(dedupe)
+	if retention < fireRetention {
+		logx.Infof("dqx: scheduler %s: DedupeTTL %v is short: a fire that could not be written by its time "+
+			"is written late for %v at most", cc.Name, dedupe, retention)
+	}
 	s := &Scheduler{
 		conf:    cc,
 		entries: entries,
-		state:   newCronState(rds, prefix, queueName(c), cc.Name, 3*cc.Refresh),
+		state:   newCronState(rds, prefix, queueName(c), cc.Name, 3*cc.Refresh, retention),
 		clock:   o.clock,
+		dedupe:  dedupe,
 	}
 	for _, e := range entries {
 		s.tags = append(s.tags, e.tag)
@@ -217,10 +240,13 @@ func (s *Scheduler) Start() {
 	}
 }
 
-// Stop ends the top-ups, waits for one in progress (which writes the fires
-// it recorded, for up to 3 s), and closes the
-// scheduler's own producer. The fires already written stay and run. It is
-// idempotent and safe to call concurrently with Start.
+// Stop ends the top-ups, waits for one in progress, and closes the
+// scheduler's own producer. The top-up in progress goes on writing the fires
+// it recorded for 0.5 s at most; a write then in flight ends within dq's
+// IOTimeout (a put to a frozen node) and a Redis call; the fires left unwritten
+// are written by the next replica to top up, late if they came due. The fires
+// already written stay and run. It is idempotent and safe to call
+// concurrently with Start.
 func (s *Scheduler) Stop() {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
@@ -244,6 +270,7 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	if s.clock != nil {
 		now = s.clock.Now()
 	}
+	started := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, schedulerRedisTimeout)
 	res, err := s.state.sync(rctx, s.cfg, now, !s.claimed, s.entries)
 	cancel()
@@ -261,8 +288,15 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	}
 	s.owner = true
 	now = res.now
+	// kept reports whether the job record of a fire at `at`, if one was
+	// written, surely still lives at local time t: records live DedupeTTL
+	// past their due time at least, and the scheduler's time at t is at most
+	// now plus the time since the sync was sent.
+	kept := func(at, t time.Time) bool {
+		return at.Add(s.dedupe).After(now.Add(t.Sub(started)))
+	}
 
-	revoked, late := s.revokeDoomed(ctx, now, res.doomed)
+	revoked, late := s.revokeDoomed(ctx, now, res.doomed, kept)
 	plan := append(s.plan(now, res.last), late...)
 	rctx, cancel = context.WithTimeout(ctx, schedulerRedisTimeout)
 	owner, err := s.state.record(rctx, s.cfg, revoked, nil, plan)
@@ -277,10 +311,14 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	// meanwhile (Stop waits), within a bound of their own. A fire that
 	// could not be written stays pending, and the next round writes it
 	// even if it is due by then.
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerEnqueueTimeout)
+	ectx, cancel := writeContext(ctx)
 	defer cancel()
+	// Every dq.WithID write asks Redis whether the ID is taken before the
+	// write's context ends.
+	end, _ := ectx.Deadline()
+	keptToEnd := func(at time.Time) bool { return kept(at, end) }
 	var errs []error
-	wrote, lost := s.enqueueAll(ectx, plan, &errs)
+	wrote, lost := s.enqueueAll(ectx, plan, keptToEnd, &errs)
 	if len(lost) > 0 {
 		// No takeover dooms a fire of this config's entries, so these were
 		// revoked otherwise: by a replica of a release before generations
@@ -288,33 +326,76 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 		// never runs: their ticks get IDs of a new generation.
 		ids := make([]string, len(lost))
 		for i := range lost {
-			ids[i], lost[i].id = lost[i].id, ""
+			ids[i], lost[i].id, lost[i].rewrite = lost[i].id, "", false
 		}
 		owner, err := s.state.record(ectx, s.cfg, nil, ids, lost)
 		if err != nil || !owner {
 			errs = append(errs, err)
 		} else {
 			lost = slices.DeleteFunc(lost, func(f plannedFire) bool { return f.id == "" })
-			more, _ := s.enqueueAll(ectx, lost, &errs)
+			more, _ := s.enqueueAll(ectx, lost, keptToEnd, &errs)
 			wrote = append(wrote, more...)
 		}
 	}
-	if err := s.state.written(ectx, wrote); err != nil {
+	// Noted on a context of its own: the write budget may be spent, and a
+	// fire written but not noted is written again later, which is safe only
+	// while its record lives.
+	noteTimeout := schedulerRedisTimeout
+	if ctx.Err() != nil {
+		noteTimeout = stopNoteTimeout
+	}
+	nctx, ncancel := context.WithTimeout(context.WithoutCancel(ctx), noteTimeout)
+	defer ncancel()
+	if err := s.state.written(nctx, wrote); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// enqueueAll writes the fires, and returns the IDs written and the fires
-// whose IDs were found revoked; other failures go to errs.
-func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, errs *[]error) (
-	wrote []string, lost []plannedFire) {
+// writeContext returns the context the fires of a top-up are written on: it
+// outlives ctx (Stop) by stopWriteGrace, and ends schedulerEnqueueTimeout
+// after its start at the latest. Its cancel waits for what it started.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), schedulerEnqueueTimeout)
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		grace := time.NewTimer(stopWriteGrace)
+		defer grace.Stop()
+		select {
+		case <-grace.C:
+			cancel()
+		case <-wctx.Done():
+		}
+	})
+	return wctx, func() {
+		cancel()
+		if !stop() {
+			<-done
+		}
+	}
+}
+
+// errRecordMayBeGone refuses a late write of a fire whose earlier write, if
+// there was one, may have run and have its record expired by now.
+var errRecordMayBeGone = errors.New("it came due unwritten, and writing it this late could run it twice " +
+	"(DedupeTTL is too short to collapse it with an earlier write): given up")
+
+// enqueueAll writes the fires, and returns the IDs written (or given up,
+// errRecordMayBeGone) and the fires whose IDs were found revoked; other
+// failures go to errs. kept reports whether a record written for a fire at
+// the given time would still live when the writes end.
+func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, kept func(time.Time) bool,
+	errs *[]error) (wrote []string, lost []plannedFire) {
 	for _, f := range fires {
-		switch err := s.enqueue(ctx, f); {
+		switch err := s.enqueue(ctx, f, kept); {
 		case err == nil:
 			wrote = append(wrote, f.id)
 		case errors.Is(err, dq.ErrRevoked):
 			lost = append(lost, f)
+		case errors.Is(err, errRecordMayBeGone):
+			wrote = append(wrote, f.id) // no longer pending
+			*errs = append(*errs, err)
 		default:
 			*errs = append(*errs, err)
 		}
@@ -327,19 +408,27 @@ func (s *Scheduler) enqueueAll(ctx context.Context, fires []plannedFire, errs *[
 // doomed, and its tick gets no other ID. A fire due already is doomed only
 // if no replica confirmed writing it; revoked, it never runs, and its tick is
 // returned to be run at once by this config's entry of the same name, if any.
-func (s *Scheduler) revokeDoomed(ctx context.Context, now time.Time, doomed []stateFire) (
-	done []string, late []plannedFire) {
+// kept tells whether a job record of a fire would still live at a moment.
+func (s *Scheduler) revokeDoomed(ctx context.Context, now time.Time, doomed []stateFire,
+	kept func(at, t time.Time) bool) (done []string, late []plannedFire) {
 	for _, f := range doomed {
 		err := s.producer.RevokeCtx(ctx, f.id)
 		switch {
 		case err == nil, errors.Is(err, dq.ErrBadID), errors.Is(err, dq.ErrMaybeDone):
-			// ErrMaybeDone: there was no record. A fire's record is
-			// written before its copies and lives DedupeTTL past its
-			// due time, so it was never written, and is revoked now.
 			done = append(done, f.id)
 			if f.ms >= now.UnixMilli() {
 				continue
 			}
+			if errors.Is(err, dq.ErrMaybeDone) && !kept(time.UnixMilli(f.ms), time.Now()) {
+				// No record: the fire was never written, or it ran and its
+				// record has expired since. It is revoked now either way,
+				// and its tick is not run again.
+				logx.WithContext(ctx).Infof("dqx: scheduler %s: stale fire %s is revoked; it may have run",
+					s.conf.Name, f.id)
+				continue
+			}
+			// Otherwise there was no record although it would still
+			// live: the fire was never written.
 			name := fireEntry(fireTag(f.id))
 			for _, e := range s.entries {
 				if e.Name == name {
@@ -365,7 +454,8 @@ func (s *Scheduler) unwritten(due []stateFire) []plannedFire {
 		tag := fireTag(f.id)
 		for _, e := range s.entries {
 			if e.tag == tag {
-				out = append(out, plannedFire{e: e, at: time.UnixMilli(f.ms), id: f.id, missed: true})
+				out = append(out, plannedFire{e: e, at: time.UnixMilli(f.ms), id: f.id, missed: true,
+					rewrite: true})
 				break
 			}
 		}
@@ -425,8 +515,11 @@ func (s *Scheduler) plan(now time.Time, last map[string]time.Time) []plannedFire
 }
 
 // enqueue writes one fire. A fire already written by this or another replica
-// is a no-op (dq.WithID); a revoked one answers dq.ErrRevoked.
-func (s *Scheduler) enqueue(ctx context.Context, f plannedFire) error {
+// is a no-op (dq.WithID) while its record lives; a revoked one answers
+// dq.ErrRevoked. A fire written late, after its time, whose ID may have been
+// written before is refused with errRecordMayBeGone unless kept says that
+// record would still live.
+func (s *Scheduler) enqueue(ctx context.Context, f plannedFire, kept func(time.Time) bool) error {
 	opts := []dq.JobOption{
 		dq.WithID(f.id),
 		dq.WithHeader(TypeHeader, f.e.Type),
@@ -434,13 +527,20 @@ func (s *Scheduler) enqueue(ctx context.Context, f plannedFire) error {
 		dq.WithHeader(FireHeader, strconv.FormatInt(f.at.UnixMilli(), 10)),
 	}
 	var err error
-	if f.missed {
+	switch {
+	case f.missed && f.rewrite && !kept(f.at):
+		err = errRecordMayBeGone
+	case f.missed:
 		_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
-	} else {
+	default:
 		_, err = s.producer.AtCtx(ctx, f.e.body, f.at, opts...)
 		if errors.Is(err, dq.ErrTimeBeforeNow) {
-			// The fire came due while the window was being written.
-			_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
+			// The fire came due while the window was being written. An
+			// earlier top-up may have written it, and it may have run.
+			err = errRecordMayBeGone
+			if kept(f.at) {
+				_, err = s.producer.DelayCtx(ctx, f.e.body, 0, opts...)
+			}
 		}
 	}
 	if err != nil {

@@ -16,8 +16,12 @@ import (
 //
 //	<prefix>:cron:{<tubes>:<name>}          hash: cfg (owning config digest),
 //	                                        cfgt (ms of its last top-up),
+//	                                        cfgs ("<digest> <ms>": how long
+//	                                        the owner may be idle, by its own
+//	                                        Refresh),
 //	                                        gen (the last generation of IDs),
-//	                                        l:<entry> (ms of the latest fire recorded)
+//	                                        l:<entry> (ms of the latest fire recorded
+//	                                        and not doomed)
 //	<prefix>:cron:{<tubes>:<name>}:fires    zset: fire ID → fire ms, the ID
 //	                                        that each recorded tick holds
 //	<prefix>:cron:{<tubes>:<name>}:doomed   zset: fire ID → fire ms, fires of
@@ -36,7 +40,8 @@ import (
 type cronState struct {
 	rds        *redis.Redis
 	keys       []string
-	staleAfter time.Duration // an owner idle this long may be replaced
+	staleAfter time.Duration // this config, owning, may be replaced once idle this long
+	retention  time.Duration // how long a fire stays past its time (fireRetention at most)
 }
 
 // stateTTL is how long a scheduler's record outlives its last top-up; after
@@ -44,15 +49,30 @@ type cronState struct {
 // longer revoked on a config change.
 const stateTTL = 30 * 24 * time.Hour
 
-// fireRetention is how long a fire stays in the state past its time: a
-// changed entry's fires that are overdue by more (their consumers were down)
-// are not revoked, and a fire that no replica could write for that long is
-// given up.
+// fireRetention is how long a fire stays in the state past its time at
+// most: a changed entry's fires that are overdue by more (their consumers
+// were down) are not revoked, and a fire that no replica could write for that
+// long is given up. A fire left pending may have been written (its replica
+// died before noting it), and writing it again is safe only while dq.WithID
+// still collapses it, i.e. while the record of that write lives: DedupeTTL
+// past the fire's time at least. The retention is therefore also DedupeTTL
+// minus recordMargin at most, and every late write checks it again.
 const fireRetention = 10 * time.Minute
 
-func newCronState(rds *redis.Redis, prefix, tubes, name string, staleAfter time.Duration) *cronState {
+// recordMargin covers the time from a top-up's reading of the time to the end
+// of its writes (a state call, the revokes, the recording call, the write
+// budget), during which a record must still live.
+const recordMargin = 10 * time.Second
+
+// retentionFor returns the fire retention for a queue whose job records live
+// dedupe past their due time.
+func retentionFor(dedupe time.Duration) time.Duration {
+	return max(min(fireRetention, dedupe-recordMargin), 0)
+}
+
+func newCronState(rds *redis.Redis, prefix, tubes, name string, staleAfter, retention time.Duration) *cronState {
 	base := prefix + ":cron:{" + tubes + ":" + name + "}"
-	return &cronState{rds: rds, staleAfter: staleAfter,
+	return &cronState{rds: rds, staleAfter: staleAfter, retention: retention,
 		keys: []string{base, base + ":fires", base + ":doomed", base + ":pending"}}
 }
 
@@ -73,8 +93,9 @@ end
 // what the caller needs for a top-up.
 //
 // KEYS the four keys. ARGV[1] the caller's config digest; ARGV[2] now in ms,
-// or 0 for Redis time; ARGV[3] how long an owner may be idle before another
-// config takes over, ms; ARGV[4] fire retention, ms; ARGV[5] "1" to take
+// or 0 for Redis time; ARGV[3] how long the caller may be idle, as owner,
+// before another config takes over, ms (an owner is judged by the value it
+// stored, or, if another config stored it, by the caller's); ARGV[4] fire retention, ms; ARGV[5] "1" to take
 // over unconditionally (a scheduler starting: the config started last wins);
 // ARGV[6] the keys' TTL, ms; ARGV[7..] a (tag, name) pair for each of the
 // caller's entries.
@@ -90,7 +111,9 @@ end
 // Dooming happens here, atomically with the ownership check, so that a
 // scheduler revokes only IDs that no later owner may take up again.
 // The latest fire is kept per entry name, not per tag, so that a changed
-// entry still knows which fires no replica wrote.
+// entry still knows which fires no replica wrote; when the fires ahead of an
+// entry are doomed, its latest fire becomes the latest that stays, so that
+// the new version misses no fire that the old one will no longer run.
 // Re-running it gives the same answer.
 var syncScript = redis.NewScript(fireIDLua + `
 local now = tonumber(ARGV[2])
@@ -102,12 +125,17 @@ end
 local cur = redis.call('HGET', KEYS[1], 'cfg')
 if cur ~= ARGV[1] then
   local at = tonumber(redis.call('HGET', KEYS[1], 'cfgt') or '0')
-  if cur and ARGV[5] ~= '1' and now - at <= tonumber(ARGV[3]) then
+  -- The owner is judged by its own stale-after; one written by another
+  -- config (a release before cfgs took over since) does not count.
+  local stale = tonumber(ARGV[3])
+  local sc, sms = string.match(redis.call('HGET', KEYS[1], 'cfgs') or '', '^(%x+) (%d+)$')
+  if cur and sc == cur then stale = tonumber(sms) end
+  if cur and ARGV[5] ~= '1' and now - at <= stale then
     return {'BUSY', now}
   end
   redis.call('HSET', KEYS[1], 'cfg', ARGV[1])
 end
-redis.call('HSET', KEYS[1], 'cfgt', string.format('%d', now))
+redis.call('HSET', KEYS[1], 'cfgt', string.format('%d', now), 'cfgs', ARGV[1] .. ' ' .. ARGV[3])
 
 local tags, names = {}, {}
 for i = 7, #ARGV, 2 do
@@ -118,13 +146,28 @@ local old = '(' .. string.format('%d', now - tonumber(ARGV[4]))
 for k = 2, 4 do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', old) end
 
 local fires = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+local lowered = {}
 for i = 1, #fires, 2 do
   local id, ms = fires[i], tonumber(fires[i + 1])
   if not tags[tagOf(id) or ''] then
     redis.call('ZREM', KEYS[2], id)
     local unwritten = redis.call('ZREM', KEYS[4], id) == 1
     if ms >= now or unwritten then redis.call('ZADD', KEYS[3], fires[i + 1], id) end
+    local name = nameOf(tagOf(id))
+    if name and ms >= now then lowered[name] = true end
   end
+end
+-- An entry whose fires ahead are doomed has, as its latest fire, the latest
+-- one that stays (no later than now): the doomed ones will not run.
+for name in pairs(lowered) do
+  local latest = math.min(tonumber(redis.call('HGET', KEYS[1], 'l:' .. name) or now), now)
+  for i = 1, #fires, 2 do
+    local ms = tonumber(fires[i + 1])
+    if ms > latest and nameOf(tagOf(fires[i])) == name and redis.call('ZSCORE', KEYS[2], fires[i]) then
+      latest = ms
+    end
+  end
+  redis.call('HSET', KEYS[1], 'l:' .. name, string.format('%d', latest))
 end
 local doomed = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
 local due = {}
@@ -244,7 +287,7 @@ func (s *cronState) sync(ctx context.Context, cfg string, now time.Time, takeOve
 		force = "1"
 	}
 	args := make([]any, 0, 6+2*len(entries))
-	args = append(args, cfg, nowMs, s.staleAfter.Milliseconds(), fireRetention.Milliseconds(),
+	args = append(args, cfg, nowMs, s.staleAfter.Milliseconds(), s.retention.Milliseconds(),
 		force, stateTTL.Milliseconds())
 	for _, e := range entries {
 		args = append(args, e.tag, e.Name)
@@ -305,6 +348,9 @@ type plannedFire struct {
 	at     time.Time
 	id     string
 	missed bool // a missed fire run late, at once
+	// rewrite: the fire's ID may have been written before (it was pending:
+	// its replica may have died between writing it and noting it).
+	rewrite bool
 }
 
 // record gives the planned ticks their IDs if cfg still owns the schedule,
