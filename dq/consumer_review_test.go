@@ -1,0 +1,68 @@
+package dq
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/beanstalkd/go-beanstalk"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zerodq/zerodq/internal/dqtest"
+)
+
+// A run that outlived its lease and returns nil after another run of its job
+// made it a dead letter must not make its process take the job for done: the
+// dead letter, kicked by an operator, runs again once.
+func TestKickedDeadLetterRunsAgainAfterARunThatOutlivedItsLeaseReturnedNil(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	c.TTR = 3 * time.Second
+	c.Timeout = time.Second // the heartbeat stops at Timeout + 1 s: the lease lapses
+	var calls atomic.Int32
+	late := make(chan struct{})
+	startConsumer(t, c, WithHandle(func(ctx context.Context, body []byte) error {
+		switch calls.Add(1) {
+		case 1:
+			<-late // ignores its ctx, then reports success
+			return nil
+		case 2:
+			return fmt.Errorf("bad input: %w", ErrSkipRetry)
+		default:
+			return nil
+		}
+	}))
+	defer func() {
+		select {
+		case <-late:
+		default:
+			close(late)
+		}
+	}()
+	id, err := newTestProducer(t, c).Delay([]byte("outlives"), 0)
+	require.NoError(t, err)
+
+	// Run 2 took the lapsed lease over and buried the job; run 1 still holds
+	// its copy.
+	dqtest.Eventually(t, 20*time.Second, func() bool {
+		_, _, rs, b := countJobs(t, c)
+		return calls.Load() == 2 && b == 1 && rs == 1 && recordOf(t, c, id)["bid"] != ""
+	}, "the job dead, its first run still going")
+	close(late)
+	awaitNoCopies(t, c, 10*time.Second, "the first run's copy deleted")
+
+	kicked := 0
+	for _, b := range c.Beanstalks {
+		if countTube(t, b.Endpoint, b.Tube).Buried == 0 {
+			continue
+		}
+		n, err := (&beanstalk.Tube{Conn: dialNode(t, b.Endpoint), Name: b.Tube}).Kick(1)
+		require.NoError(t, err)
+		kicked += n
+	}
+	require.Equal(t, 1, kicked)
+	dqtest.Eventually(t, 10*time.Second, func() bool { return calls.Load() == 3 },
+		"the kicked dead letter runs again (it was deleted as a duplicate of a job taken for done)")
+}
