@@ -3,6 +3,7 @@ package dq
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,4 +66,32 @@ func TestKickedDeadLetterRunsAgainAfterARunThatOutlivedItsLeaseReturnedNil(t *te
 	require.Equal(t, 1, kicked)
 	dqtest.Eventually(t, 10*time.Second, func() bool { return calls.Load() == 3 },
 		"the kicked dead letter runs again (it was deleted as a duplicate of a job taken for done)")
+}
+
+// A handler that ends its goroutine with runtime.Goexit (t.FailNow in a
+// handler, a helper that calls it) has not returned a result; the consumer
+// must still free its worker and go on with other jobs.
+func TestConsumerKeepsConsumingAfterAHandlerGoexits(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	c.Workers = 1
+	var calls atomic.Int32
+	var others atomic.Int32
+	startConsumer(t, c, WithHandle(func(ctx context.Context, body []byte) error {
+		if string(body) == "goexit" && calls.Add(1) == 1 {
+			runtime.Goexit()
+		}
+		if string(body) == "other" {
+			others.Add(1)
+		}
+		return nil
+	}))
+	p := newTestProducer(t, c)
+	_, err := p.Delay([]byte("goexit"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 5*time.Second, func() bool { return calls.Load() == 1 }, "the handler ran")
+	_, err = p.Delay([]byte("other"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 10*time.Second, func() bool { return others.Load() == 1 },
+		"another job runs (the worker of the handler that called Goexit is never freed)")
 }
