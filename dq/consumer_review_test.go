@@ -3,6 +3,7 @@ package dq
 import (
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -94,4 +95,51 @@ func TestConsumerKeepsConsumingAfterAHandlerGoexits(t *testing.T) {
 	require.NoError(t, err)
 	dqtest.Eventually(t, 10*time.Second, func() bool { return others.Load() == 1 },
 		"another job runs (the worker of the handler that called Goexit is never freed)")
+}
+
+// A dead letter recorded by a consumer that names its node one way runs
+// again, kicked, under a consumer whose config names the same node another
+// way (a release that moved from addresses to host names, or replicas
+// configured apart).
+func TestKickedDeadLetterRunsAgainUnderAConsumerThatSpellsItsNodeOtherwise(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	var runs atomic.Int32
+	first := startConsumer(t, c, WithHandle(func(ctx context.Context, body []byte) error {
+		runs.Add(1)
+		return fmt.Errorf("bad input: %w", ErrSkipRetry)
+	}))
+	id, err := newTestProducer(t, c).Delay([]byte("dies"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 10*time.Second, func() bool {
+		r, d, rs, b := countJobs(t, c)
+		return b == 1 && r+d+rs == 0 && recordOf(t, c, id)["bid"] != ""
+	}, "one dead letter, the job's other copies gone")
+	first.Stop()
+
+	// The same nodes, by host name.
+	renamed := c
+	renamed.Beanstalks = nil
+	for _, b := range c.Beanstalks {
+		_, port, err := net.SplitHostPort(b.Endpoint)
+		require.NoError(t, err)
+		renamed.Beanstalks = append(renamed.Beanstalks, Beanstalk{Endpoint: "localhost:" + port, Tube: b.Tube})
+	}
+	var again atomic.Int32
+	startConsumer(t, renamed, WithHandle(func(ctx context.Context, body []byte) error {
+		again.Add(1)
+		return nil
+	}))
+	kicked := 0
+	for _, b := range c.Beanstalks {
+		if countTube(t, b.Endpoint, b.Tube).Buried == 0 {
+			continue
+		}
+		n, err := (&beanstalk.Tube{Conn: dialNode(t, b.Endpoint), Name: b.Tube}).Kick(1)
+		require.NoError(t, err)
+		kicked += n
+	}
+	require.Equal(t, 1, kicked)
+	dqtest.Eventually(t, 10*time.Second, func() bool { return again.Load() == 1 },
+		"the kicked dead letter runs again (its reference names the node as the first consumer spelt it, so it was deleted as an extra copy)")
 }
