@@ -12,7 +12,9 @@ import (
 	"github.com/beanstalkd/go-beanstalk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/dqtest"
+	"github.com/zerodq/zerodq/internal/envelope"
 )
 
 // A run that outlived its lease and returns nil after another run of its job
@@ -142,4 +144,54 @@ func TestKickedDeadLetterRunsAgainUnderAConsumerThatSpellsItsNodeOtherwise(t *te
 	require.Equal(t, 1, kicked)
 	dqtest.Eventually(t, 10*time.Second, func() bool { return again.Load() == 1 },
 		"the kicked dead letter runs again (its reference names the node as the first consumer spelt it, so it was deleted as an extra copy)")
+}
+
+// A WithID enqueue whose confirm did not reach Redis returns the ID with nil
+// (its copies are written); a later enqueue of the same ID that takes the
+// lapsed reservation over and misses its quorum must not make the first
+// enqueue's copies be deleted unrun.
+func TestWithIDJobNotLostWhenItsConfirmFailedAndALaterEnqueueOfItsIDMissedItsQuorum(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	st := testStore(t, c)
+	ctx := context.Background()
+	id := "order-" + dqtest.Name(t)
+	now, err := st.Now(ctx)
+	require.NoError(t, err)
+	due := now + 1500
+
+	// Writer w1: reserved, put its quorum and more, then its confirm was
+	// lost; its caller got (id, nil).
+	rep, err := st.Reserve(ctx, c.claimTube(), id, "w1", due, 50)
+	require.NoError(t, err)
+	require.Equal(t, claim.Fresh, rep.Kind)
+	for k, b := range c.Beanstalks {
+		e := envelope.Envelope{ID: id, DueMs: due, Slot: uint8(k), Count: uint8(len(c.Beanstalks)), TTR: 60,
+			Headers: []envelope.Header{{Key: envelope.WriterHeader, Value: "w1"}}, Body: []byte("w1")}
+		body, err := envelope.Encode(&e, nil)
+		require.NoError(t, err)
+		putRaw(t, b, body)
+	}
+	awaitWindowPassed(t, c, st, id)
+
+	// A retried request enqueues the ID again while the nodes are out of
+	// its reach: it takes the reservation over and misses its quorum.
+	down := c
+	down.Beanstalks = nil
+	for range c.Beanstalks {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		down.Beanstalks = append(down.Beanstalks, Beanstalk{Endpoint: l.Addr().String(), Tube: c.Beanstalks[0].Tube})
+		require.NoError(t, l.Close())
+	}
+	_, err = newTestProducer(t, down).DelayCtx(ctx, []byte("w2"), time.Second, WithID(id))
+	require.ErrorIs(t, err, ErrQuorum)
+
+	var runs atomic.Int32
+	startConsumer(t, c, WithHandle(func(ctx context.Context, body []byte) error {
+		runs.Add(1)
+		return nil
+	}))
+	dqtest.Eventually(t, 10*time.Second, func() bool { return runs.Load() == 1 },
+		"the job enqueued with (id, nil) runs (its copies are deleted: the abort of the later writer revoked the ID)")
 }
