@@ -195,3 +195,32 @@ func TestWithIDJobNotLostWhenItsConfirmFailedAndALaterEnqueueOfItsIDMissedItsQuo
 	dqtest.Eventually(t, 10*time.Second, func() bool { return runs.Load() == 1 },
 		"the job enqueued with (id, nil) runs (its copies are deleted: the abort of the later writer revoked the ID)")
 }
+
+// A hung handler stops being heartbeated at Timeout + 1 s: its lease lapses
+// and, with the copy's TTR, the job is retried elsewhere. A job with one copy
+// (a single node) must be too: its copy may not be kept reserved by touches
+// sent for the hung run.
+func TestHungHandlersOnlyCopyIsRetriedAfterItsLeaseLapses(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	c.Beanstalks = c.Beanstalks[:1]
+	c.Replicas, c.MinWrites = 1, 1
+	c.TTR = 3 * time.Second
+	c.Timeout = time.Second
+	var runs atomic.Int32
+	hung := make(chan struct{})
+	h := WithHandle(func(ctx context.Context, body []byte) error {
+		if runs.Add(1) == 1 {
+			<-hung // ignores its ctx
+		}
+		return nil
+	})
+	startConsumer(t, c, h)
+	startConsumer(t, c, h)
+	t.Cleanup(func() { close(hung) }) // before the consumers stop
+	_, err := newTestProducer(t, c).Delay([]byte("hangs"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 5*time.Second, func() bool { return runs.Load() == 1 }, "the handler started")
+	dqtest.Eventually(t, 12*time.Second, func() bool { return runs.Load() == 2 },
+		"the job is retried once its lease lapsed (its copy stays reserved: the reserve loop touches it on every DEADLINE_SOON)")
+}
