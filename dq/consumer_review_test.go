@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/beanstalkd/go-beanstalk"
 	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/stores/redis"
 
 	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/dqtest"
@@ -223,4 +225,50 @@ func TestHungHandlersOnlyCopyIsRetriedAfterItsLeaseLapses(t *testing.T) {
 	dqtest.Eventually(t, 5*time.Second, func() bool { return runs.Load() == 1 }, "the handler started")
 	dqtest.Eventually(t, 12*time.Second, func() bool { return runs.Load() == 2 },
 		"the job is retried once its lease lapsed (its copy stays reserved: the reserve loop touches it on every DEADLINE_SOON)")
+}
+
+// The consumer and producer end to end on a Redis Cluster (records spread
+// over its masters; claims, finishes and gones pipelined): every job once,
+// never early, every copy deleted.
+func TestConsumerRunsEveryJobOnceNeverEarlyOnARedisCluster(t *testing.T) {
+	t.Parallel()
+	cluster := dqtest.NewRedisCluster(t)
+	c := sharedConf(t)
+	c.Redis = redis.RedisConf{Host: cluster.Hosts(), Type: redis.ClusterType}
+	c.Workers = 32
+	l := newLedger()
+	startConsumer(t, c, l.handler(nil))
+	startConsumer(t, c, l.handler(nil))
+	p := newTestProducer(t, c)
+	const jobs = 300
+	ids := make([]string, jobs)
+	var wg sync.WaitGroup
+	errs := make(chan error, jobs)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < jobs; i += 8 {
+				id, err := p.Delay([]byte(fmt.Sprintf("job %d", i)), time.Duration(i%1500)*time.Millisecond)
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = id
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	dqtest.Eventually(t, 30*time.Second, func() bool { return l.allDone(ids) }, "all %d jobs done", jobs)
+	awaitNoCopies(t, c, 15*time.Second, "every copy deleted")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	require.Empty(t, l.early, "handlers started before their due time")
+	for _, id := range ids {
+		require.Equal(t, 1, l.starts[id], "job %s started %d times", id, l.starts[id])
+	}
 }
