@@ -3,6 +3,7 @@ package dq
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -271,4 +272,93 @@ func TestConsumerRunsEveryJobOnceNeverEarlyOnARedisCluster(t *testing.T) {
 	for _, id := range ids {
 		require.Equal(t, 1, l.starts[id], "job %s started %d times", id, l.starts[id])
 	}
+}
+
+// cutProxy forwards TCP connections to a server until cut: then it closes
+// them and refuses new ones, as a network partition between one consumer
+// and Redis would.
+type cutProxy struct {
+	l     net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	cut   bool
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &cutProxy{l: l}
+	t.Cleanup(p.close)
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.cut {
+				p.mu.Unlock()
+				_, _ = in.Close(), out.Close()
+				continue
+			}
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) Addr() string { return p.l.Addr().String() }
+
+func (p *cutProxy) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	_ = p.l.Close()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+// A consumer cut off from Redis right after its handler returned nil cannot
+// record the job done; another consumer that still reaches Redis must not
+// run the job again (Redis unreachable: none run twice).
+func TestJobNotRunTwiceWhenItsConsumerLosesRedisAfterTheHandlerSucceeded(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	c.TTR = 3 * time.Second
+	proxy := newCutProxy(t, c.Redis.Host)
+	cutOff := c
+	cutOff.Redis.Host = proxy.Addr()
+	started := make(chan struct{})
+	finish := make(chan struct{})
+	var once sync.Once
+	startConsumer(t, cutOff, WithHandle(func(ctx context.Context, body []byte) error {
+		once.Do(func() { close(started) })
+		<-finish
+		return nil
+	}))
+	_, err := newTestProducer(t, c).Delay([]byte("once"), 0)
+	require.NoError(t, err)
+	<-started
+	var again atomic.Int32
+	startConsumer(t, c, WithHandle(func(ctx context.Context, body []byte) error {
+		again.Add(1)
+		return nil
+	}))
+	proxy.close()
+	close(finish) // the handler succeeded; its finish cannot reach Redis
+
+	// The lease (3 s) runs out meanwhile.
+	ranAgain := dqtest.Await(8*time.Second, func() bool { return again.Load() > 0 })
+	require.False(t, ranAgain, "a job whose handler returned nil ran again on another consumer")
 }
