@@ -362,3 +362,22 @@ func TestJobNotRunTwiceWhenItsConsumerLosesRedisAfterTheHandlerSucceeded(t *test
 	ranAgain := dqtest.Await(8*time.Second, func() bool { return again.Load() > 0 })
 	require.False(t, ranAgain, "a job whose handler returned nil ran again on another consumer")
 }
+
+// Turning signing on is a config change between releases: the jobs already
+// queued are unsigned. No job lost: they run once the consumers have keys,
+// or a documented way to turn signing on keeps them (as AcceptLegacy does
+// for go-queue bodies); they are not buried for good (a kick buries them
+// again).
+func TestJobsQueuedBeforeSigningKeysWereSetRunAfterTheConsumersGetKeys(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	id, err := newTestProducer(t, c).Delay([]byte("queued before the keys"), 0)
+	require.NoError(t, err)
+
+	signed := c
+	signed.SigningKeys = []string{"release-2-key"}
+	l := newLedger()
+	startConsumer(t, signed, l.handler(nil))
+	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(id) == 1 },
+		"a job queued before the release that set SigningKeys runs (it is buried as malformed)")
+}
