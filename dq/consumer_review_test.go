@@ -381,3 +381,42 @@ func TestJobsQueuedBeforeSigningKeysWereSetRunAfterTheConsumersGetKeys(t *testin
 	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(id) == 1 },
 		"a job queued before the release that set SigningKeys runs (it is buried as malformed)")
 }
+
+// Stop returns within ShutdownTimeout + 1.5 s with Redis frozen (SIGSTOP:
+// calls hang rather than fail) under handlers that ignore their ctx and
+// copies held for their due time.
+func TestStopReturnsInTimeWithRedisFrozenAndHandlersIgnoringTheirCtx(t *testing.T) {
+	t.Parallel()
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
+	c := testConf(t, env)
+	c.ShutdownTimeout = 500 * time.Millisecond
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var running atomic.Int32
+	cs, err := NewConsumer(c, WithHandle(func(ctx context.Context, body []byte) error {
+		running.Add(1)
+		<-release // ignores its ctx
+		return nil
+	}))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { cs.Start(); close(done) }()
+	t.Cleanup(func() { cs.Stop(); <-done })
+	p := newTestProducer(t, c)
+	for range 4 {
+		_, err = p.Delay([]byte("x"), 0)
+		require.NoError(t, err)
+	}
+	for range 4 {
+		_, err = p.Delay([]byte("later"), 700*time.Millisecond)
+		require.NoError(t, err)
+	}
+	dqtest.Eventually(t, 5*time.Second, func() bool { return running.Load() == 4 }, "four handlers running")
+	require.NoError(t, env.Redis.Pause())
+	t.Cleanup(func() { _ = env.Redis.Resume() })
+	start := time.Now()
+	cs.Stop()
+	took := time.Since(start)
+	<-done
+	require.Less(t, took, stopBound(c), "Stop took %v with Redis frozen", took)
+}
