@@ -442,11 +442,14 @@ func (c *consumer) endLocal(id string, lj *localJob) {
 
 // touchRuns touches the copies of every handler running on a node's
 // connection; beanstalkd answers DEADLINE_SOON to reserves there until then.
+// A run whose heartbeat has ended is left out: it gave its lease up (a hung
+// handler past Timeout + 1 s), and its copy must lapse too, so that the job
+// is retried, also when that copy is its only one.
 func (c *consumer) touchRuns(l *nodeLoop) {
 	c.mu.Lock()
 	var cps []*node.Copy
 	for r := range c.runs {
-		if r.loop == l {
+		if r.loop == l && !r.heartbeatEnded() {
 			cps = append(cps, r.cp)
 		}
 	}

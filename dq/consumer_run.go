@@ -320,6 +320,17 @@ func (r *activeRun) heartbeat(start time.Time) {
 	}
 }
 
+// heartbeatEnded reports whether the run's heartbeat has stopped renewing
+// its lease and touching its copy.
+func (r *activeRun) heartbeatEnded() bool {
+	select {
+	case <-r.hbDone:
+		return true
+	default:
+		return false
+	}
+}
+
 // abandon cuts the lease of a run that outlived Stop's grace to 1.5 s and
 // stops renewing it.
 func (r *activeRun) abandon() {
