@@ -76,6 +76,9 @@ const (
 var (
 	errShutdown  = errors.New("dq: consumer stopping")
 	errLeaseLost = errors.New("dq: lease on the job lost")
+	// errHandlerExited is the result of a handler that ended its goroutine
+	// without returning: a failure, retried.
+	errHandlerExited = errors.New("dq: handler exited without returning")
 )
 
 type consumer struct {

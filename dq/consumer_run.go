@@ -133,9 +133,20 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 
 	result := make(chan error, 1)
 	go func() {
-		err := c.call(hctx, env.Body)
-		r.state.CompareAndSwap(runRunning, runReturned)
-		result <- err
+		// The result is sent from a defer: a handler that ends its goroutine
+		// with runtime.Goexit (t.FailNow, a helper that calls it) neither
+		// returns nor panics, and its worker must not wait for it forever.
+		err, returned := errHandlerExited, false
+		defer func() {
+			if !returned {
+				logx.WithContext(hctx).WithFields(logx.Field("job", env.ID), logx.Field("attempt", attempt)).
+					Errorf("dq: handler exited its goroutine without returning (runtime.Goexit); counted as a failure")
+			}
+			r.state.CompareAndSwap(runRunning, runReturned)
+			result <- err
+		}()
+		err = c.call(hctx, env.Body)
+		returned = true
 	}()
 	var herr error
 	select {
