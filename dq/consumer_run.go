@@ -215,8 +215,12 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail)
 		cancel()
 		if err == nil {
+			// A Delete for a run whose lease was taken over (not Own) says
+			// only that this copy goes: the job may be another run's dead
+			// letter, which an operator may kick to run again.
+			done := o == claim.OutcomeOK && rep.Kind == claim.Delete && rep.Own
 			switch {
-			case o == claim.OutcomeOK && rep.Kind == claim.Delete:
+			case done:
 				metricConsumed.Inc(c.tube, outcomeOK)
 			case o == claim.OutcomeFail && rep.Kind == claim.Release:
 				metricConsumed.Inc(c.tube, outcomeRetry)
@@ -226,7 +230,7 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 				c.release(h, 0) // a yield: another consumer starts it at once
 				return false
 			case rep.Kind == claim.Delete:
-				if o == claim.OutcomeOK {
+				if done {
 					c.finished.add(h.env.ID, h.env.DueMs, sent)
 				}
 				c.deleteCopy(h)
