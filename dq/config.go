@@ -105,6 +105,12 @@ type DqConf struct {
 	// AcceptLegacy makes a consumer with SigningKeys still run unsigned
 	// go-queue bodies, which carry no HMAC.
 	AcceptLegacy bool `json:",optional"`
+	// AcceptUnsigned makes a consumer with SigningKeys still run zerodq
+	// envelopes that carry no HMAC: set it while the jobs enqueued before
+	// SigningKeys was set drain, and turn it off once the last of them is
+	// due and has run (DedupeTTL past its due time is sure). A signed
+	// envelope must verify either way.
+	AcceptUnsigned bool `json:",optional"`
 }
 
 // The defaults of DqConf's tuning fields. The tags on DqConf carry the same

@@ -88,6 +88,7 @@ type consumer struct {
 	store   *claim.Store
 	clock   *clock.Clock
 	keys    envelope.Keys
+	accept  envelope.Accept // the bodies without a MAC run despite keys
 	loops   []*nodeLoop
 	gate    *gate
 
@@ -156,6 +157,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		handler:   handler,
 		store:     store,
 		keys:      c.signingKeys(),
+		accept:    envelope.Accept{Legacy: c.AcceptLegacy, Unsigned: c.AcceptUnsigned},
 		gate:      newGate(c.Workers, c.Workers+o.maxHeld),
 		leaseMs:   c.TTR.Milliseconds(),
 		maxFail:   c.MaxRetries,

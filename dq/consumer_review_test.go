@@ -364,10 +364,9 @@ func TestJobNotRunTwiceWhenItsConsumerLosesRedisAfterTheHandlerSucceeded(t *test
 }
 
 // Turning signing on is a config change between releases: the jobs already
-// queued are unsigned. No job lost: they run once the consumers have keys,
-// or a documented way to turn signing on keeps them (as AcceptLegacy does
-// for go-queue bodies); they are not buried for good (a kick buries them
-// again).
+// queued are unsigned. No job lost: with AcceptUnsigned, set while they
+// drain, they run once the consumers have keys, beside the signed jobs of
+// the new release.
 func TestJobsQueuedBeforeSigningKeysWereSetRunAfterTheConsumersGetKeys(t *testing.T) {
 	t.Parallel()
 	c := sharedConf(t)
@@ -376,10 +375,35 @@ func TestJobsQueuedBeforeSigningKeysWereSetRunAfterTheConsumersGetKeys(t *testin
 
 	signed := c
 	signed.SigningKeys = []string{"release-2-key"}
+	signed.AcceptUnsigned = true
 	l := newLedger()
 	startConsumer(t, signed, l.handler(nil))
-	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(id) == 1 },
-		"a job queued before the release that set SigningKeys runs (it is buried as malformed)")
+	after, err := newTestProducer(t, signed).Delay([]byte("signed"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(id) == 1 && l.doneCount(after) == 1 },
+		"a job queued before the release that set SigningKeys runs (it is buried as malformed), and a signed one")
+}
+
+// Without AcceptUnsigned, a consumer with SigningKeys buries an unsigned
+// envelope as malformed, every copy of it, and never runs it.
+func TestUnsignedJobsAreBuriedUnrunByConsumersWithKeysWithoutAcceptUnsigned(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	_, err := newTestProducer(t, c).Delay([]byte("unsigned"), 0)
+	require.NoError(t, err)
+
+	signed := c
+	signed.SigningKeys = []string{"release-2-key"}
+	var runs atomic.Int32
+	startConsumer(t, signed, WithHandle(func(ctx context.Context, body []byte) error {
+		runs.Add(1)
+		return nil
+	}))
+	dqtest.Eventually(t, 10*time.Second, func() bool {
+		r, d, rs, b := countJobs(t, c)
+		return r+d+rs == 0 && b == min(len(c.Beanstalks), c.Replicas)
+	}, "every copy of the unsigned job buried")
+	require.Zero(t, runs.Load(), "an unsigned job ran on a consumer with SigningKeys and no AcceptUnsigned")
 }
 
 // Stop returns within ShutdownTimeout + 1.5 s with Redis frozen (SIGSTOP:
