@@ -3,7 +3,6 @@ package dq
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -100,53 +99,6 @@ func TestConsumerKeepsConsumingAfterAHandlerGoexits(t *testing.T) {
 	require.NoError(t, err)
 	dqtest.Eventually(t, 10*time.Second, func() bool { return others.Load() == 1 },
 		"another job runs (the worker of the handler that called Goexit is never freed)")
-}
-
-// A dead letter recorded by a consumer that names its node one way runs
-// again, kicked, under a consumer whose config names the same node another
-// way (a release that moved from addresses to host names, or replicas
-// configured apart).
-func TestKickedDeadLetterRunsAgainUnderAConsumerThatSpellsItsNodeOtherwise(t *testing.T) {
-	t.Parallel()
-	c := sharedConf(t)
-	var runs atomic.Int32
-	first := startConsumer(t, c, WithHandle(func(ctx context.Context, body []byte) error {
-		runs.Add(1)
-		return fmt.Errorf("bad input: %w", ErrSkipRetry)
-	}))
-	id, err := newTestProducer(t, c).Delay([]byte("dies"), 0)
-	require.NoError(t, err)
-	dqtest.Eventually(t, 10*time.Second, func() bool {
-		r, d, rs, b := countJobs(t, c)
-		return b == 1 && r+d+rs == 0 && recordOf(t, c, id)["bid"] != ""
-	}, "one dead letter, the job's other copies gone")
-	first.Stop()
-
-	// The same nodes, by host name.
-	renamed := c
-	renamed.Beanstalks = nil
-	for _, b := range c.Beanstalks {
-		_, port, err := net.SplitHostPort(b.Endpoint)
-		require.NoError(t, err)
-		renamed.Beanstalks = append(renamed.Beanstalks, Beanstalk{Endpoint: "localhost:" + port, Tube: b.Tube})
-	}
-	var again atomic.Int32
-	startConsumer(t, renamed, WithHandle(func(ctx context.Context, body []byte) error {
-		again.Add(1)
-		return nil
-	}))
-	kicked := 0
-	for _, b := range c.Beanstalks {
-		if countTube(t, b.Endpoint, b.Tube).Buried == 0 {
-			continue
-		}
-		n, err := (&beanstalk.Tube{Conn: dialNode(t, b.Endpoint), Name: b.Tube}).Kick(1)
-		require.NoError(t, err)
-		kicked += n
-	}
-	require.Equal(t, 1, kicked)
-	dqtest.Eventually(t, 10*time.Second, func() bool { return again.Load() == 1 },
-		"the kicked dead letter runs again (its reference names the node as the first consumer spelt it, so it was deleted as an extra copy)")
 }
 
 // A WithID enqueue whose confirm did not reach Redis returns the ID with nil
@@ -272,95 +224,6 @@ func TestConsumerRunsEveryJobOnceNeverEarlyOnARedisCluster(t *testing.T) {
 	for _, id := range ids {
 		require.Equal(t, 1, l.starts[id], "job %s started %d times", id, l.starts[id])
 	}
-}
-
-// cutProxy forwards TCP connections to a server until cut: then it closes
-// them and refuses new ones, as a network partition between one consumer
-// and Redis would.
-type cutProxy struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	cut   bool
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &cutProxy{l: l}
-	t.Cleanup(p.close)
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			p.mu.Lock()
-			if p.cut {
-				p.mu.Unlock()
-				_, _ = in.Close(), out.Close()
-				continue
-			}
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *cutProxy) Addr() string { return p.l.Addr().String() }
-
-func (p *cutProxy) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	_ = p.l.Close()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
-
-// A consumer cut off from Redis right after its handler returned nil cannot
-// record the job done; another consumer that still reaches Redis must not
-// run the job again (Redis unreachable: none run twice).
-func TestJobNotRunTwiceWhenItsConsumerLosesRedisAfterTheHandlerSucceeded(t *testing.T) {
-	t.Parallel()
-	c := sharedConf(t)
-	c.TTR = 3 * time.Second
-	proxy := newCutProxy(t, c.Redis.Host)
-	cutOff := c
-	cutOff.Redis.Host = proxy.Addr()
-	started := make(chan struct{})
-	finish := make(chan struct{})
-	var once sync.Once
-	startConsumer(t, cutOff, WithHandle(func(ctx context.Context, body []byte) error {
-		once.Do(func() { close(started) })
-		<-finish
-		return nil
-	}))
-	_, err := newTestProducer(t, c).Delay([]byte("once"), 0)
-	require.NoError(t, err)
-	<-started
-	var again atomic.Int32
-	startConsumer(t, c, WithHandle(func(ctx context.Context, body []byte) error {
-		again.Add(1)
-		return nil
-	}))
-	proxy.close()
-	close(finish) // the handler succeeded; its finish cannot reach Redis
-
-	// The lease (3 s) runs out meanwhile.
-	ranAgain := dqtest.Await(8*time.Second, func() bool { return again.Load() > 0 })
-	require.False(t, ranAgain, "a job whose handler returned nil ran again on another consumer")
 }
 
 // Turning signing on is a config change between releases: the jobs already
