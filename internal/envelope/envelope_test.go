@@ -506,8 +506,8 @@ func FuzzDecode(f *testing.F) {
 		envelope.ErrUnsigned, envelope.ErrBadSignature, envelope.ErrLegacyRefused}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, ring := range []envelope.Keys{nil, keys} {
-			for _, acceptLegacy := range []bool{false, true} {
-				e, err := envelope.Decode(data, ring, envelope.Accept{Legacy: acceptLegacy})
+			for _, accept := range []envelope.Accept{{}, {Legacy: true}, {Unsigned: true}} {
+				e, err := envelope.Decode(data, ring, accept)
 				if err != nil {
 					require.True(t, slicesContainsIs(sentinels, err), "unexpected error %v", err)
 					continue
