@@ -99,6 +99,8 @@ func TestConsumerKeepsConsumingAfterAHandlerGoexits(t *testing.T) {
 	require.NoError(t, err)
 	dqtest.Eventually(t, 10*time.Second, func() bool { return others.Load() == 1 },
 		"another job runs (the worker of the handler that called Goexit is never freed)")
+	dqtest.Eventually(t, 10*time.Second, func() bool { return calls.Load() == 2 },
+		"the job whose handler called Goexit is retried, as after a failure")
 }
 
 // A WithID enqueue whose confirm did not reach Redis returns the ID with nil
