@@ -106,10 +106,10 @@ type DqConf struct {
 	// go-queue bodies, which carry no HMAC.
 	AcceptLegacy bool `json:",optional"`
 	// AcceptUnsigned makes a consumer with SigningKeys still run zerodq
-	// envelopes that carry no HMAC: set it while the jobs enqueued before
-	// SigningKeys was set drain, and turn it off once the last of them is
-	// due and has run (DedupeTTL past its due time is sure). A signed
-	// envelope must verify either way.
+	// envelopes that carry no HMAC. It is for the switch to signing: set it
+	// with SigningKeys while the jobs enqueued unsigned drain, and turn it
+	// off once the last of them has run (DedupeTTL past its due time, to be
+	// sure). A signed envelope must verify either way.
 	AcceptUnsigned bool `json:",optional"`
 }
 

@@ -134,7 +134,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	result := make(chan error, 1)
 	go func() {
 		// The result is sent from a defer: a handler that ends its goroutine
-		// with runtime.Goexit (t.FailNow, a helper that calls it) neither
+		// with runtime.Goexit (t.FailNow, or code that calls it) neither
 		// returns nor panics, and its worker must not wait for it forever.
 		err, returned := errHandlerExited, false
 		defer func() {
