@@ -105,6 +105,12 @@ type DqConf struct {
 	// AcceptLegacy makes a consumer with SigningKeys still run unsigned
 	// go-queue bodies, which carry no HMAC.
 	AcceptLegacy bool `json:",optional"`
+	// AcceptUnsigned makes a consumer with SigningKeys still run zerodq
+	// envelopes that carry no HMAC. It is for the switch to signing: set it
+	// with SigningKeys while the jobs enqueued unsigned drain, and turn it
+	// off once the last of them has run (DedupeTTL past its due time, to be
+	// sure). A signed envelope must verify either way.
+	AcceptUnsigned bool `json:",optional"`
 }
 
 // The defaults of DqConf's tuning fields. The tags on DqConf carry the same

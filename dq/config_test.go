@@ -66,6 +66,7 @@ func TestMinimalYamlHoldsEveryDefault(t *testing.T) {
 	require.Equal(t, defaultMaxRetryBackoff, c.MaxRetryBackoff)
 	require.Empty(t, c.SigningKeys)
 	require.False(t, c.AcceptLegacy)
+	require.False(t, c.AcceptUnsigned)
 
 	// The documented values, so that a changed constant is a visible change.
 	require.Equal(t, 3, c.Replicas)
@@ -159,6 +160,7 @@ func TestYamlDurationsAndTuningValuesLoad(t *testing.T) {
   KeyPrefix: billing:dq
   SigningKeys: [new-key, old-key]
   AcceptLegacy: true
+  AcceptUnsigned: true
 `))
 	require.NoError(t, c.Validate())
 
@@ -176,6 +178,7 @@ func TestYamlDurationsAndTuningValuesLoad(t *testing.T) {
 	require.Equal(t, "billing:dq", c.KeyPrefix)
 	require.Equal(t, []string{"new-key", "old-key"}, c.SigningKeys)
 	require.True(t, c.AcceptLegacy)
+	require.True(t, c.AcceptUnsigned)
 	require.Equal(t, redis.ClusterType, c.Redis.Type)
 }
 

@@ -76,6 +76,9 @@ const (
 var (
 	errShutdown  = errors.New("dq: consumer stopping")
 	errLeaseLost = errors.New("dq: lease on the job lost")
+	// errHandlerExited is the result of a handler that ended its goroutine
+	// without returning: a failure, retried.
+	errHandlerExited = errors.New("dq: handler exited without returning")
 )
 
 type consumer struct {
@@ -85,6 +88,7 @@ type consumer struct {
 	store   *claim.Store
 	clock   *clock.Clock
 	keys    envelope.Keys
+	accept  envelope.Accept // the bodies without a MAC run despite keys
 	loops   []*nodeLoop
 	gate    *gate
 
@@ -153,6 +157,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		handler:   handler,
 		store:     store,
 		keys:      c.signingKeys(),
+		accept:    envelope.Accept{Legacy: c.AcceptLegacy, Unsigned: c.AcceptUnsigned},
 		gate:      newGate(c.Workers, c.Workers+o.maxHeld),
 		leaseMs:   c.TTR.Milliseconds(),
 		maxFail:   c.MaxRetries,
@@ -442,11 +447,14 @@ func (c *consumer) endLocal(id string, lj *localJob) {
 
 // touchRuns touches the copies of every handler running on a node's
 // connection; beanstalkd answers DEADLINE_SOON to reserves there until then.
+// A run whose heartbeat has ended is left out: it gave its lease up (a hung
+// handler past Timeout + 1 s), and its copy must lapse too, so that the job
+// is retried, also when that copy is its only one.
 func (c *consumer) touchRuns(l *nodeLoop) {
 	c.mu.Lock()
 	var cps []*node.Copy
 	for r := range c.runs {
-		if r.loop == l {
+		if r.loop == l && !r.heartbeatEnded() {
 			cps = append(cps, r.cp)
 		}
 	}

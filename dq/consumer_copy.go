@@ -32,7 +32,7 @@ func (h *heldCopy) ref() string {
 func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
 	defer c.copies.Done()
 	defer c.gate.leave()
-	env, err := envelope.Decode(cp.Body, c.keys, c.conf.AcceptLegacy)
+	env, err := envelope.Decode(cp.Body, c.keys, c.accept)
 	if err != nil {
 		l.buryMalformed(cp, err)
 		return

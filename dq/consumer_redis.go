@@ -222,7 +222,9 @@ func (h *redisHealth) reportLost() bool {
 			h.mu.Unlock()
 			return false
 		}
-		if o == claim.OutcomeOK && rep.Kind == claim.Delete {
+		// Done only when Redis recorded this run's ok: a run whose lease
+		// was taken over meanwhile is answered as any other copy.
+		if o == claim.OutcomeOK && rep.Kind == claim.Delete && rep.Own {
 			metricConsumed.Inc(h.c.tube, outcomeOK)
 			h.c.finished.add(lc.id, lc.dueMs, sent)
 		}

@@ -133,9 +133,20 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 
 	result := make(chan error, 1)
 	go func() {
-		err := c.call(hctx, env.Body)
-		r.state.CompareAndSwap(runRunning, runReturned)
-		result <- err
+		// The result is sent from a defer: a handler that ends its goroutine
+		// with runtime.Goexit (t.FailNow, or code that calls it) neither
+		// returns nor panics, and its worker must not wait for it forever.
+		err, returned := errHandlerExited, false
+		defer func() {
+			if !returned {
+				logx.WithContext(hctx).WithFields(logx.Field("job", env.ID), logx.Field("attempt", attempt)).
+					Errorf("dq: handler exited its goroutine without returning (runtime.Goexit); counted as a failure")
+			}
+			r.state.CompareAndSwap(runRunning, runReturned)
+			result <- err
+		}()
+		err = c.call(hctx, env.Body)
+		returned = true
 	}()
 	var herr error
 	select {
@@ -204,8 +215,12 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail)
 		cancel()
 		if err == nil {
+			// A Delete for a run whose lease was taken over (not Own) says
+			// only that this copy goes: the job may be another run's dead
+			// letter, which an operator may kick to run again.
+			done := o == claim.OutcomeOK && rep.Kind == claim.Delete && rep.Own
 			switch {
-			case o == claim.OutcomeOK && rep.Kind == claim.Delete:
+			case done:
 				metricConsumed.Inc(c.tube, outcomeOK)
 			case o == claim.OutcomeFail && rep.Kind == claim.Release:
 				metricConsumed.Inc(c.tube, outcomeRetry)
@@ -215,7 +230,7 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 				c.release(h, 0) // a yield: another consumer starts it at once
 				return false
 			case rep.Kind == claim.Delete:
-				if o == claim.OutcomeOK {
+				if done {
 					c.finished.add(h.env.ID, h.env.DueMs, sent)
 				}
 				c.deleteCopy(h)
@@ -317,6 +332,17 @@ func (r *activeRun) heartbeat(start time.Time) {
 			}
 			_ = r.cp.Touch()
 		}
+	}
+}
+
+// heartbeatEnded reports whether the run's heartbeat has stopped renewing
+// its lease and touching its copy.
+func (r *activeRun) heartbeatEnded() bool {
+	select {
+	case <-r.hbDone:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -131,7 +131,7 @@ func nodeCopies(t testing.TB, endpoint string) []storedCopy {
 			continue
 		}
 		require.NoError(t, err)
-		env, err := envelope.Decode(body, nil, false)
+		env, err := envelope.Decode(body, nil, envelope.Accept{})
 		require.NoError(t, err, "job %d on %s", id, endpoint)
 		js, err := conn.StatsJob(id)
 		require.NoError(t, err)

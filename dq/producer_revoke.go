@@ -150,7 +150,7 @@ func goQueueCopy(ctx context.Context, n *node.Node, jid uint64) ([]byte, envelop
 	if err != nil {
 		return nil, envelope.Envelope{}, false, err
 	}
-	env, err := envelope.Decode(body, nil, true)
+	env, err := envelope.Decode(body, nil, envelope.Accept{Legacy: true})
 	if err != nil || !env.Legacy {
 		return nil, envelope.Envelope{}, false, nil
 	}

@@ -45,7 +45,7 @@ func TestRevokingAGoQueueIDAfterANodeRestartWithoutBinlogLeavesOtherJobsAlone(t 
 	require.NoError(t, err)
 	body, err := conn.Peek(2)
 	require.NoError(t, err)
-	env, err := envelope.Decode(body, nil, false)
+	env, err := envelope.Decode(body, nil, envelope.Accept{})
 	require.NoError(t, err)
 	require.Equal(t, id, env.ID, "number 2 on node 0 is now the zerodq job")
 

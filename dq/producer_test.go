@@ -34,7 +34,7 @@ func peekDelayed(t *testing.T, endpoint, tube string) storedCopy {
 	conn := dialNode(t, endpoint)
 	id, body, err := (&beanstalk.Tube{Conn: conn, Name: tube}).PeekDelayed()
 	require.NoError(t, err, "a delayed copy on %s", endpoint)
-	env, err := envelope.Decode(body, nil, false)
+	env, err := envelope.Decode(body, nil, envelope.Accept{})
 	require.NoError(t, err)
 	stats, err := conn.StatsJob(id)
 	require.NoError(t, err)

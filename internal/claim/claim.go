@@ -140,8 +140,9 @@ func (s *Store) Extend(ctx context.Context, tube, id, cid string, leaseMs int64)
 // Finish records how claim cid's run ended and answers what to do with the
 // copy in slot i: Delete (succeeded), Release with a delay (failed with
 // retries left: backoffMs; yielded: 0), Bury (dead, or more than maxFail
-// failures), or, when cid no longer owns the job, what Claim would route. A
-// re-sent Finish answers the same without counting the failure twice.
+// failures), each with Reply.Own set, or, when cid no longer owns the job,
+// what Claim would route, without it. A re-sent Finish answers the same
+// without counting the failure twice.
 func (s *Store) Finish(ctx context.Context, tube, id, cid string, i int, o Outcome, backoffMs int64,
 	maxFail int) (Reply, error) {
 	if err := checkSlots(0, i); err != nil {

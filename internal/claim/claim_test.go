@@ -364,34 +364,34 @@ func TestFinishAnswersEveryState(t *testing.T) {
 	run := running(nil)
 	other := running(fields{"own": "c0"})
 	runStates(t, finishWith("c1", 0, OutcomeFail), []stateCase{
-		{name: "OKIsDone", call: finishWith("c1", 0, OutcomeOK), seed: run, want: Reply{Kind: Delete}, write: true,
+		{name: "OKIsDone", call: finishWith("c1", 0, OutcomeOK), seed: run, want: Reply{Kind: Delete, Own: true}, write: true,
 			after: with(run, fields{"st": "D"})},
-		{name: "FailWaitsForBackoff", seed: run, want: Reply{Kind: Release, Ms: 5000}, write: true,
+		{name: "FailWaitsForBackoff", seed: run, want: Reply{Kind: Release, Ms: 5000, Own: true}, write: true,
 			after: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)})},
-		{name: "FailOverMaxFailBuries", seed: with(run, fields{"fail": 2}), want: Reply{Kind: Bury}, write: true,
+		{name: "FailOverMaxFailBuries", seed: with(run, fields{"fail": 2}), want: Reply{Kind: Bury, Own: true}, write: true,
 			after: with(run, fields{"st": "X", "fail": 3})},
 		{name: "FailOverMaxFailForgetsAnOldDeadLetter", seed: with(run, fields{"fail": 2, "bur": 1, "bid": otherRef}),
-			want: Reply{Kind: Bury}, write: true, after: with(run, fields{"st": "X", "fail": 3})},
-		{name: "DeadBuriesAtOnce", call: finishWith("c1", 0, OutcomeDead), seed: run, want: Reply{Kind: Bury},
+			want: Reply{Kind: Bury, Own: true}, write: true, after: with(run, fields{"st": "X", "fail": 3})},
+		{name: "DeadBuriesAtOnce", call: finishWith("c1", 0, OutcomeDead), seed: run, want: Reply{Kind: Bury, Own: true},
 			write: true, after: with(run, fields{"st": "X", "fail": 1})},
 		{name: "YieldReleasesAtOnceWithoutAFailure", call: finishWith("c1", 0, OutcomeYield), seed: run,
-			want: Reply{Kind: Release}, write: true, after: with(run, fields{"st": "W", "nb": at(0)})},
+			want: Reply{Kind: Release, Own: true}, write: true, after: with(run, fields{"st": "W", "nb": at(0)})},
 		{name: "UnrunReleasesAtOnceAndTakesTheAttemptBack", call: finishWith("c1", 0, OutcomeUnrun),
-			seed: with(run, fields{"att": 2}), want: Reply{Kind: Release}, write: true,
+			seed: with(run, fields{"att": 2}), want: Reply{Kind: Release, Own: true}, write: true,
 			after: with(run, fields{"st": "W", "nb": at(0), "att": 1})},
 		{name: "ResentUnrunTakesTheAttemptBackOnce", call: finishWith("c1", 0, OutcomeUnrun),
-			seed: with(run, fields{"st": "W", "nb": at(-100)}), want: Reply{Kind: Release}},
+			seed: with(run, fields{"st": "W", "nb": at(-100)}), want: Reply{Kind: Release, Own: true}},
 		{name: "ResentFailCountsOnce", seed: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)}),
-			want: Reply{Kind: Release, Ms: 5000}},
+			want: Reply{Kind: Release, Ms: 5000, Own: true}},
 		{name: "ResentYieldReleasesAtOnce", call: finishWith("c1", 0, OutcomeYield),
-			seed: with(run, fields{"st": "W", "nb": at(-100)}), want: Reply{Kind: Release}},
+			seed: with(run, fields{"st": "W", "nb": at(-100)}), want: Reply{Kind: Release, Own: true}},
 		{name: "ResentOKDeletes", call: finishWith("c1", 0, OutcomeOK), seed: with(run, fields{"st": "D"}),
-			want: Reply{Kind: Delete}},
-		{name: "ResentBuryBuries", seed: with(run, fields{"st": "X", "fail": 3}), want: Reply{Kind: Bury}},
+			want: Reply{Kind: Delete, Own: true}},
+		{name: "ResentBuryBuries", seed: with(run, fields{"st": "X", "fail": 3}), want: Reply{Kind: Bury, Own: true}},
 		{name: "ResentBuryOfTheDeadLetterBuries", seed: with(run, fields{"st": "X", "fail": 3, "bur": 0}),
-			want: Reply{Kind: Bury}},
+			want: Reply{Kind: Bury, Own: true}},
 		{name: "ResentBuryWithAnotherDeadLetterDeletes", seed: with(run, fields{"st": "X", "fail": 3, "bur": 1}),
-			want: Reply{Kind: Delete}},
+			want: Reply{Kind: Delete, Own: true}},
 		{name: "OtherOwnerRunningIsSpare", seed: other, want: Reply{Kind: Spare, Ms: 1000}, write: true,
 			after: with(other, fields{"sp": 1, "spc": "c1"})},
 		{name: "OtherOwnerExpiredIsClaimedAgain", seed: with(other, fields{"lease": at(-10)}),
@@ -406,16 +406,29 @@ func TestFinishAnswersEveryState(t *testing.T) {
 		{name: "OtherOwnerDeadWithTheDeadLetterElsewhereDeletes",
 			seed: with(other, fields{"st": "X", "bur": 0, "bid": otherRef}), want: Reply{Kind: Delete}},
 		{name: "RevokedDeletes", seed: with(other, fields{"st": "V", "why": "revoke"}), want: Reply{Kind: Delete, Ms: 1}},
-		{name: "MissingRecordOKIsDone", call: finishWith("c1", 0, OutcomeOK), want: Reply{Kind: Delete},
+		// A run whose lease lapsed and was taken over: its outcome is not
+		// recorded, and a Delete says only that this copy goes (the job may
+		// be another run's dead letter, kicked later to run again).
+		{name: "OKAfterATakeoverThatBuriedTheJobDeletesNotOwn", call: finishWith("c1", 0, OutcomeOK),
+			seed: with(other, fields{"st": "X", "fail": 1, "bur": 1, "bid": otherRef}), want: Reply{Kind: Delete}},
+		{name: "OKAfterATakeoverThatRanTheJobDeletesNotOwn", call: finishWith("c1", 0, OutcomeOK),
+			seed: with(other, fields{"st": "D"}), want: Reply{Kind: Delete}},
+		// claim buried the job over maxFail when this run's lease lapsed, and
+		// left own as it was: not a re-sent finish of this run.
+		{name: "OKAfterClaimBuriedItsLapsedRunDeletesNotOwn", call: finishWith("c1", 0, OutcomeOK),
+			seed: with(run, fields{"st": "X", "fail": 3, "bur": 1, "bid": otherRef}), want: Reply{Kind: Delete}},
+		{name: "OKAfterClaimBuriedItsLapsedRunWithoutDeadLetterBuriesNotOwn", call: finishWith("c1", 0, OutcomeOK),
+			seed: with(run, fields{"st": "X", "fail": 3}), want: Reply{Kind: Bury}},
+		{name: "MissingRecordOKIsDone", call: finishWith("c1", 0, OutcomeOK), want: Reply{Kind: Delete, Own: true},
 			write: true, after: fields{"st": "D", "own": "c1"}},
-		{name: "MissingRecordFailWaits", want: Reply{Kind: Release, Ms: 5000}, write: true,
+		{name: "MissingRecordFailWaits", want: Reply{Kind: Release, Ms: 5000, Own: true}, write: true,
 			after: fields{"st": "W", "own": "c1", "fail": 1, "nb": at(5000)}},
-		{name: "MissingRecordDeadBuries", call: finishWith("c1", 0, OutcomeDead), want: Reply{Kind: Bury},
+		{name: "MissingRecordDeadBuries", call: finishWith("c1", 0, OutcomeDead), want: Reply{Kind: Bury, Own: true},
 			write: true, after: fields{"st": "X", "own": "c1", "fail": 1}},
 		{name: "MissingRecordYieldWritesNothing", call: finishWith("c1", 0, OutcomeYield),
-			want: Reply{Kind: Release}},
+			want: Reply{Kind: Release, Own: true}},
 		{name: "MissingRecordUnrunWritesNothing", call: finishWith("c1", 0, OutcomeUnrun),
-			want: Reply{Kind: Release}},
+			want: Reply{Kind: Release, Own: true}},
 	})
 }
 
@@ -880,6 +893,14 @@ func TestUnexpectedRepliesAreErrors(t *testing.T) {
 	rep, err := parseReply([]any{"SPARE", int64(0), int64(1500)})
 	require.NoError(t, err)
 	require.Equal(t, Reply{Kind: Spare, Ms: 1500}, rep)
+	rep, err = parseReply([]any{"DELETE", int64(0), int64(0), int64(1)})
+	require.NoError(t, err)
+	require.Equal(t, Reply{Kind: Delete, Own: true}, rep)
+	for _, v := range []any{[]any{"DELETE", int64(0), int64(0), int64(2)}, []any{"DELETE", int64(0), int64(0), "1"},
+		[]any{"DELETE", int64(0), int64(0), int64(1), int64(1)}} {
+		_, err := parseReply(v)
+		require.ErrorIs(t, err, ErrBadReply, "%v", v)
+	}
 }
 
 func BenchmarkClaimFinish(b *testing.B) {

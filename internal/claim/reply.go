@@ -67,6 +67,12 @@ type Reply struct {
 	Kind    Kind
 	Attempt int   // Run: the attempt this claim starts, from 1
 	Ms      int64 // Early, Spare, Release, Busy: milliseconds of Redis time
+	// Own is set by Finish when the answer is about the caller's own claim:
+	// its outcome was recorded, now or by an earlier send of the same
+	// finish. Unset, the job is another claim's (its lease lapsed and was
+	// taken over) and the answer is what Claim would route: a Delete then
+	// does not mean that this run's outcome stands.
+	Own bool
 }
 
 // Revoked reports a Delete answered because the job was revoked (rather than
@@ -105,10 +111,11 @@ var ErrBadReply = errors.New("claim: unexpected script reply")
 // unknown outcome, a negative duration).
 var ErrBadArg = errors.New("claim: bad argument")
 
-// parseReply reads the {word, attempt, ms} table every job script returns.
+// parseReply reads the {word, attempt, ms} table every job script returns;
+// finish adds a 4th element, 1, when it answers for the caller's own claim.
 func parseReply(v any) (Reply, error) {
 	a, ok := v.([]any)
-	if !ok || len(a) != 3 {
+	if !ok || len(a) != 3 && len(a) != 4 {
 		return Reply{}, fmt.Errorf("%w: %v", ErrBadReply, v)
 	}
 	word, _ := a[0].(string)
@@ -118,5 +125,12 @@ func parseReply(v any) (Reply, error) {
 	if !ok || !ok2 || !ok3 {
 		return Reply{}, fmt.Errorf("%w: %v", ErrBadReply, v)
 	}
-	return Reply{Kind: k, Attempt: int(att), Ms: ms}, nil
+	rep := Reply{Kind: k, Attempt: int(att), Ms: ms}
+	if len(a) == 4 {
+		if own, _ := a[3].(int64); own != 1 {
+			return Reply{}, fmt.Errorf("%w: %v", ErrBadReply, v)
+		}
+		rep.Own = true
+	}
+	return rep, nil
 }

@@ -185,22 +185,31 @@ func AppendEncode(dst []byte, e *Envelope, keys Keys) ([]byte, error) {
 	return append(dst, e.Body...), nil
 }
 
+// Accept names the bodies without a MAC that Decode still takes when keys are set: those written before the
+// keys were, while they drain.
+type Accept struct {
+	// Legacy takes go-queue bodies.
+	Legacy bool
+	// Unsigned takes envelopes written without a key. A signed envelope must still verify.
+	Unsigned bool
+}
+
 // Decode parses data, a job body read from beanstalkd. It never panics, whatever the input.
 //
-// With keys set, an envelope must be signed by one of them (ErrUnsigned, ErrBadSignature). Without keys, a
-// signed envelope is accepted and its MAC ignored: a consumer without keys cannot check it, and refusing it
-// would bury every job of producers that sign.
+// With keys set, an envelope must be signed by one of them (ErrBadSignature); an unsigned one is refused with
+// ErrUnsigned unless accept.Unsigned is true. Without keys, a signed envelope is accepted and its MAC ignored:
+// a consumer without keys cannot check it, and refusing it would bury every job of producers that sign.
 //
 // A go-queue body ("<unixnano>/<body>") decodes as a Legacy envelope: ID LegacyID(data), DueMs the prefix in
 // milliseconds, Count 0, TTR 5, Priority 2 (go-queue's normal priority), Body the bytes after the '/'. Without
-// keys legacy bodies are always accepted; with keys they are refused with ErrLegacyRefused unless acceptLegacy
-// is true.
+// keys legacy bodies are always accepted; with keys they are refused with ErrLegacyRefused unless
+// accept.Legacy is true.
 //
 // The structure is read first, then the signature is checked, then the field values, so a tampered envelope
 // reports ErrBadSignature rather than whatever the tampering broke. The returned Body aliases data.
-func Decode(data []byte, keys Keys, acceptLegacy bool) (Envelope, error) {
+func Decode(data []byte, keys Keys, accept Accept) (Envelope, error) {
 	if len(data) > 0 && isDigit(data[0]) {
-		return decodeLegacy(data, keys, acceptLegacy)
+		return decodeLegacy(data, keys, accept.Legacy)
 	}
 	if len(data) < len(magic) || string(data[:len(magic)]) != magic {
 		return Envelope{}, ErrNotEnvelope
@@ -261,7 +270,7 @@ func Decode(data []byte, keys Keys, acceptLegacy bool) (Envelope, error) {
 		head += sigSize
 	}
 	e.Body = data[head:]
-	if len(keys) > 0 {
+	if len(keys) > 0 && (signed || !accept.Unsigned) {
 		if !signed {
 			return Envelope{}, ErrUnsigned
 		}

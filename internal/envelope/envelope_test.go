@@ -126,7 +126,7 @@ func TestEncodeDecodeRoundTripsEveryField(t *testing.T) {
 				require.NoError(t, err)
 				require.Len(t, data, envelope.Overhead(&e, keys)+len(e.Body))
 
-				got, err := envelope.Decode(data, keys, false)
+				got, err := envelope.Decode(data, keys, envelope.Accept{})
 				require.NoError(t, err)
 				require.Equal(t, e, got)
 				require.Equal(t, e.Unc(), got.Unc())
@@ -182,13 +182,34 @@ func TestDecodeVerifiesWithARotatedKeyRing(t *testing.T) {
 	newRing := envelope.Keys{newKey, oldKey}
 	data := signedSample(t, oldRing)
 
-	got, err := envelope.Decode(data, newRing, false)
+	got, err := envelope.Decode(data, newRing, envelope.Accept{})
 	require.NoError(t, err)
 	require.Equal(t, sampleEnvelope(), got)
 
 	// A ring that no longer lists the old key refuses what it signed.
-	_, err = envelope.Decode(data, envelope.Keys{newKey}, false)
+	_, err = envelope.Decode(data, envelope.Keys{newKey}, envelope.Accept{})
 	require.ErrorIs(t, err, envelope.ErrBadSignature)
+}
+
+func TestDecodeWithKeysTakesUnsignedEnvelopesOnlyWhenAccepted(t *testing.T) {
+	t.Parallel()
+	keys := envelope.Keys{newKey}
+	unsigned := signedSample(t, nil)
+
+	_, err := envelope.Decode(unsigned, keys, envelope.Accept{})
+	require.ErrorIs(t, err, envelope.ErrUnsigned)
+	_, err = envelope.Decode(unsigned, keys, envelope.Accept{Legacy: true})
+	require.ErrorIs(t, err, envelope.ErrUnsigned, "Legacy is about go-queue bodies only")
+	got, err := envelope.Decode(unsigned, keys, envelope.Accept{Unsigned: true})
+	require.NoError(t, err)
+	require.Equal(t, sampleEnvelope(), got)
+
+	// A signed envelope must still verify; a go-queue body needs Legacy.
+	forged := signedSample(t, envelope.Keys{[]byte("intruder")})
+	_, err = envelope.Decode(forged, keys, envelope.Accept{Unsigned: true})
+	require.ErrorIs(t, err, envelope.ErrBadSignature)
+	_, err = envelope.Decode([]byte("1700000000000000000/body"), keys, envelope.Accept{Unsigned: true})
+	require.ErrorIs(t, err, envelope.ErrLegacyRefused)
 }
 
 func TestDecodeWithoutKeysAcceptsASignedEnvelopeAndIgnoresItsMAC(t *testing.T) {
@@ -196,7 +217,7 @@ func TestDecodeWithoutKeysAcceptsASignedEnvelopeAndIgnoresItsMAC(t *testing.T) {
 	data := signedSample(t, envelope.Keys{newKey})
 	data[len(data)-len(sampleEnvelope().Body)-1] ^= 0xff // last MAC byte
 
-	got, err := envelope.Decode(data, nil, false)
+	got, err := envelope.Decode(data, nil, envelope.Accept{})
 	require.NoError(t, err)
 	require.Equal(t, sampleEnvelope(), got)
 }
@@ -204,7 +225,7 @@ func TestDecodeWithoutKeysAcceptsASignedEnvelopeAndIgnoresItsMAC(t *testing.T) {
 func TestDecodeBodyAliasesTheInput(t *testing.T) {
 	t.Parallel()
 	data := signedSample(t, nil)
-	got, err := envelope.Decode(data, nil, false)
+	got, err := envelope.Decode(data, nil, envelope.Accept{})
 	require.NoError(t, err)
 	data[len(data)-1] = '!'
 	require.Equal(t, byte('!'), got.Body[len(got.Body)-1])
@@ -271,7 +292,7 @@ func TestDecodeRejectsEachMalformedInputWithItsReason(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := envelope.Decode(tc.data, tc.keys, false)
+			got, err := envelope.Decode(tc.data, tc.keys, envelope.Accept{})
 			require.ErrorIs(t, err, tc.want)
 			require.Equal(t, envelope.Envelope{}, got)
 		})
@@ -286,10 +307,10 @@ func TestDecodeReportsEveryCutThroughTheHeaderAsTruncated(t *testing.T) {
 		data, err := envelope.Encode(&e, keys)
 		require.NoError(t, err)
 		for n := len("ZQ\xff") + 1; n < len(data); n++ {
-			_, err := envelope.Decode(data[:n], keys, false)
+			_, err := envelope.Decode(data[:n], keys, envelope.Accept{})
 			require.ErrorIs(t, err, envelope.ErrTruncated, "cut at %d of %d", n, len(data))
 		}
-		_, err = envelope.Decode(data, keys, false)
+		_, err = envelope.Decode(data, keys, envelope.Accept{})
 		require.NoError(t, err)
 	}
 }
@@ -377,12 +398,12 @@ func TestDecodeReadsGoQueueBodiesAsLegacyEnvelopes(t *testing.T) {
 		{"no keys, accepting", nil, true},
 		{"keys, accepting", envelope.Keys{newKey}, true},
 	} {
-		got, err := envelope.Decode(raw, tc.keys, tc.acceptLegacy)
+		got, err := envelope.Decode(raw, tc.keys, envelope.Accept{Legacy: tc.acceptLegacy})
 		require.NoError(t, err, tc.name)
 		require.Equal(t, want, got, tc.name)
 	}
 
-	got, err := envelope.Decode([]byte("0/"), nil, false)
+	got, err := envelope.Decode([]byte("0/"), nil, envelope.Accept{})
 	require.NoError(t, err)
 	require.Empty(t, got.Body)
 	require.Zero(t, got.DueMs)
@@ -402,10 +423,10 @@ func TestDecodeRejectsBodiesThatOnlyLookLikeGoQueue(t *testing.T) {
 		"letter in digits":     "17000000a0000000000/body",
 		"overflow":             "9223372036854775808/body",
 	} {
-		_, err := envelope.Decode([]byte(data), nil, true)
+		_, err := envelope.Decode([]byte(data), nil, envelope.Accept{Legacy: true})
 		require.ErrorIs(t, err, envelope.ErrNotEnvelope, name)
 	}
-	got, err := envelope.Decode([]byte("9223372036854775807/x"), nil, true)
+	got, err := envelope.Decode([]byte("9223372036854775807/x"), nil, envelope.Accept{Legacy: true})
 	require.NoError(t, err)
 	require.Equal(t, int64(math.MaxInt64/1_000_000+1), got.DueMs)
 }
@@ -459,7 +480,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				if _, err := envelope.Decode(data, keys, false); err != nil {
+				if _, err := envelope.Decode(data, keys, envelope.Accept{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -485,8 +506,8 @@ func FuzzDecode(f *testing.F) {
 		envelope.ErrUnsigned, envelope.ErrBadSignature, envelope.ErrLegacyRefused}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, ring := range []envelope.Keys{nil, keys} {
-			for _, acceptLegacy := range []bool{false, true} {
-				e, err := envelope.Decode(data, ring, acceptLegacy)
+			for _, accept := range []envelope.Accept{{}, {Legacy: true}, {Unsigned: true}} {
+				e, err := envelope.Decode(data, ring, accept)
 				if err != nil {
 					require.True(t, slicesContainsIs(sentinels, err), "unexpected error %v", err)
 					continue
@@ -497,7 +518,7 @@ func FuzzDecode(f *testing.F) {
 				again, err := envelope.Encode(&e, ring)
 				require.NoError(t, err)
 				require.Len(t, again, envelope.Overhead(&e, ring)+len(e.Body))
-				e2, err := envelope.Decode(again, ring, false)
+				e2, err := envelope.Decode(again, ring, envelope.Accept{})
 				require.NoError(t, err)
 				require.Equal(t, e, e2)
 			}

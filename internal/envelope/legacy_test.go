@@ -26,7 +26,7 @@ func TestGoQueueDueTimesRoundUpToTheMillisecond(t *testing.T) {
 		{1_700_000_000_123_456_789, 1_700_000_000_124},
 		{math.MaxInt64, math.MaxInt64/1_000_000 + 1},
 	} {
-		got, err := envelope.Decode([]byte(strconv.FormatInt(tc.nanos, 10)+"/x"), nil, true)
+		got, err := envelope.Decode([]byte(strconv.FormatInt(tc.nanos, 10)+"/x"), nil, envelope.Accept{Legacy: true})
 		require.NoError(t, err, "%d", tc.nanos)
 		require.Equal(t, tc.ms, got.DueMs, "due of %d ns, rounded up", tc.nanos)
 	}

@@ -4,13 +4,24 @@
 --   yield unrun), [5] back-off ms, [6] maxFail
 -- unrun is a yield of a claim whose handler never started (no worker came,
 -- or its reply was lost): the attempt it counted is taken back.
--- reply {kind, 0, ms}: {'DELETE', 0, 0} | {'RELEASE', 0, delay} |
---   {'BURY', 0, 0} | {'SPARE', 0, ms} (not our claim: as claim routes)
+-- reply {kind, 0, ms, 1} for the caller's own claim (its outcome recorded
+--   now, or by an earlier send of this finish): {'DELETE', 0, 0, 1} |
+--   {'RELEASE', 0, delay, 1} | {'BURY', 0, 0, 1};
+--   {kind, 0, ms} as claim routes when the job is another claim's (or
+--   pending): SPARE, DELETE (done, an extra dead copy, revoked), BURY. A
+--   DELETE without the 4th element says nothing about this run: the job may
+--   be a dead letter another run made.
 local cid = ARGV[2]
 local i = tonumber(ARGV[3])
 local outcome = ARGV[4]
 local backoff = tonumber(ARGV[5])
 local maxFail = tonumber(ARGV[6])
+
+-- own marks an answer about the caller's own claim.
+local function own(reply)
+  reply[4] = 1
+  return reply
+end
 
 local now = clock()
 local r = record()
@@ -20,9 +31,9 @@ if not r then
   if outcome == 'ok' then
     redis.call('HSET', key, 'st', 'D', 'own', cid)
     expire(now)
-    return {'DELETE', 0, 0}
+    return own({'DELETE', 0, 0})
   elseif outcome == 'yield' or outcome == 'unrun' then
-    return {'RELEASE', 0, 0}
+    return own({'RELEASE', 0, 0})
   end
   r = {st = 'R', own = cid, fail = 0}
 end
@@ -30,36 +41,40 @@ end
 if r.own ~= cid then return route(now, cid, i, r, false) end
 
 if r.st ~= 'R' then
-  -- A re-sent finish: answer as the first did, counting nothing again.
-  if r.st == 'W' then return {'RELEASE', 0, math.max(r.nb - now, 0)} end
+  -- A re-sent finish: answer as the first did, counting nothing again. Only
+  -- a state this outcome writes can be its own: an ok finding X met a record
+  -- that claim buried over maxFail after this run's lease lapsed (claim
+  -- leaves own as it was), and is answered as any other claim's copy.
+  if (outcome == 'ok') ~= (r.st == 'D') then return route(now, cid, i, r, false) end
+  if r.st == 'W' then return own({'RELEASE', 0, math.max(r.nb - now, 0)}) end
   if r.st == 'X' then
-    if not r.bur or r.bur == i then return {'BURY', 0, 0} end
-    return {'DELETE', 0, 0}
+    if not r.bur or r.bur == i then return own({'BURY', 0, 0}) end
+    return own({'DELETE', 0, 0})
   end
-  if r.st == 'D' or r.st == 'V' then return {'DELETE', 0, 0} end
+  if r.st == 'D' or r.st == 'V' then return own({'DELETE', 0, 0}) end
   return route(now, cid, i, r, false)
 end
 
 if outcome == 'ok' then
   redis.call('HSET', key, 'st', 'D', 'own', cid)
   expire(now)
-  return {'DELETE', 0, 0}
+  return own({'DELETE', 0, 0})
 elseif outcome == 'yield' then
   redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now)
   expire(now)
-  return {'RELEASE', 0, 0}
+  return own({'RELEASE', 0, 0})
 elseif outcome == 'unrun' then
   redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, 'att', math.max(num(r.att) - 1, 0))
   expire(now)
-  return {'RELEASE', 0, 0}
+  return own({'RELEASE', 0, 0})
 end
 local fail = r.fail + 1
 if outcome == 'dead' or fail > maxFail then
   redis.call('HSET', key, 'st', 'X', 'own', cid, 'fail', fail)
   redis.call('HDEL', key, 'bur', 'bid')
   expire(now)
-  return {'BURY', 0, 0}
+  return own({'BURY', 0, 0})
 end
 redis.call('HSET', key, 'st', 'W', 'own', cid, 'fail', fail, 'nb', now + backoff)
 expire(now)
-return {'RELEASE', 0, backoff}
+return own({'RELEASE', 0, backoff})
