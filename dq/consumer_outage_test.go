@@ -36,7 +36,8 @@ func TestConsumerReportsASuccessAfterARedisOutageLongerThanTheLease(t *testing.T
 	<-outage.C
 	require.NoError(t, env.Redis.Restart())
 	awaitNoCopies(t, c, 15*time.Second, "every copy deleted after Redis is back")
-	require.Equal(t, "D", rawRecord(t, c, id)["st"])
+	// Done, or already collected once the gone calls of every copy came in.
+	require.Contains(t, []string{"D", ""}, rawRecord(t, c, id)["st"])
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	require.Equal(t, 1, l.starts[id], "the job ran again after its success was reported late")
