@@ -205,6 +205,12 @@ func (p *producer) writeOnce(ctx context.Context, j *putJob, wid string) (string
 		case claim.Revoked:
 			p.unput(ctx, j)
 			return "", fmt.Errorf("%w: %s", ErrRevoked, id)
+		case claim.MaybeDone:
+			// No record: it expired after the job ran from these copies
+			// (or Redis lost it). The enqueue stands; writing the job again
+			// could run it twice. A copy outliving its record is the
+			// documented DedupeTTL limit.
+			return id, nil
 		}
 		return id, nil
 	}
