@@ -94,7 +94,8 @@ type producer struct {
 	wid    string        // writer id prefix of this instance
 	widSeq atomic.Uint64
 	recent recentPuts
-	jobs   sync.Pool // *putJob
+	jobs   sync.Pool  // *putJob
+	bg     background // puts and deletes that outlive the call that started them
 	closed atomic.Bool
 }
 
@@ -230,15 +231,20 @@ func (p *producer) clockReady(ctx context.Context) error {
 }
 
 // Close closes the node connections and stops the clock. go-zero's Redis
-// client is shared per address and stays open.
+// client is shared per address and stays open. Puts and deletes that
+// enqueues and revokes left in flight get DialTimeout+IOTimeout to settle;
+// closing the connections then ends those still waiting, and Close returns
+// once they have.
 func (p *producer) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	p.bg.wait(p.conf.DialTimeout + p.conf.IOTimeout)
 	p.clock.Close()
 	for _, n := range p.nodes {
 		_ = n.Close()
 	}
+	p.bg.wait(-1)
 	return nil
 }
 
