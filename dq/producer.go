@@ -35,19 +35,32 @@ type Producer interface {
 	Delay(body []byte, delay time.Duration) (string, error)
 	// Revoke makes sure the job with the given ID never starts; see RevokeCtx.
 	Revoke(id string) error
-	// Close releases the producer's connections. Later calls of any method
-	// return ErrClosed.
+	// Close releases the producer's connections. Puts and deletes that
+	// earlier calls left in flight get up to DialTimeout+IOTimeout to settle
+	// first; none outlives Close. Later calls of any method return
+	// ErrClosed.
 	Close() error
 	// AtCtx is At with a context and job options.
+	//
+	// Like every enqueue it returns as soon as MinWrites copies are
+	// acknowledged; the other puts settle in the background (a copy that
+	// lands there counts like the others). If ctx ends first, it returns
+	// then: the job is aborted, so that it never runs, and its copies are
+	// deleted, those still in flight when they land; the error matches both
+	// ErrQuorum (a *QuorumError) and ctx's cause (context.DeadlineExceeded
+	// or context.Canceled). If a consumer had already started the job, it
+	// returns the ID and nil instead.
 	AtCtx(ctx context.Context, body []byte, at time.Time, opts ...JobOption) (string, error)
-	// DelayCtx is Delay with a context and job options.
+	// DelayCtx is Delay with a context and job options; it returns as AtCtx
+	// does.
 	DelayCtx(ctx context.Context, body []byte, delay time.Duration, opts ...JobOption) (string, error)
 	// RevokeCtx records the revocation in Redis, so that no consumer starts
 	// the job afterwards, from whichever process enqueued it, and deletes
 	// the job's copies this producer knows of (consumers delete the others
 	// when they come due). It returns nil when the job is revoked,
 	// ErrRunning, ErrDone or ErrDead when it is too late, and ErrMaybeDone
-	// when no record of a past job is left. A go-queue ID
+	// when no record of a past job is left. The deletes are awaited until
+	// ctx ends, then go on in the background. A go-queue ID
 	// ("host:port/tube/id,...") is understood too: only a go-queue body in
 	// that tube is taken for its job, since a node restarted without a
 	// binlog numbers its jobs from 1 again.
@@ -94,7 +107,8 @@ type producer struct {
 	wid    string        // writer id prefix of this instance
 	widSeq atomic.Uint64
 	recent recentPuts
-	jobs   sync.Pool // *putJob
+	jobs   sync.Pool  // *putJob
+	bg     background // puts and deletes that outlive the call that started them
 	closed atomic.Bool
 }
 
@@ -230,15 +244,20 @@ func (p *producer) clockReady(ctx context.Context) error {
 }
 
 // Close closes the node connections and stops the clock. go-zero's Redis
-// client is shared per address and stays open.
+// client is shared per address and stays open. Puts and deletes that
+// enqueues and revokes left in flight get DialTimeout+IOTimeout to settle;
+// closing the connections then ends those still waiting, and Close returns
+// once they have.
 func (p *producer) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	p.bg.wait(p.conf.DialTimeout + p.conf.IOTimeout)
 	p.clock.Close()
 	for _, n := range p.nodes {
 		_ = n.Close()
 	}
+	p.bg.wait(-1)
 	return nil
 }
 

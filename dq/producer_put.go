@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -17,24 +18,46 @@ import (
 	"github.com/zerodq/zerodq/internal/node"
 )
 
-// putJob is the state of one replicated enqueue. It is pooled: every put it
-// launched has settled before it goes back.
+// putJob is the state of one round of replicated puts. It is pooled: every
+// put it launched has settled, and its caller let go of it, before it goes
+// back.
+//
+// Until write returns, the caller takes every put's result from results and
+// decides on spills. Then the job is detached: the puts still in flight
+// settle in the background, each handling its own result under mu (a copy
+// written is recorded, or deleted when the enqueue was undone; a definite
+// failure may still spill), and the last one to settle after the caller let
+// go finishes the job.
 type putJob struct {
 	env     envelope.Envelope // Slot and Flags are set per copy
 	delay   time.Duration
 	spillBy time.Time // no spill is started after it; zero = no limit
 	order   []int     // node indexes in random order; the first n hold the slots
 	results chan putResult
-	written []writtenCopy
-	failed  []NodeError
+	taken   int // results the caller took from results
+
+	mu       sync.Mutex
+	next     int   // the next index of order to put on
+	flags    uint8 // the flags of spill copies: FlagUnc once an uncertain put was noted
+	launched int   // puts launched
+	settled  int   // puts that gave their result
+	detached bool  // write returned: puts settle on their own
+	held     bool  // the caller still uses the job
+	armed    bool  // counted in the producer's background work until finished
+	undo     bool  // the enqueue was undone: every copy written is deleted
+	undone   int   // written[:undone] are deleted or being deleted
+	recorded int   // written[:recorded] are in the producer's recent puts
+	written  []writtenCopy
+	failed   []NodeError
 }
 
-// putResult is the outcome of one put of a copy.
+// putResult is the outcome of one put of a copy, with the encoded copy.
 type putResult struct {
 	slot uint8
 	node int
 	put  node.Put
 	err  error
+	buf  *[]byte
 }
 
 // writtenCopy is a copy a node acknowledged, deletable on the connection
@@ -90,7 +113,8 @@ func (p *producer) enqueueJob(ctx context.Context, span oteltrace.Span, body []b
 	}
 
 	j := p.getJob()
-	defer p.releaseJob(j)
+	// writeOnce may trade j for another job for its next round of puts.
+	defer func() { p.letGo(j) }()
 	j.env = envelope.Envelope{
 		ID:       o.id,
 		DueMs:    due,
@@ -129,7 +153,7 @@ func (p *producer) enqueueJob(ctx context.Context, span oteltrace.Span, body []b
 		j.env.ID = envelope.NewID(due)
 		return p.write(ctx, j, "")
 	}
-	return p.writeOnce(ctx, j, wid)
+	return p.writeOnce(ctx, &j, wid)
 }
 
 // busyPoll is how often an enqueue whose ID another writer is putting asks
@@ -143,8 +167,10 @@ var idPlaceholder = envelope.NewID(0)
 // enqueued: the ID is reserved in Redis before any put and confirmed after
 // the quorum. A writer whose put window passed before it confirmed may find
 // that another writer took the ID over: its copies are then removed, and it
-// answers what that writer's enqueue implies.
-func (p *producer) writeOnce(ctx context.Context, j *putJob, wid string) (string, error) {
+// answers what that writer's enqueue implies. A new round of puts takes a
+// new job in *jp, since the last round's puts may still be in flight.
+func (p *producer) writeOnce(ctx context.Context, jp **putJob, wid string) (string, error) {
+	j := *jp
 	id := j.env.ID
 	for {
 		start := time.Now()
@@ -177,6 +203,10 @@ func (p *producer) writeOnce(ctx context.Context, j *putJob, wid string) (string
 		if _, err := p.write(ctx, j, wid); err != nil {
 			return "", err
 		}
+		// Confirmed after the quorum, not after every put settled: a put
+		// still in flight lands under this writer's id, and is deleted
+		// when it lands if the enqueue is undone below, or by a consumer
+		// (the writer check) if it lands after that.
 		rctx, cancel = redisCtx(ctx, true)
 		rep, err = p.store.Confirm(rctx, p.tube, id, wid)
 		cancel()
@@ -193,59 +223,70 @@ func (p *producer) writeOnce(ctx context.Context, j *putJob, wid string) (string
 			// and its enqueue stands: these copies, perhaps with another
 			// body or due time, must not run in its place. Those that
 			// cannot be deleted now are deleted when a consumer sees them.
-			p.unput(ctx, j)
+			_ = p.unput(ctx, j)
 			return id, nil
 		case claim.Other:
 			// No enqueue stands yet: another writer holds the ID, or an
 			// abort freed it. Remove these copies and reserve again: wait
 			// for that writer's outcome, or take the ID.
-			p.unput(ctx, j)
-			j.forget()
+			_ = p.unput(ctx, j)
+			next := p.getJob()
+			next.env = j.env
+			p.letGo(j)
+			j, *jp = next, next
 			continue
 		case claim.Revoked:
-			p.unput(ctx, j)
+			_ = p.unput(ctx, j)
 			return "", fmt.Errorf("%w: %s", ErrRevoked, id)
+		case claim.MaybeDone:
+			// No record: it expired after the job ran from these copies
+			// (or Redis lost it). The enqueue stands; writing the job again
+			// could run it twice. A copy outliving its record is the
+			// documented DedupeTTL limit.
+			return id, nil
 		}
 		return id, nil
 	}
 }
 
 // write puts the job's copies on Replicas distinct nodes as writer wid ("" for
-// a generated ID) and settles the outcome: the ID once MinWrites copies are
-// acknowledged, else the job is aborted and its copies removed.
+// a generated ID) and returns as soon as the outcome is known: the ID once
+// MinWrites copies are acknowledged, else, when every put failed or ctx
+// ended first, the job is aborted and its copies removed. Puts still in
+// flight then settle in the background (see putJob).
 func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, error) {
 	n := p.conf.Replicas
 	p.shuffle(j.order)
 	j.delay = p.delayOf(j.env.DueMs)
-
-	next := 1 // order[0] holds slot 0
-	launch := func(slot uint8, flags uint8) {
-		k := j.order[next]
-		next++
-		go p.putCopy(ctx, j, k, slot, flags)
+	j.armed = true
+	p.bg.add()
+	for i := range n {
+		p.launch(j, uint8(i), 0)
 	}
-	for i := 1; i < n; i++ {
-		launch(uint8(i), 0)
-	}
-	// Slot 0 is put on this goroutine, beside the others: one goroutine
-	// fewer per job. Its result waits in the channel like theirs.
-	p.putCopy(ctx, j, j.order[0], 0, 0)
 
-	// Every put launched is awaited, so that the copies written are known
-	// when the result is given, whatever it is.
-	var flags uint8
 	var noteErr error
-	for inflight := n; inflight > 0; inflight-- {
-		r := <-j.results
+	for len(j.written) < p.conf.MinWrites && j.taken < j.launched {
+		var r putResult
+		select {
+		case r = <-j.results:
+		case <-ctx.Done():
+			p.detach(j)
+			if p.quorum(j) {
+				return j.env.ID, nil
+			}
+			return p.missed(ctx, j, wid, noteErr, context.Cause(ctx))
+		}
+		j.taken++
+		bufFree(r.buf)
 		if r.err == nil {
 			j.written = append(j.written, writtenCopy{node: p.nodes[r.node], put: r.put})
 			continue
 		}
 		j.failed = append(j.failed, NodeError{Endpoint: p.nodes[r.node].Endpoint(), Err: r.err})
-		if next == len(j.order) || ctx.Err() != nil || (!j.spillBy.IsZero() && time.Now().After(j.spillBy)) {
+		if j.next == len(j.order) || ctx.Err() != nil || (!j.spillBy.IsZero() && time.Now().After(j.spillBy)) {
 			continue
 		}
-		if node.IsUncertain(r.err) && flags&envelope.FlagUnc == 0 {
+		if node.IsUncertain(r.err) && j.flags&envelope.FlagUnc == 0 {
 			// The copy may still land under this slot, beside the spill
 			// copy: the record must then never be collected by counting
 			// deleted slots.
@@ -256,33 +297,224 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 				noteErr = err
 				continue
 			}
-			flags |= envelope.FlagUnc
+			j.mu.Lock()
+			j.flags |= envelope.FlagUnc
+			j.mu.Unlock()
 		}
-		launch(r.slot, flags)
-		inflight++
+		p.launch(j, r.slot, j.flags)
 	}
 
-	if len(j.written) >= p.conf.MinWrites {
-		p.recent.add(j.env.ID, j.written)
+	p.detach(j)
+	if p.quorum(j) {
 		return j.env.ID, nil
 	}
-	return p.missed(ctx, j, wid, noteErr)
+	return p.missed(ctx, j, wid, noteErr, nil)
+}
+
+// quorum reports whether a detached job has MinWrites copies, and then
+// records them for a revoke.
+func (p *producer) quorum(j *putJob) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.written) < p.conf.MinWrites {
+		return false
+	}
+	j.recorded = len(j.written)
+	p.recent.add(j.env.ID, j.written)
+	return true
+}
+
+// launch encodes the copy of slot with flags and puts it on the next node of
+// the order, on a goroutine of its own. Only the caller of write launches:
+// it alone may read j.env.Body, which is the user's.
+func (p *producer) launch(j *putJob, slot, flags uint8) {
+	env := j.env
+	env.Slot = slot
+	env.Flags = flags
+	bp := bufPool.Get().(*[]byte)
+	buf, err := envelope.AppendEncode((*bp)[:0], &env, p.keys)
+	*bp = buf
+	j.mu.Lock()
+	k := j.order[j.next]
+	j.next++
+	j.launched++
+	j.mu.Unlock()
+	if err != nil {
+		p.settle(j, putResult{slot: slot, node: k, err: fmt.Errorf("encoding the envelope: %w", err), buf: bp})
+		return
+	}
+	go p.putCopy(j, k, slot, bp, env.Priority)
+}
+
+// detach ends the caller's part in the puts: results it did not take are
+// handled as the puts that settle later handle theirs.
+func (p *producer) detach(j *putJob) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.detached = true
+	for j.taken < j.settled {
+		r := <-j.results
+		j.taken++
+		if r.err != nil {
+			j.failed = append(j.failed, NodeError{Endpoint: p.nodes[r.node].Endpoint(), Err: r.err})
+		}
+		if p.lateLocked(j, r) {
+			go p.lateNote(j, r)
+		}
+	}
+}
+
+// settle takes the result of a put: to the caller until the job is
+// detached, else handled here; the last put to settle after the caller let
+// go finishes the job.
+func (p *producer) settle(j *putJob, r putResult) {
+	j.mu.Lock()
+	j.settled++
+	if !j.detached {
+		// Sent under mu, so that detach sees every result sent before it;
+		// results has room for a put on every node.
+		j.results <- r
+		j.mu.Unlock()
+		return
+	}
+	if p.lateLocked(j, r) {
+		j.mu.Unlock()
+		p.lateNote(j, r)
+		return
+	}
+	last := !j.held && j.settled == j.launched
+	j.mu.Unlock()
+	if last {
+		p.finish(j)
+	}
+}
+
+// lateLocked handles, with j.mu held, the result of a put that settled after
+// the caller's part: a copy written is kept (deleted at finish if the
+// enqueue was undone); a failed put still gives its slot to another node,
+// encoded from the failed copy since the user's body may be reused by now.
+// Past an uncertain put the record must be noted first: lateLocked then
+// counts the note as a put in flight and reports it, and the caller runs
+// lateNote outside the lock.
+func (p *producer) lateLocked(j *putJob, r putResult) (note bool) {
+	if r.err == nil {
+		j.written = append(j.written, writtenCopy{node: p.nodes[r.node], put: r.put})
+		bufFree(r.buf)
+		return false
+	}
+	if !p.spillableLocked(j) || r.buf == nil {
+		bufFree(r.buf)
+		return false
+	}
+	if node.IsUncertain(r.err) && j.flags&envelope.FlagUnc == 0 {
+		j.launched++
+		return true
+	}
+	p.spillLocked(j, r)
+	bufFree(r.buf)
+	return false
+}
+
+// lateNote records that an uncertain put may still land, then spills past
+// it; if the note fails, there is no spill.
+func (p *producer) lateNote(j *putJob, r putResult) {
+	rctx, cancel := context.WithTimeout(context.Background(), producerRedisTimeout)
+	err := p.store.Note(rctx, p.tube, j.env.ID, j.env.DueMs, p.conf.Replicas)
+	cancel()
+	j.mu.Lock()
+	if err == nil {
+		j.flags |= envelope.FlagUnc
+		if p.spillableLocked(j) {
+			p.spillLocked(j, r)
+		}
+	}
+	bufFree(r.buf)
+	j.settled++
+	last := !j.held && j.settled == j.launched
+	j.mu.Unlock()
+	if last {
+		p.finish(j)
+	}
+}
+
+// spillableLocked reports whether a detached job may still spill.
+func (p *producer) spillableLocked(j *putJob) bool {
+	return !j.undo && j.next < len(j.order) && (j.spillBy.IsZero() || time.Now().Before(j.spillBy))
+}
+
+// spillLocked puts the copy of a failed put again on the next node, with the
+// job's current flags.
+func (p *producer) spillLocked(j *putJob, r putResult) {
+	env, err := envelope.Decode(*r.buf, p.keys, false)
+	if err != nil {
+		return
+	}
+	env.Flags |= j.flags
+	bp := bufPool.Get().(*[]byte)
+	buf, err := envelope.AppendEncode((*bp)[:0], &env, p.keys)
+	*bp = buf
+	if err != nil {
+		bufFree(bp)
+		return
+	}
+	k := j.order[j.next]
+	j.next++
+	j.launched++
+	go p.putCopy(j, k, r.slot, bp, env.Priority)
+}
+
+// letGo ends the caller's use of j; if every put has settled, the job is
+// finished now.
+func (p *producer) letGo(j *putJob) {
+	j.mu.Lock()
+	j.held = false
+	last := j.settled == j.launched
+	j.mu.Unlock()
+	if last {
+		p.finish(j)
+	}
+}
+
+// finish settles a job whose puts have all settled and whose caller let go:
+// copies that landed after the enqueue was undone are deleted, late copies
+// of a standing enqueue are recorded for a revoke, and the job goes back to
+// the pool.
+func (p *producer) finish(j *putJob) {
+	switch {
+	case j.undo && j.undone < len(j.written):
+		p.startDeletes(slices.Clone(j.written[j.undone:]))
+	case !j.undo && j.recorded > 0 && j.recorded < len(j.written):
+		p.recent.add(j.env.ID, j.written)
+	}
+	armed := j.armed
+	p.releaseJob(j)
+	if armed {
+		p.bg.done()
+	}
 }
 
 // missed handles a job of writer wid below quorum: its record is aborted
 // first, so that a copy landing later is deleted when seen, then the copies
-// written are removed. A consumer that already started the job wins: the ID
-// stands. So does another writer's confirmed enqueue of a WithID job that
-// took the ID over after wid's put window; one still putting it is left to
-// settle it.
-func (p *producer) missed(ctx context.Context, j *putJob, wid string, noteErr error) (string, error) {
+// written are removed, those still in flight when they land. A consumer that
+// already started the job wins: the ID stands. So does another writer's
+// confirmed enqueue of a WithID job that took the ID over after wid's put
+// window; one still putting it is left to settle it. cause, when set, is why
+// the caller's ctx ended before the puts did: the error wraps it beside
+// ErrQuorum.
+func (p *producer) missed(ctx context.Context, j *putJob, wid string, noteErr, cause error) (string, error) {
+	j.mu.Lock()
 	qerr := &QuorumError{
 		ID:     j.env.ID,
 		Acked:  len(j.written),
 		Needed: p.conf.MinWrites,
 		Nodes:  append([]NodeError(nil), j.failed...),
 	}
+	inflight := j.launched - j.settled
+	j.mu.Unlock()
 	var err error = qerr
+	if cause != nil {
+		err = fmt.Errorf("%w; the call ended with %d put(s) in flight: %w", err, inflight, cause)
+	}
 
 	rctx, cancel := redisCtx(ctx, true)
 	rep, aerr := p.store.Abort(rctx, p.tube, j.env.ID, wid, j.env.DueMs, p.conf.Replicas)
@@ -291,10 +523,13 @@ func (p *producer) missed(ctx context.Context, j *putJob, wid string, noteErr er
 	case aerr != nil:
 		err = fmt.Errorf("%w; recording the abort in Redis failed, a copy that lands late may run: %v", err, aerr)
 	case rep.Kind == claim.Started:
+		j.mu.Lock()
+		j.recorded = len(j.written)
 		p.recent.add(j.env.ID, j.written)
+		j.mu.Unlock()
 		return j.env.ID, nil
 	case rep.Kind == claim.Taken:
-		p.unput(ctx, j)
+		_ = p.unput(ctx, j)
 		return j.env.ID, nil
 	case rep.Kind == claim.Other:
 		err = fmt.Errorf("%w; another writer took the id over and is enqueueing it", err)
@@ -309,51 +544,49 @@ func (p *producer) missed(ctx context.Context, j *putJob, wid string, noteErr er
 	return "", err
 }
 
-// unput deletes the copies written, on the connections that put them, even
-// when the caller gave up.
+// unput undoes a detached job's enqueue: the copies written are deleted, on
+// the connections that put them, and so are those that land later. It waits
+// for the deletes until ctx ends; the rest go on in the background.
 func (p *producer) unput(ctx context.Context, j *putJob) error {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.conf.DialTimeout+p.conf.IOTimeout)
-	defer cancel()
-	var errs []error
-	for _, w := range j.written {
-		if err := w.node.Delete(dctx, w.put); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	j.mu.Lock()
+	j.undo = true
+	copies := slices.Clone(j.written[j.undone:])
+	j.undone = len(j.written)
+	j.mu.Unlock()
+	return p.deleteCopies(ctx, copies)
 }
 
-// putCopy encodes and puts one copy, and reports on j.results.
-func (p *producer) putCopy(ctx context.Context, j *putJob, k int, slot, flags uint8) {
-	r := putResult{slot: slot, node: k}
+// putCopy puts one encoded copy and settles its result.
+func (p *producer) putCopy(j *putJob, k int, slot uint8, bp *[]byte, pri uint32) {
+	r := putResult{slot: slot, node: k, buf: bp}
 	defer func() {
-		// The enqueue waits for this result: a panic below must become one.
+		// The job waits for this result: a panic below must become one.
 		if v := recover(); v != nil {
 			r.put, r.err = node.Put{}, fmt.Errorf("put panicked: %v", v)
 		}
-		j.results <- r
+		p.settle(j, r)
 	}()
-	env := j.env
-	env.Slot = slot
-	env.Flags = flags
-	bp := bufPool.Get().(*[]byte)
-	buf, err := envelope.AppendEncode((*bp)[:0], &env, p.keys)
-	if err == nil {
-		r.put, r.err = p.nodes[k].Put(ctx, buf, env.Priority, j.delay, p.ttr)
-		switch {
-		case r.err == nil:
-			metricCopies.Inc(p.nodes[k].Endpoint(), "ok")
-		case node.IsUncertain(r.err):
-			metricCopies.Inc(p.nodes[k].Endpoint(), "uncertain")
-			metricErrors.Inc(p.nodes[k].Endpoint(), "put")
-		default:
-			metricCopies.Inc(p.nodes[k].Endpoint(), "failed")
-			metricErrors.Inc(p.nodes[k].Endpoint(), "put")
-		}
-	} else {
-		r.err = fmt.Errorf("encoding the envelope: %w", err)
+	// Not the caller's ctx: a put launched goes out even if the caller
+	// gives up, and is then deleted like the other copies.
+	r.put, r.err = p.nodes[k].Put(context.Background(), *bp, pri, j.delay, p.ttr)
+	switch {
+	case r.err == nil:
+		metricCopies.Inc(p.nodes[k].Endpoint(), "ok")
+	case node.IsUncertain(r.err):
+		metricCopies.Inc(p.nodes[k].Endpoint(), "uncertain")
+		metricErrors.Inc(p.nodes[k].Endpoint(), "put")
+	default:
+		metricCopies.Inc(p.nodes[k].Endpoint(), "failed")
+		metricErrors.Inc(p.nodes[k].Endpoint(), "put")
 	}
-	*bp = buf[:0]
+}
+
+// bufFree gives an envelope buffer back to the pool.
+func bufFree(bp *[]byte) {
+	if bp == nil {
+		return
+	}
+	*bp = (*bp)[:0]
 	bufPool.Put(bp)
 }
 
@@ -382,32 +615,31 @@ func (p *producer) shuffle(order []int) {
 }
 
 func (p *producer) getJob() *putJob {
-	if j, ok := p.jobs.Get().(*putJob); ok {
-		return j
+	j, ok := p.jobs.Get().(*putJob)
+	if !ok {
+		j = &putJob{
+			order:   make([]int, len(p.nodes)),
+			results: make(chan putResult, len(p.nodes)),
+		}
+		for i := range j.order {
+			j.order[i] = i
+		}
 	}
-	j := &putJob{
-		order:   make([]int, len(p.nodes)),
-		results: make(chan putResult, len(p.nodes)),
-	}
-	for i := range j.order {
-		j.order[i] = i
-	}
+	j.held = true
 	return j
 }
 
 func (p *producer) releaseJob(j *putJob) {
 	j.env = envelope.Envelope{}
-	j.forget()
-	p.jobs.Put(j)
-}
-
-// forget clears what a round of puts left, for the next round or the pool.
-func (j *putJob) forget() {
 	j.spillBy = time.Time{}
+	j.taken, j.next, j.flags, j.launched, j.settled = 0, 0, 0, 0, 0
+	j.detached, j.held, j.armed, j.undo = false, false, false, false
+	j.undone, j.recorded = 0, 0
 	clear(j.written)
 	j.written = j.written[:0]
 	clear(j.failed)
 	j.failed = j.failed[:0]
+	p.jobs.Put(j)
 }
 
 // sleepCtx waits for d or until ctx is done.

@@ -60,20 +60,18 @@ func revokeOutcome(k claim.Kind, id string) error {
 
 // deleteRecent deletes, best effort, the copies of id this producer put
 // recently: a revoked job's copies otherwise wait on the nodes until they
-// come due and a consumer deletes them.
+// come due and a consumer deletes them. It waits for the deletes until ctx
+// ends: one sent to a node that froze is bounded only by IOTimeout, and
+// queues behind the puts in flight on its connection.
 func (p *producer) deleteRecent(ctx context.Context, id string) {
 	copies, ok := p.recent.take(id)
 	if !ok {
 		return
 	}
-	dctx, cancel := context.WithTimeout(ctx, p.conf.DialTimeout+p.conf.IOTimeout)
-	defer cancel()
-	for _, c := range copies.all() {
-		// A copy reserved by a consumer, on a node that is down, or on a
-		// connection since replaced answers an error: the revoked record
-		// still keeps it from running.
-		_ = c.node.Delete(dctx, c.put)
-	}
+	// A copy reserved by a consumer, on a node that is down, or on a
+	// connection since replaced answers an error: the revoked record still
+	// keeps it from running.
+	_ = p.deleteCopies(ctx, copies.all())
 }
 
 // revokeLegacy revokes a job enqueued by go-queue's dq producer, whose ID

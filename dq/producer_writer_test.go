@@ -115,15 +115,16 @@ func TestStaleWithIDWriterDoesNotAbortAnotherWritersEnqueue(t *testing.T) {
 }
 
 // TestStaleWithIDWriterWhoseLatePutsLandLeavesOnlyTheStandingEnqueue: a
-// writer whose put window passed while a put hung, and whose puts then all
-// landed, returns the ID but leaves no copy of its own beside those of the
-// writer that took the ID over: the enqueue that stands is that writer's,
-// with its body and due time.
+// writer whose put window passed while a put it needed for its quorum hung,
+// and whose puts then all landed, returns the ID but leaves no copy of its
+// own beside those of the writer that took the ID over: the enqueue that
+// stands is that writer's, with its body and due time.
 func TestStaleWithIDWriterWhoseLatePutsLandLeavesOnlyTheStandingEnqueue(t *testing.T) {
 	dqtest.VerifyNoLeaks(t)
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, e)
 	c.IOTimeout = 3 * time.Second // the hung puts land when the node wakes
+	c.MinWrites = 3               // an enqueue returns at its quorum: make it wait for the hung put
 	stale := staleWriter(t, c)
 	standing := openProducer(t, c)
 	st := testStore(t, c)

@@ -229,8 +229,10 @@ func (s *Store) Reserve(ctx context.Context, tube, id, wid string, dueMs int64, 
 // writer's enqueue stands (it took the ID over after wid's put window:
 // delete wid's copies, the ID is enqueued); Other when no enqueue stands yet
 // (another writer holds the ID unconfirmed, or an abort freed it: delete
-// wid's copies and reserve again); Revoked. It never creates a record and
-// leaves another writer's reservation alone.
+// wid's copies and reserve again); MaybeDone when there is no record (it
+// expired after the job ran, or Redis lost it: the enqueue stands, keep the
+// copies); Revoked. It never creates a record and leaves another writer's
+// reservation alone.
 func (s *Store) Confirm(ctx context.Context, tube, id, wid string) (Reply, error) {
 	return s.job(ctx, confirmScript, tube, id, wid)
 }

@@ -133,11 +133,11 @@ func requireFields(t testing.TB, now int64, want fields, got map[string]string) 
 }
 
 // requireTTL checks the rule every write ends with: PEXPIRE max(due, lease,
-// nb, now) - now + DedupeTTL.
+// nb, pw, now) - now + DedupeTTL.
 func requireTTL(t testing.TB, b *testBundle, id string, now int64, rec map[string]string) {
 	t.Helper()
 	latest := now
-	for _, f := range []string{"due", "lease", "nb"} {
+	for _, f := range []string{"due", "lease", "nb", "pw"} {
 		if v, err := strconv.ParseInt(rec[f], 10, 64); err == nil {
 			latest = max(latest, v)
 		}
@@ -530,6 +530,9 @@ func TestAbortStopsOnlyUnstartedJobs(t *testing.T) {
 			after: fields{"st": "V", "why": "abort", "due": at(60000), "n": 3}},
 		{name: "PendingIsAborted", seed: mine, want: Reply{Kind: Aborted}, write: true,
 			after: with(mine, fields{"st": "V", "why": "abort"})},
+		{name: "PendingDueNowOutlivesItsPutWindow", seed: with(mine, fields{"pw": at(5000), "due": at(-1000)}),
+			want: Reply{Kind: Aborted}, write: true,
+			after: with(mine, fields{"st": "V", "why": "abort", "pw": at(5000), "due": at(-1000)})},
 		{name: "PendingOfAGeneratedIDIsAborted", call: abortAs(""),
 			seed: fields{"st": "P", "unc": 1, "due": at(60000), "n": 3}, want: Reply{Kind: Aborted}, write: true,
 			after: fields{"st": "V", "why": "abort", "unc": 1, "due": at(60000), "n": 3}},
@@ -575,6 +578,11 @@ func TestReserveGuardsCallerChosenIDs(t *testing.T) {
 			seed: fields{"st": "V", "why": "abort", "due": at(60000), "tk": 1},
 			want: Reply{Kind: Fresh}, write: true, after: fresh},
 		{name: "ConfirmedIsDup", seed: with(mine, fields{"ok": 1}), want: Reply{Kind: Dup}},
+		// A job due now must keep its record until its writer's last put
+		// can have answered, or confirm would find nothing.
+		{name: "DueNowOutlivesThePutWindow", call: func(b *testBundle, id string, now int64) (Reply, error) {
+			return b.store.Reserve(b.ctx, b.tube, id, "w1", now, 10000)
+		}, want: Reply{Kind: Fresh}, write: true, after: with(fresh, fields{"due": at(0)})},
 		{name: "RunningIsDup", seed: running(nil), want: Reply{Kind: Dup}},
 		{name: "WaitingIsDup", seed: running(fields{"st": "W", "nb": at(5000)}), want: Reply{Kind: Dup}},
 		{name: "DoneIsDup", seed: running(fields{"st": "D"}), want: Reply{Kind: Dup}},
@@ -601,7 +609,11 @@ func TestConfirmMarksOnlyTheWritersReservationAndSaysWhetherItStands(t *testing.
 		{name: "AbortedIsOther", seed: with(mine, fields{"w": "w2", "st": "V", "why": "abort"}),
 			want: Reply{Kind: Other}},
 		{name: "RevokedIsRevoked", seed: with(mine, fields{"st": "V", "why": "revoke"}), want: Reply{Kind: Revoked}},
-		{name: "MissingRecordIsOtherAndNotCreated", want: Reply{Kind: Other}},
+		// The job ran from this writer's copies and its record expired:
+		// the enqueue stands, and writing it again would run it twice.
+		{name: "MissingRecordMayBeDoneAndIsNotCreated", want: Reply{Kind: MaybeDone}},
+		{name: "OwnReservationDueNowOutlivesItsPutWindow", seed: with(mine, fields{"due": at(-1000)}),
+			want: Reply{Kind: OK}, write: true, after: with(mine, fields{"due": at(-1000), "ok": 1})},
 	})
 }
 

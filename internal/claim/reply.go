@@ -31,7 +31,7 @@ const (
 	Running                   // revoke: a consumer runs it now
 	Done                      // revoke: it ran to completion
 	Dead                      // revoke: it failed for good (dead letter)
-	MaybeDone                 // revoke: no record; revoked if it had not run
+	MaybeDone                 // revoke: no record; revoked if it had not run. confirm: no record; the enqueue stands
 	Taken                     // abort, confirm: another writer's enqueue of the ID stands
 	Other                     // abort, confirm: another writer holds the ID unconfirmed (confirm: or nobody does)
 )

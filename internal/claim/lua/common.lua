@@ -22,11 +22,13 @@ local function num(v)
 end
 
 -- expire ends every write: the record outlives the latest of its due time,
--- lease and not-before by DedupeTTL, and is never left without a TTL.
+-- lease, not-before and WithID put-window end by DedupeTTL, and is never left
+-- without a TTL. The put window counts so that a writer whose last put
+-- answers late still finds the record it reserved when it confirms.
 local function expire(now)
-  local f = redis.call('HMGET', key, 'due', 'lease', 'nb')
+  local f = redis.call('HMGET', key, 'due', 'lease', 'nb', 'pw')
   local m = now
-  for j = 1, 3 do
+  for j = 1, 4 do
     local x = tonumber(f[j])
     if x and x > m then m = x end
   end

@@ -5,8 +5,10 @@
 --   {'TAKEN', 0, 0} (another writer's enqueue stands, confirmed or taken up
 --   by a consumer: delete this writer's copies, the ID is enqueued) |
 --   {'OTHER', 0, 0} (another writer holds the reservation unconfirmed, or an
---   abort freed it, or there is no record: delete this writer's copies and
---   reserve again) | {'REVOKED', 0, 0};
+--   abort freed it: delete this writer's copies and reserve again) |
+--   {'MAYBEDONE', 0, 0} (no record: it expired after the job ran from this
+--   writer's copies, or Redis lost it; the enqueue stands and the copies
+--   stay, since writing the job again could run it twice) | {'REVOKED', 0, 0};
 --   never creates the key
 local wid = ARGV[2]
 
@@ -16,7 +18,7 @@ if st == 'V' then
   if h[4] == 'abort' then return {'OTHER', 0, 0} end
   return {'REVOKED', 0, 0}
 end
-if not st then return {'OTHER', 0, 0} end
+if not st then return {'MAYBEDONE', 0, 0} end
 if w == wid then
   if st == 'P' and h[3] ~= '1' then
     redis.call('HSET', key, 'ok', 1)
