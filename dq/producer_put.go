@@ -445,7 +445,7 @@ func (p *producer) spillableLocked(j *putJob) bool {
 // spillLocked puts the copy of a failed put again on the next node, with the
 // job's current flags.
 func (p *producer) spillLocked(j *putJob, r putResult) {
-	env, err := envelope.Decode(*r.buf, p.keys, false)
+	env, err := envelope.Decode(*r.buf, p.keys, envelope.Accept{})
 	if err != nil {
 		return
 	}
