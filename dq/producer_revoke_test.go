@@ -43,6 +43,7 @@ func TestRevokingAGoQueueIDAfterANodeRestartWithoutBinlogLeavesOtherJobsAlone(t 
 	p := openProducer(t, c)
 	id, err := p.Delay([]byte("new job"), 0)
 	require.NoError(t, err)
+	settle(t, p)
 	body, err := conn.Peek(2)
 	require.NoError(t, err)
 	env, err := envelope.Decode(body, nil, envelope.Accept{})

@@ -28,6 +28,14 @@ func openProducer(t *testing.T, c DqConf, opts ...ProducerOption) Producer {
 	return p
 }
 
+// settle waits until the puts p left in flight when its enqueues returned
+// (an enqueue returns at MinWrites copies) have settled, so that a test
+// counts every copy.
+func settle(t *testing.T, p Producer) {
+	t.Helper()
+	require.True(t, p.(*producer).bg.wait(10*time.Second), "puts in flight settled")
+}
+
 // peekDelayed returns the one delayed job expected in tube on endpoint.
 func peekDelayed(t *testing.T, endpoint, tube string) storedCopy {
 	t.Helper()
@@ -53,6 +61,7 @@ func TestProducerWritesOneEnvelopePerSlotOnDistinctNodes(t *testing.T) {
 	require.True(t, ok, "a generated ID")
 	wantDue := at.Add(time.Millisecond - 1).UnixMilli() // rounded up, never down
 	require.Equal(t, wantDue, due)
+	settle(t, p)
 
 	var slots []int
 	for _, b := range c.Beanstalks {
@@ -150,6 +159,7 @@ func TestProducerRefusesInvalidJobsBeforeWritingAnything(t *testing.T) {
 		require.ErrorIs(t, err, tc.want, tc.name)
 		require.Empty(t, id, tc.name)
 	}
+	settle(t, p)
 	require.Equal(t, 3, countCopies(t, c), "nothing written by refused jobs")
 }
 
@@ -179,6 +189,7 @@ func TestProducerWithIDWritesAJobOnceAndReturnsItsID(t *testing.T) {
 	id, err := p.DelayCtx(ctx, []byte("first"), time.Hour, WithID("order-42"))
 	require.NoError(t, err)
 	require.Equal(t, "order-42", id)
+	settle(t, p)
 	require.Equal(t, 3, countCopies(t, c))
 
 	// A retried request, from this producer or another, writes nothing.
@@ -188,6 +199,8 @@ func TestProducerWithIDWritesAJobOnceAndReturnsItsID(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "order-42", id)
 	}
+	settle(t, p)
+	settle(t, other)
 	require.Equal(t, 3, countCopies(t, c))
 	cp := peekDelayed(t, c.Beanstalks[0].Endpoint, c.Beanstalks[0].Tube)
 	require.Equal(t, []byte("first"), cp.Env.Body, "the first enqueue stands")
@@ -211,6 +224,7 @@ func TestProducerWithIDWritesAJobOnceAndReturnsItsID(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
+	settle(t, p)
 	require.Equal(t, 6, countCopies(t, c))
 }
 
@@ -249,6 +263,7 @@ func TestProducerEnqueuesConcurrentlyWithUniqueIDs(t *testing.T) {
 		seen[id] = true
 	}
 	require.Len(t, seen, workers*each)
+	settle(t, p)
 	for _, b := range c.Beanstalks {
 		require.Equal(t, workers*each, countTube(t, b.Endpoint, b.Tube).Delayed, "every job on every node")
 	}
@@ -286,6 +301,7 @@ func TestProducerRevokeFromAnotherProducerRecordsTheRevocation(t *testing.T) {
 	rec := recordOf(t, c, id)
 	require.Equal(t, "V", rec["st"])
 	require.Equal(t, "revoke", rec["why"])
+	settle(t, p)
 	require.Equal(t, 3, countCopies(t, c), "copies are left to the consumers")
 
 	// Revoking again is still a success.
@@ -298,6 +314,7 @@ func TestProducerRevokeDeletesTheCopiesItPut(t *testing.T) {
 	p := openProducer(t, c)
 	id, err := p.Delay([]byte("x"), time.Hour)
 	require.NoError(t, err)
+	settle(t, p)
 	require.Equal(t, 3, countCopies(t, c))
 
 	require.NoError(t, p.Revoke(id))
@@ -380,6 +397,7 @@ func TestProducerKeepsWritingWithOneOfThreeNodesDead(t *testing.T) {
 		_, err := p.Delay([]byte("x"), time.Hour)
 		require.NoError(t, err)
 	}
+	settle(t, p)
 	for _, n := range e.Nodes[1:] {
 		require.Equal(t, jobs, countTube(t, n.Addr(), c.Beanstalks[0].Tube).Delayed)
 	}
@@ -422,6 +440,7 @@ func TestProducerMissingQuorumFailsAndLeavesNoOrphanCopy(t *testing.T) {
 		id, err := p.DelayCtx(ctx, []byte("x"), time.Hour, WithID("retry-me"))
 		return err == nil && id == "retry-me"
 	}, "the ID enqueued once the nodes are back")
+	settle(t, p)
 	for _, n := range []*dqtest.Server{e.Nodes[0], e.Nodes[2]} {
 		require.Equal(t, tubeCounts{Delayed: 1}, countTube(t, n.Addr(), c.Beanstalks[0].Tube))
 	}

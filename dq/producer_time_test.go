@@ -129,5 +129,6 @@ func TestProducerNeverEnqueuesOnTheLocalClockBeforeReadingRedisTime(t *testing.T
 		return err == nil
 	}, "an enqueue once Redis is back: %v", err)
 	require.NotEmpty(t, id)
+	settle(t, p)
 	require.Equal(t, 3, countCopies(t, c))
 }
