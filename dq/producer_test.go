@@ -639,3 +639,17 @@ func TestProducerQuorumErrorMatchesErrQuorum(t *testing.T) {
 	require.ErrorIs(t, fmt.Errorf("wrapped: %w", err), ErrQuorum)
 	require.Contains(t, err.Error(), "a:1: boom")
 }
+
+func TestQuorumErrorUnwrapsEveryNodesFailure(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	err := fmt.Errorf("wrapped: %w", &QuorumError{ID: "x", Acked: 1, Needed: 2,
+		Nodes: []NodeError{{Endpoint: "a:1", Err: boom}, {Endpoint: "b:2", Err: context.DeadlineExceeded}}})
+	require.ErrorIs(t, err, ErrQuorum)
+	require.ErrorIs(t, err, boom, "a node's own error")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	var ne NodeError
+	require.ErrorAs(t, err, &ne, "each node's failure is a NodeError")
+	require.Equal(t, "a:1", ne.Endpoint)
+	require.Equal(t, "a:1: boom", ne.Error())
+}
