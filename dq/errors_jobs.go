@@ -39,19 +39,35 @@ var (
 	ErrMaybeDone = errors.New("dq: job revoked if it had not run (no record left; it may have run)")
 )
 
-// NodeError is one node's failure during an enqueue.
+// NodeError is one node's failure during an enqueue. errors.As finds it in a
+// QuorumError, and errors.Is sees through it to Err.
 type NodeError struct {
+	// Endpoint is the node's host:port as configured.
 	Endpoint string
-	Err      error
+	// Err is why the put failed there: a dial or I/O error, a timeout, or the
+	// node's error reply.
+	Err error
 }
+
+// Error names the node and its failure.
+func (e NodeError) Error() string { return e.Endpoint + ": " + fmt.Sprint(e.Err) }
+
+// Unwrap returns the node's own failure.
+func (e NodeError) Unwrap() error { return e.Err }
 
 // QuorumError reports an enqueue that reached fewer than MinWrites nodes. The
 // copies that were written have been removed and the job will not run.
+// errors.Is(err, ErrQuorum) holds, and errors.Is and errors.As also reach
+// every node's failure (a NodeError each).
 type QuorumError struct {
-	ID     string
-	Acked  int
+	// ID is the job's ID.
+	ID string
+	// Acked is how many nodes acknowledged a copy.
+	Acked int
+	// Needed is MinWrites.
 	Needed int
-	Nodes  []NodeError
+	// Nodes are the failed puts, one per node tried.
+	Nodes []NodeError
 }
 
 // Error lists the failed nodes and why.
@@ -64,9 +80,18 @@ func (e *QuorumError) Error() string {
 		} else {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s: %v", n.Endpoint, n.Err)
+		b.WriteString(n.Error())
 	}
 	return b.String()
+}
+
+// Unwrap returns every node's failure, each a NodeError.
+func (e *QuorumError) Unwrap() []error {
+	errs := make([]error, len(e.Nodes))
+	for i, n := range e.Nodes {
+		errs[i] = n
+	}
+	return errs
 }
 
 // Is makes errors.Is(err, ErrQuorum) hold.
