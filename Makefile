@@ -5,9 +5,10 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: test servers vet lint fuzz bench soak demo fmt
 
-## test: install the servers if missing, vet, and run every test with -race
+## test: install the servers if missing, vet, run every test with -race, and every benchmark once so none rots
 test: servers vet
 	$(GO) test $(GOFLAGS_TEST) ./...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
 
 ## servers: make sure beanstalkd and redis-server are installed
 servers:
@@ -26,10 +27,11 @@ vet:
 lint:
 	$(GO) run $(STATICCHECK) ./...
 
-## fuzz: run the envelope decoder fuzzer for FUZZTIME (default 60s)
+## fuzz: run every fuzzer (the envelope decoder, the cron spec parser) for FUZZTIME each (default 60s)
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./internal/envelope -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./dqx -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME)
 
 ## bench: zerodq beside raw beanstalkd on servers of its own (ARGS=-json, ARGS=-quick)
 bench: servers
