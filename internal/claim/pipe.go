@@ -2,7 +2,6 @@ package claim
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,7 +132,7 @@ func (p *pipe) send(batch []*pipeCall) {
 			continue
 		}
 		v, cerr := cmds[i].Result()
-		if cerr != nil && strings.HasPrefix(cerr.Error(), "NOSCRIPT") {
+		if goredis.HasErrorPrefix(cerr, "NOSCRIPT") {
 			// Redis restarted and forgot the script: EVAL falls back.
 			v, cerr = p.s.rds.ScriptRunCtx(c.ctx, c.sc, c.keys, c.args...)
 		}
