@@ -83,6 +83,7 @@ var (
 
 type consumer struct {
 	conf    DqConf
+	id      string // host/pid/random: the consumer's registry ID and the owner its claims record
 	tube    string // the queue's name in Redis keys
 	handler ConsumeHandler
 	store   *claim.Store
@@ -153,6 +154,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	ctx, cancel := context.WithCancel(context.Background())
 	cs := &consumer{
 		conf:      c,
+		id:        newConsumerID(),
 		tube:      c.claimTube(),
 		handler:   handler,
 		store:     store,
