@@ -536,3 +536,21 @@ func slicesContainsIs(targets []error, err error) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The handler sees Job.Headers, a map built in order, where a repeated key
+// keeps its last value; Header must read the same value, or the consumer's
+// own reading of a header (the WithID writer) could disagree with the job's.
+func TestHeaderReadsTheLastValueOfARepeatedKeyAsJobHeadersDoes(t *testing.T) {
+	e := envelope.Envelope{Headers: []envelope.Header{{Key: "a", Value: "1"}, {Key: "b", Value: "x"}, {Key: "a", Value: "2"}}}
+	asMap := make(map[string]string)
+	for _, h := range e.Headers {
+		asMap[h.Key] = h.Value
+	}
+	got, ok := e.Header("a")
+	if !ok || got != asMap["a"] {
+		t.Fatalf(`Header("a") = %q, %v; the headers as a map say %q`, got, ok, asMap["a"])
+	}
+	if _, ok := e.Header("c"); ok {
+		t.Fatal(`Header("c") found a key that is not there`)
+	}
+}
