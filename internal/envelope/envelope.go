@@ -112,11 +112,13 @@ type Keys [][]byte
 // Unc reports whether FlagUnc is set.
 func (e *Envelope) Unc() bool { return e.Flags&FlagUnc != 0 }
 
-// Header returns the value of the first header named key, and whether there was one.
+// Header returns the value of the last header named key, and whether there
+// was one: a repeated key reads as it does in the handler's Job.Headers, a
+// map filled in order.
 func (e *Envelope) Header(key string) (string, bool) {
-	for _, h := range e.Headers {
-		if h.Key == key {
-			return h.Value, true
+	for i := len(e.Headers) - 1; i >= 0; i-- {
+		if e.Headers[i].Key == key {
+			return e.Headers[i].Value, true
 		}
 	}
 	return "", false

@@ -235,7 +235,7 @@ func TestBadArgumentsFailDefinitelyWithoutSending(t *testing.T) {
 		n := New(addr, tube, Options{})
 		_, err := n.Put(ctx, []byte("x"), 0, 0, time.Second)
 		require.True(t, IsDefinite(err), "tube %q: %v", tube, err)
-		_, err = NewReserver(addr, tube, Options{}).Reserve(0)
+		_, err = reserveOne(NewReserver(addr, tube, Options{}), 0)
 		require.True(t, IsDefinite(err), "tube %q: %v", tube, err)
 		require.NoError(t, n.Close())
 	}

@@ -35,26 +35,16 @@ func NewReserver(endpoint, tube string, o Options) *Reserver {
 // Endpoint is the node's host:port.
 func (r *Reserver) Endpoint() string { return r.endpoint }
 
-// Reserve waits up to timeout (whole seconds, rounded down) for a ready job
-// and reserves it. It returns (nil, ErrTimeout) when none became ready, and
-// ErrDeadlineSoon when a job reserved on this connection is within a second of
-// its TTR. On a network failure the connection is closed (its reserved jobs
+// ReserveUpTo reserves up to n ready jobs in one round trip: one request
+// waits up to timeout (whole seconds, rounded down) for a ready job, n-1 more
+// take only jobs ready at once, and all go out in one write. It returns at
+// least one copy; (nil, ErrTimeout) when none became ready; ErrDeadlineSoon
+// when a job reserved on this connection is within a second of its TTR. A
+// DEADLINE_SOON or TIMED_OUT on the extra requests only makes the batch
+// smaller. On a network failure the connection is closed (its reserved jobs
 // go back to ready) and the next call redials, unless the node is in
 // back-off after a failed dial or a timeout. The call lasts at most timeout
 // plus IOTimeout, plus DialTimeout when it dials.
-func (r *Reserver) Reserve(timeout time.Duration) (*Copy, error) {
-	cps, err := r.ReserveUpTo(1, timeout)
-	if err != nil {
-		return nil, err
-	}
-	return cps[0], nil
-}
-
-// ReserveUpTo reserves up to n ready jobs in one round trip: one request
-// waits up to timeout as Reserve does, n-1 more take only jobs ready at once,
-// and all go out in one write. It returns at least one copy, or the error
-// Reserve would. A DEADLINE_SOON or TIMED_OUT on the extra requests only
-// makes the batch smaller.
 func (r *Reserver) ReserveUpTo(n int, timeout time.Duration) ([]*Copy, error) {
 	if timeout < 0 {
 		return nil, r.fail("reserve", errNegative)

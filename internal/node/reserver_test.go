@@ -28,12 +28,12 @@ func TestReserverReservesOnlyItsTube(t *testing.T) {
 	r := NewReserver(addr, tube, Options{})
 	defer r.Close()
 	require.Equal(t, addr, r.Endpoint())
-	cp, err := r.Reserve(0)
+	cp, err := reserveOne(r, 0)
 	require.ErrorIs(t, err, ErrTimeout, "ready jobs of other tubes must not be reserved (got %v)", cp)
 
 	mine, err := beanstalk.NewTube(c, tube).Put([]byte("mine"), 0, 0, time.Minute)
 	require.NoError(t, err)
-	cp, err = r.Reserve(time.Second)
+	cp, err = reserveOne(r, time.Second)
 	require.NoError(t, err)
 	require.Equal(t, mine, cp.ID)
 	require.Equal(t, "mine", string(cp.Body))
@@ -51,7 +51,7 @@ func TestReserveTimesOutWithinItsTimeoutPlusIOTimeout(t *testing.T) {
 	defer r.Close()
 
 	start := time.Now()
-	cp, err := r.Reserve(1500 * time.Millisecond) // beanstalkd waits whole seconds: 1 s
+	cp, err := reserveOne(r, 1500 * time.Millisecond) // beanstalkd waits whole seconds: 1 s
 	took := time.Since(start)
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorIs(t, err, beanstalk.ErrTimeout)
@@ -60,7 +60,7 @@ func TestReserveTimesOutWithinItsTimeoutPlusIOTimeout(t *testing.T) {
 	require.Less(t, took, time.Second+ioTimeout)
 
 	// The timeout was an answer, not a failure: the connection stays.
-	_, err = r.Reserve(0)
+	_, err = reserveOne(r, 0)
 	require.ErrorIs(t, err, ErrTimeout)
 }
 
@@ -75,7 +75,7 @@ func TestCopyActionsWorkOnTheReservingConnection(t *testing.T) {
 	defer r.Close()
 	c := raw(t, addr)
 
-	cp, err := r.Reserve(time.Second)
+	cp, err := reserveOne(r, time.Second)
 	require.NoError(t, err)
 	require.Equal(t, p.ID, cp.ID)
 	require.Equal(t, "reserved", jobState(t, c, cp.ID))
@@ -88,14 +88,14 @@ func TestCopyActionsWorkOnTheReservingConnection(t *testing.T) {
 	require.Equal(t, "ready", st["state"])
 	require.Equal(t, "7", st["pri"])
 
-	cp, err = r.Reserve(time.Second)
+	cp, err = reserveOne(r, time.Second)
 	require.NoError(t, err)
 	require.NoError(t, cp.Bury(9))
 	require.Equal(t, "buried", jobState(t, c, cp.ID))
 	require.ErrorIs(t, cp.Touch(), ErrNotFound, "a buried job is no longer reserved")
 	require.NoError(t, c.KickJob(cp.ID))
 
-	cp, err = r.Reserve(time.Second)
+	cp, err = reserveOne(r, time.Second)
 	require.NoError(t, err)
 	require.NoError(t, cp.Delete())
 	err = cp.Delete()
@@ -115,13 +115,13 @@ func TestOldCopyAfterAReconnectIsConnGoneAndItsJobIsReadyAgain(t *testing.T) {
 	const ioTimeout = 300 * time.Millisecond
 	r := NewReserver(s.Addr(), tube, Options{IOTimeout: ioTimeout, Backoff: 100 * time.Millisecond})
 	defer r.Close()
-	old, err := r.Reserve(time.Second)
+	old, err := reserveOne(r, time.Second)
 	require.NoError(t, err)
 
 	// A frozen node times the connection out; it is closed and replaced.
 	require.NoError(t, s.Pause())
 	start := time.Now()
-	_, err = r.Reserve(0)
+	_, err = reserveOne(r, 0)
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrTimeout)
 	require.Less(t, time.Since(start), ioTimeout+500*time.Millisecond)
@@ -136,7 +136,7 @@ func TestOldCopyAfterAReconnectIsConnGoneAndItsJobIsReadyAgain(t *testing.T) {
 
 	var again *Copy
 	dqtest.Eventually(t, 5*time.Second, func() bool {
-		again, err = r.Reserve(time.Second)
+		again, err = reserveOne(r, time.Second)
 		return err == nil
 	}, "the Reserver redials after its back-off: last error %v", err)
 	require.Equal(t, id, again.ID, "closing the old connection put its job back to ready")
@@ -152,12 +152,12 @@ func TestTouchQueuedBehindABlockedReserveWaitsForIt(t *testing.T) {
 	// The reserve below blocks for 1 s, over three times IOTimeout.
 	r := NewReserver(addr, tube, Options{IOTimeout: 300 * time.Millisecond})
 	defer r.Close()
-	cp, err := r.Reserve(time.Second)
+	cp, err := reserveOne(r, time.Second)
 	require.NoError(t, err)
 
 	blocked := make(chan error, 1)
 	go func() {
-		_, err := r.Reserve(time.Second)
+		_, err := reserveOne(r, time.Second)
 		blocked <- err
 	}()
 	dqtest.Eventually(t, 2*time.Second, func() bool {
@@ -184,14 +184,14 @@ func TestRequestsDuringAReserveShareOneWriteOnceItsReplyIsIn(t *testing.T) {
 	defer r.Close()
 	var copies []*Copy
 	for range n {
-		cp, err := r.Reserve(time.Second)
+		cp, err := reserveOne(r, time.Second)
 		require.NoError(t, err)
 		copies = append(copies, cp)
 	}
 
 	blocked := make(chan error, 1)
 	go func() {
-		_, err := r.Reserve(time.Second)
+		_, err := reserveOne(r, time.Second)
 		blocked <- err
 	}()
 	dqtest.Eventually(t, 2*time.Second, func() bool {
@@ -224,7 +224,7 @@ func TestCloseInterruptsABlockedReserve(t *testing.T) {
 		name    string
 		reserve func(r *Reserver) error
 	}{
-		{"one", func(r *Reserver) error { _, err := r.Reserve(10 * time.Second); return err }},
+		{"one", func(r *Reserver) error { _, err := reserveOne(r, 10 * time.Second); return err }},
 		{"a batch", func(r *Reserver) error {
 			cps, err := r.ReserveUpTo(4, 10*time.Second)
 			assert.Empty(t, cps)
@@ -265,13 +265,13 @@ func TestNoGoroutineOutlivesClose(t *testing.T) {
 	_, err := n.Put(context.Background(), []byte("x"), 0, 0, time.Minute)
 	require.NoError(t, err)
 	r := NewReserver(addr, tube, Options{})
-	cp, err := r.Reserve(time.Second)
+	cp, err := reserveOne(r, time.Second)
 	require.NoError(t, err)
 	require.NoError(t, cp.Delete())
 
 	blocked := make(chan error, 1)
 	go func() {
-		_, err := r.Reserve(5 * time.Second)
+		_, err := reserveOne(r, 5 * time.Second)
 		blocked <- err
 	}()
 	c := raw(t, addr)
@@ -292,7 +292,7 @@ func TestReserveUpToFetchesSeveralInOneWriteAndWaitsOnlyOnce(t *testing.T) {
 	defer r.Close()
 	// Dial and watch first: a fresh connection's first write also carries
 	// its watch and ignore.
-	_, err := r.Reserve(0)
+	_, err := reserveOne(r, 0)
 	require.ErrorIs(t, err, ErrTimeout)
 	for i := range 5 {
 		_, err := beanstalk.NewTube(c, tube).Put([]byte{'a' + byte(i)}, 0, 0, time.Minute)
@@ -337,4 +337,13 @@ func TestReserveUpToFetchesSeveralInOneWriteAndWaitsOnlyOnce(t *testing.T) {
 	for _, cp := range append(copies, late...) {
 		require.NoError(t, cp.Delete())
 	}
+}
+
+// reserveOne reserves one job as the consumer's loop does, with a batch of 1.
+func reserveOne(r *Reserver, timeout time.Duration) (*Copy, error) {
+	cps, err := r.ReserveUpTo(1, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return cps[0], nil
 }
