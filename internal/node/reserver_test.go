@@ -51,7 +51,7 @@ func TestReserveTimesOutWithinItsTimeoutPlusIOTimeout(t *testing.T) {
 	defer r.Close()
 
 	start := time.Now()
-	cp, err := reserveOne(r, 1500 * time.Millisecond) // beanstalkd waits whole seconds: 1 s
+	cp, err := reserveOne(r, 1500*time.Millisecond) // beanstalkd waits whole seconds: 1 s
 	took := time.Since(start)
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorIs(t, err, beanstalk.ErrTimeout)
@@ -224,7 +224,7 @@ func TestCloseInterruptsABlockedReserve(t *testing.T) {
 		name    string
 		reserve func(r *Reserver) error
 	}{
-		{"one", func(r *Reserver) error { _, err := reserveOne(r, 10 * time.Second); return err }},
+		{"one", func(r *Reserver) error { _, err := reserveOne(r, 10*time.Second); return err }},
 		{"a batch", func(r *Reserver) error {
 			cps, err := r.ReserveUpTo(4, 10*time.Second)
 			assert.Empty(t, cps)
@@ -271,7 +271,7 @@ func TestNoGoroutineOutlivesClose(t *testing.T) {
 
 	blocked := make(chan error, 1)
 	go func() {
-		_, err := reserveOne(r, 5 * time.Second)
+		_, err := reserveOne(r, 5*time.Second)
 		blocked <- err
 	}()
 	c := raw(t, addr)
