@@ -8,6 +8,7 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/zerodq/zerodq/internal/node"
+	"github.com/zerodq/zerodq/internal/routine"
 )
 
 // reserveBatch bounds the copies one reserve round trip asks for (as many as
@@ -97,16 +98,7 @@ func (l *nodeLoop) reserveFailed(err error) bool {
 }
 
 // pause waits d or until the consumer stops; false when it stops.
-func (l *nodeLoop) pause(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-l.c.stopping:
-		return false
-	case <-t.C:
-		return true
-	}
-}
+func (l *nodeLoop) pause(d time.Duration) bool { return routine.Sleep(l.c.stopping, d) }
 
 // buryMalformed keeps a body that is not a valid envelope (or fails its
 // HMAC) visible in the node's buried list, never running or dropping it. The

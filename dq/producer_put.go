@@ -16,6 +16,7 @@ import (
 	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/envelope"
 	"github.com/zerodq/zerodq/internal/node"
+	"github.com/zerodq/zerodq/internal/routine"
 )
 
 // putJob is the state of one round of replicated puts. It is pooled: every
@@ -644,12 +645,8 @@ func (p *producer) releaseJob(j *putJob) {
 
 // sleepCtx waits for d or until ctx is done.
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if !routine.Sleep(ctx.Done(), d) {
 		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
+	return nil
 }

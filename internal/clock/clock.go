@@ -6,9 +6,10 @@ package clock
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zerodq/zerodq/internal/routine"
 )
 
 // DefaultInterval is how often the offset is sampled again.
@@ -31,11 +32,7 @@ type Clock struct {
 	upper    atomic.Int64 // ns, reference minus local: never below the truth
 	synced   atomic.Bool
 	syncing  chan struct{} // one Ready sample at a time
-
-	once     sync.Once
-	stopOnce sync.Once
-	stop     chan struct{}
-	done     chan struct{}
+	loop     *routine.Loop
 }
 
 // New returns a clock sampling src every interval (DefaultInterval when 0).
@@ -48,8 +45,7 @@ func New(src Source, interval time.Duration) *Clock {
 		src:      src,
 		interval: interval,
 		syncing:  make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		loop:     routine.NewLoop(),
 	}
 }
 
@@ -158,41 +154,26 @@ func CeilMs(t time.Time) int64 {
 
 // Start samples in the background until Close. A failed sample keeps the
 // previous offset and is retried sooner.
-func (c *Clock) Start() {
-	c.once.Do(func() {
-		go c.loop()
-	})
-}
+func (c *Clock) Start() { c.loop.Start(c.sample) }
 
-func (c *Clock) loop() {
-	defer close(c.done)
+// sample syncs every interval, or every second after a failed sync, until
+// stop is closed.
+func (c *Clock) sample(stop <-chan struct{}) {
 	wait := time.Duration(0)
 	if c.Synced() {
 		wait = c.interval
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-		}
+	for routine.Sleep(stop, wait) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := c.Sync(ctx)
 		cancel()
+		wait = c.interval
 		if err != nil {
-			t.Reset(time.Second)
-		} else {
-			t.Reset(c.interval)
+			wait = time.Second
 		}
 	}
 }
 
 // Close stops background sampling and waits for it. It is idempotent and
 // safe to call concurrently.
-func (c *Clock) Close() {
-	c.once.Do(func() { close(c.done) }) // never started: nothing to wait for
-	c.stopOnce.Do(func() { close(c.stop) })
-	<-c.done
-}
+func (c *Clock) Close() { c.loop.Stop() }
