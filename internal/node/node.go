@@ -51,14 +51,9 @@ func (o Options) withDefaults() Options {
 // connections picked round-robin, with no lock on the way unless a
 // connection must be dialled.
 type Node struct {
-	endpoint string
-	tube     string
-	o        Options
-	tubeErr  error
-	next     atomic.Uint32
-	slots    []slot
-	hold     backoff
-	closed   atomic.Bool
+	peer
+	next  atomic.Uint32
+	slots []slot
 }
 
 // slot is one pooled connection, redialled under mu when it is gone so that
@@ -71,12 +66,10 @@ type slot struct {
 // New returns a Node for tube on endpoint (host:port). It dials lazily, on
 // first use. An invalid tube name makes every call fail definitely.
 func New(endpoint, tube string, o Options) *Node {
-	o = o.withDefaults()
-	return &Node{endpoint: endpoint, tube: tube, o: o, tubeErr: checkTube(tube), slots: make([]slot, o.Conns)}
+	n := &Node{peer: newPeer(endpoint, tube, o)}
+	n.slots = make([]slot, n.o.Conns)
+	return n
 }
-
-// Endpoint is the node's host:port.
-func (n *Node) Endpoint() string { return n.endpoint }
 
 // Tube is the tube the node's jobs go to.
 func (n *Node) Tube() string { return n.tube }
@@ -251,9 +244,8 @@ func (n *Node) conn() (*conn, error) {
 	if err := n.ready(context.Background()); err != nil {
 		return nil, err
 	}
-	c, err := dial(n.endpoint, n.o)
+	c, err := n.dial()
 	if err != nil {
-		n.hold.start(n.o.Backoff)
 		return nil, err
 	}
 	c.node = n
@@ -267,24 +259,9 @@ func (n *Node) conn() (*conn, error) {
 	return c, nil
 }
 
-// fail wraps an error of a request that was never sent.
-func (n *Node) fail(op string, err error) error {
-	return &opError{op: op, endpoint: n.endpoint, err: err}
-}
-
 // failed reports a request that went to c and failed.
 func (n *Node) failed(c *conn, op string, err error, size int) error {
 	v := judge(err, size)
 	n.settle(c, v)
 	return &opError{op: op, endpoint: n.endpoint, uncertain: v.uncertain, err: v.err}
-}
-
-// settle applies a verdict to the connection and the node.
-func (n *Node) settle(c *conn, v verdict) {
-	if v.broken {
-		c.close()
-	}
-	if v.timeout {
-		n.hold.start(n.o.Backoff)
-	}
 }

@@ -16,24 +16,16 @@ import (
 // to read a reply, so those issued while a reserve or another request is on
 // the wire go out together.
 type Reserver struct {
-	endpoint string
-	tube     string
-	o        Options
-	tubeErr  error
-	mu       sync.Mutex // one Reserve at a time, and one dial
-	cur      atomic.Pointer[conn]
-	hold     backoff
-	closed   atomic.Bool
+	peer
+	mu  sync.Mutex // one Reserve at a time, and one dial
+	cur atomic.Pointer[conn]
 }
 
 // NewReserver returns a Reserver for tube on endpoint (host:port). It dials
 // lazily, on the first Reserve. Options.Conns does not apply.
 func NewReserver(endpoint, tube string, o Options) *Reserver {
-	return &Reserver{endpoint: endpoint, tube: tube, o: o.withDefaults(), tubeErr: checkTube(tube)}
+	return &Reserver{peer: newPeer(endpoint, tube, o)}
 }
-
-// Endpoint is the node's host:port.
-func (r *Reserver) Endpoint() string { return r.endpoint }
 
 // ReserveUpTo reserves up to n ready jobs in one round trip: one request
 // waits up to timeout (whole seconds, rounded down) for a ready job, n-1 more
@@ -153,9 +145,8 @@ func (r *Reserver) conn() (*conn, error) {
 	if r.hold.active() {
 		return nil, ErrBackoff
 	}
-	c, err := dial(r.endpoint, r.o)
+	c, err := r.dial()
 	if err != nil {
-		r.hold.start(r.o.Backoff)
 		return nil, err
 	}
 	c.dc.coalesce = true
@@ -169,19 +160,6 @@ func (r *Reserver) conn() (*conn, error) {
 		return nil, ErrClosed
 	}
 	return c, nil
-}
-
-func (r *Reserver) fail(op string, err error) error {
-	return &opError{op: op, endpoint: r.endpoint, err: err}
-}
-
-func (r *Reserver) settle(c *conn, v verdict) {
-	if v.broken {
-		c.close()
-	}
-	if v.timeout {
-		r.hold.start(r.o.Backoff)
-	}
 }
 
 // Copy is a job reserved by a Reserver. It belongs to the connection that
