@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -377,99 +376,6 @@ func jitter(seq uint64) float64 {
 	return float64((seq*7919)%1000) / 1000
 }
 
-// manageIDs runs beside production: it tries WithID enqueues again that
-// failed (Redis away), and enqueues each WithID job again, as job n+seq,
-// once it completed and its record has surely expired (reenqueueAfter), on
-// the soak's own clock (Redis runs on this host). The second enqueue must run
-// once more.
-func (s *soak) manageIDs(ctx context.Context) error {
-	l := newLedger(s.dir)
-	wait := s.o.reenqueueAfter()
-	rdb := goredis.NewClient(&goredis.Options{Addr: s.settings.redis, MaxRetries: -1})
-	defer rdb.Close()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		if err := l.refresh(); err != nil {
-			return err
-		}
-		s.jobsMu.Lock()
-		retry := s.pending
-		s.pending = nil
-		var due []uint64
-		for seq := uint64(3); seq < s.n; seq += 20 {
-			if s.jobClass(seq) != classID || s.outcome[seq] != enqueueOK || s.reenqueued[seq] {
-				continue
-			}
-			if at, ok := l.doneAt(jobKey{s.ids[seq], seq}); ok && time.Since(at) > wait {
-				due = append(due, seq)
-			}
-		}
-		s.jobsMu.Unlock()
-		if slices.Contains(s.o.faults, faultReenqueue) {
-			s.reenqueue(ctx, rdb, due)
-		}
-		// One at a time, for a second at most, and no further after a
-		// failure: Redis is likely still away.
-		budget := time.Now().Add(time.Second)
-		for i, seq := range retry {
-			if ctx.Err() != nil || time.Now().After(budget) {
-				s.retryLater(retry[i:]...)
-				break
-			}
-			s.retries++
-			if !s.enqueue(ctx, seq) {
-				s.retryLater(retry[i:]...)
-				break
-			}
-		}
-	}
-}
-
-// reenqueue enqueues the WithID jobs of due again, in order, until one fails
-// (Redis is likely away: the rest wait for the next round).
-func (s *soak) reenqueue(ctx context.Context, rdb *goredis.Client, due []uint64) {
-	for _, seq := range due {
-		if ctx.Err() != nil {
-			return
-		}
-		s.reenqueued[seq] = true
-		if s.recordLives(ctx, rdb, s.ids[seq]) {
-			s.recordsLived = append(s.recordsLived, jobKey{s.ids[seq], s.n + seq}.String())
-		}
-		now := time.Now()
-		s.record(fault{Kind: faultReenqueue, Target: fmt.Sprintf("job-%d", seq), Start: now, End: now})
-		if !s.enqueue(ctx, s.n+seq) {
-			s.retryLater(s.n + seq)
-			return
-		}
-	}
-}
-
-// recordLives asks Redis whether the record of WithID job id still exists
-// (DESIGN.md names its key): the rule of manageIDs says it has surely expired,
-// so a record found is a finding, of the rule or of a record outliving its
-// bound. An error (Redis away) counts as no record.
-func (s *soak) recordLives(ctx context.Context, rdb *goredis.Client, id string) bool {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	key := fmt.Sprintf("%s:%s:%s", s.settings.prefix, s.settings.tube+tubeIDs, id)
-	n, err := rdb.Exists(ctx, key).Result()
-	return err == nil && n > 0
-}
-
-// retryLater hands WithID enqueues that failed to manageIDs, to try again.
-func (s *soak) retryLater(seqs ...uint64) {
-	s.jobsMu.Lock()
-	s.pending = append(s.pending, seqs...)
-	s.jobsMu.Unlock()
-}
-
 // awaitDrain waits until every job enqueued without error has completed and
 // the tubes hold no copy on any node, within the drain bound, kicking the
 // dead letters left as an operator would. It returns whether that happened
@@ -509,76 +415,6 @@ func (s *soak) allDone(l *ledger) bool {
 		}
 	}
 	return true
-}
-
-// describe names the job of seq for the report.
-func (s *soak) describe(seq uint64) string {
-	k := jobKey{s.ids[seq], seq}.String()
-	switch {
-	case seq >= s.n:
-		return k + " (WithID, enqueued again after its record expired)"
-	case s.jobClass(seq) == classID:
-		return k + " (WithID)"
-	case s.jobClass(seq) == classDoomed:
-		return k + " (dies on its first attempt, kicked)"
-	case s.jobClass(seq) == classLong:
-		return k + " (long delay)"
-	}
-	return k
-}
-
-// analyze compares what was enqueued with what the consumers recorded.
-func (s *soak) analyze(rep *soakReport, l *ledger) {
-	s.mu.Lock()
-	rep.faults = slices.Clone(s.faults)
-	rep.consumerErrs = append(rep.consumerErrs, s.crashErrs...)
-	s.mu.Unlock()
-	rep.badLines = l.bad
-	rep.interrupted = l.interrupted()
-	rep.deaths = l.deaths()
-	enqueued := map[jobKey]uint8{}
-	for seq, oc := range s.outcome {
-		k := jobKey{s.ids[seq], uint64(seq)}
-		enqueued[k] = oc
-		if uint64(seq) >= s.n && oc != enqueueNone {
-			rep.reenqueued++
-		}
-		if oc != enqueueOK {
-			continue
-		}
-		if _, ok := l.doneAt(k); !ok {
-			rep.lost = append(rep.lost, s.describe(uint64(seq)))
-			continue
-		}
-		rep.completed++
-		if uint64(seq) >= s.n {
-			rep.reenqueueRan++
-		}
-	}
-	for seq := uint64(3); seq < s.n && s.jobClass(3) == classID; seq += 20 {
-		if at, ok := l.doneAt(jobKey{s.ids[seq], seq}); ok && s.outcome[seq] == enqueueOK &&
-			at.Add(s.o.reenqueueAfter()).Before(s.prodEnd) {
-			rep.reenqueueDue++
-		}
-	}
-	keys := make([]jobKey, 0, len(l.ends))
-	for k := range l.ends {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-	tm := timing{lease: s.o.ttr, shutdown: soakShutdownTimeout, slack: time.Second}
-	for _, k := range keys {
-		// ErrQuorum says this call's enqueue never runs; a WithID enqueued
-		// again after an error may run from that earlier call's copies,
-		// which the same body cannot tell apart.
-		if enqueued[k] == enqueueQuorum && s.tried[k.Seq] == 1 {
-			rep.ranAfterQuorum = append(rep.ranAfterQuorum,
-				fmt.Sprintf("%s: %s; its enqueue returned: %s", k, s.describe(k.Seq), s.quorumErrs[k.Seq]))
-		}
-		v := judge(k, l.starts[k], l.ends[k], rep.faults, tm)
-		rep.doubles = append(rep.doubles, v.doubles...)
-		rep.kickedRuns += v.kicked
-	}
 }
 
 // discardLog keeps go-redis's own messages (a dial refused while Redis is

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -223,5 +224,75 @@ func (r *soakReport) table(w io.Writer) {
 	}
 	if r.dir != "" {
 		fmt.Fprintf(w, "records kept in %s\n", r.dir)
+	}
+}
+
+// describe names the job of seq for the report.
+func (s *soak) describe(seq uint64) string {
+	k := jobKey{s.ids[seq], seq}.String()
+	switch {
+	case seq >= s.n:
+		return k + " (WithID, enqueued again after its record expired)"
+	case s.jobClass(seq) == classID:
+		return k + " (WithID)"
+	case s.jobClass(seq) == classDoomed:
+		return k + " (dies on its first attempt, kicked)"
+	case s.jobClass(seq) == classLong:
+		return k + " (long delay)"
+	}
+	return k
+}
+
+// analyze compares what was enqueued with what the consumers recorded.
+func (s *soak) analyze(rep *soakReport, l *ledger) {
+	s.mu.Lock()
+	rep.faults = slices.Clone(s.faults)
+	rep.consumerErrs = append(rep.consumerErrs, s.crashErrs...)
+	s.mu.Unlock()
+	rep.badLines = l.bad
+	rep.interrupted = l.interrupted()
+	rep.deaths = l.deaths()
+	enqueued := map[jobKey]uint8{}
+	for seq, oc := range s.outcome {
+		k := jobKey{s.ids[seq], uint64(seq)}
+		enqueued[k] = oc
+		if uint64(seq) >= s.n && oc != enqueueNone {
+			rep.reenqueued++
+		}
+		if oc != enqueueOK {
+			continue
+		}
+		if _, ok := l.doneAt(k); !ok {
+			rep.lost = append(rep.lost, s.describe(uint64(seq)))
+			continue
+		}
+		rep.completed++
+		if uint64(seq) >= s.n {
+			rep.reenqueueRan++
+		}
+	}
+	for seq := uint64(3); seq < s.n && s.jobClass(3) == classID; seq += 20 {
+		if at, ok := l.doneAt(jobKey{s.ids[seq], seq}); ok && s.outcome[seq] == enqueueOK &&
+			at.Add(s.o.reenqueueAfter()).Before(s.prodEnd) {
+			rep.reenqueueDue++
+		}
+	}
+	keys := make([]jobKey, 0, len(l.ends))
+	for k := range l.ends {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	tm := timing{lease: s.o.ttr, shutdown: soakShutdownTimeout, slack: time.Second}
+	for _, k := range keys {
+		// ErrQuorum says this call's enqueue never runs; a WithID enqueued
+		// again after an error may run from that earlier call's copies,
+		// which the same body cannot tell apart.
+		if enqueued[k] == enqueueQuorum && s.tried[k.Seq] == 1 {
+			rep.ranAfterQuorum = append(rep.ranAfterQuorum,
+				fmt.Sprintf("%s: %s; its enqueue returned: %s", k, s.describe(k.Seq), s.quorumErrs[k.Seq]))
+		}
+		v := judge(k, l.starts[k], l.ends[k], rep.faults, tm)
+		rep.doubles = append(rep.doubles, v.doubles...)
+		rep.kickedRuns += v.kicked
 	}
 }
