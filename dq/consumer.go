@@ -212,11 +212,9 @@ func (c *consumer) Start() {
 	c.drain()
 }
 
-// startLoops starts the reserve loops. It is a frame of its own, apart from
-// drain's deferred calls: -race builds reported the loops' start racing with
-// drain when both shared Start's frame (the pattern of Go issue 42599).
-//
-//go:noinline
+// startLoops starts the reserve loops. The wait group counts them all before
+// the first starts, so that no loop's Done can bring it to zero while others
+// are still being added.
 func (c *consumer) startLoops() {
 	c.loopsWG.Add(len(c.loops))
 	for _, l := range c.loops {
