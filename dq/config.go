@@ -152,6 +152,18 @@ func (c DqConf) Validate() error {
 	return err
 }
 
+// Normalized validates c and returns it as a Producer, Consumer or
+// Inspector runs with it: every default filled in, Replicas capped by the node
+// count and MinWrites by the effective Replicas. Extensions built on dq (dqx)
+// read their defaults from it instead of repeating them.
+func (c DqConf) Normalized() (DqConf, error) { return c.normalize() }
+
+// QueueName is the queue's name in its Redis keys
+// (<KeyPrefix>:<QueueName>:<job ID>): the tube when every node uses the same
+// one, else the sorted distinct tubes joined with ','. It does not depend on
+// the order the nodes are listed in.
+func (c DqConf) QueueName() string { return c.claimTube() }
+
 // normalize validates c and returns the copy the producer and consumer run
 // with: defaults filled in, Replicas capped by the node count and MinWrites by
 // the effective Replicas. The caller's slices are not shared with the copy.

@@ -510,3 +510,29 @@ func TestTubeOfTheLongestNameTheNodesTakeWorks(t *testing.T) {
 	require.ErrorAs(t, err, &cerr)
 	require.Equal(t, "Beanstalks[0].Tube", cerr.Field)
 }
+
+func TestNormalizedFillsDefaultsAndQueueNameIgnoresNodeOrder(t *testing.T) {
+	t.Parallel()
+	c := DqConf{
+		Beanstalks: []Beanstalk{{Endpoint: "127.0.0.1:11301", Tube: "b"}, {Endpoint: "127.0.0.1:11300", Tube: "a"}},
+		Redis:      redis.RedisConf{Host: "127.0.0.1:6379"},
+	}
+	n, err := c.Normalized()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.DedupeTTL != defaultDedupeTTL || n.KeyPrefix != defaultKeyPrefix || n.Redis.Type != redis.NodeType {
+		t.Fatalf("defaults not filled: DedupeTTL %v, KeyPrefix %q, Redis.Type %q", n.DedupeTTL, n.KeyPrefix, n.Redis.Type)
+	}
+	if n.Replicas != 2 {
+		t.Fatalf("Replicas %d, want 2 (capped by the nodes)", n.Replicas)
+	}
+	swapped := c
+	swapped.Beanstalks = []Beanstalk{c.Beanstalks[1], c.Beanstalks[0]}
+	if c.QueueName() != "a,b" || swapped.QueueName() != "a,b" {
+		t.Fatalf("QueueName %q / %q, want a,b for both orders", c.QueueName(), swapped.QueueName())
+	}
+	if _, err := (DqConf{}).Normalized(); err == nil {
+		t.Fatal("Normalized accepted a config without nodes")
+	}
+}
