@@ -2,6 +2,7 @@ package dqx
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"strconv"
 	"time"
@@ -76,188 +77,21 @@ func newCronState(rds *redis.Redis, prefix, tubes, name string, staleAfter, rete
 		keys: []string{base, base + ":fires", base + ":doomed", base + ":pending"}}
 }
 
-// fireIDLua reads fire IDs in the scripts: tagOf returns the entry's tag of
-// a fire ID of either form, nameOf the entry name of a tag.
-const fireIDLua = `
-local function tagOf(id)
-  local base = string.match(id, '^(.*)%-%d+$')
-  if not base then return nil end
-  return string.match(base, '^(.*)%.%d+$') or base
-end
-local function nameOf(tag)
-  return tag and string.match(tag, '^cron%-(.*)%-%x+$')
-end
-`
+// The cron state's scripts, each the prelude (the replicate_commands guard
+// and the fire ID readers) followed by its own file, whose header gives its
+// KEYS, ARGV and reply. sync.lua makes the caller's config the owner if it
+// may be and reports what a top-up needs; record.lua gives ticks their IDs.
+var (
+	//go:embed lua/prelude.lua
+	preludeLua string
+	//go:embed lua/sync.lua
+	syncLua string
+	//go:embed lua/record.lua
+	recordLua string
 
-// syncScript makes the caller's config the owner if it may be, and reports
-// what the caller needs for a top-up.
-//
-// KEYS the four keys. ARGV[1] the caller's config digest; ARGV[2] now in ms,
-// or 0 for Redis time; ARGV[3] how long the caller may be idle, as owner,
-// before another config takes over, ms (an owner is judged by the value it
-// stored, or, if another config stored it, by the caller's); ARGV[4] fire retention, ms; ARGV[5] "1" to take
-// over unconditionally (a scheduler starting: the config started last wins);
-// ARGV[6] the keys' TTL, ms; ARGV[7..] a (tag, name) pair for each of the
-// caller's entries.
-// Returns {"BUSY", now} when another config owns the schedule and is alive,
-// else {"OK", now, {doomed fire ID, ms, ...} of the fires to revoke,
-// {fire ID, ms, ...} of the caller's fires that came due unwritten, {latest
-// fire ms of each entry in ARGV order, "" when none}}.
-//
-// The fires of entries not in the caller's config move to the doomed set if
-// they are not due yet or no replica wrote them (the caller revokes them,
-// and then gives their ticks IDs of its own), and are forgotten if they are
-// due and written (they belong to the config of their time and run).
-// Dooming happens here, atomically with the ownership check, so that a
-// scheduler revokes only IDs that no later owner may take up again.
-// The latest fire is kept per entry name, not per tag, so that a changed
-// entry still knows which fires no replica wrote; when the fires ahead of an
-// entry are doomed, its latest fire becomes the latest that stays, so that
-// the new version misses no fire that the old one will no longer run.
-// Re-running it gives the same answer.
-var syncScript = redis.NewScript(fireIDLua + `
-local now = tonumber(ARGV[2])
-if now == 0 then
-  redis.replicate_commands()
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local cur = redis.call('HGET', KEYS[1], 'cfg')
-if cur ~= ARGV[1] then
-  local at = tonumber(redis.call('HGET', KEYS[1], 'cfgt') or '0')
-  -- The owner is judged by its own stale-after; one written by another
-  -- config (a release before cfgs took over since) does not count.
-  local stale = tonumber(ARGV[3])
-  local sc, sms = string.match(redis.call('HGET', KEYS[1], 'cfgs') or '', '^(%x+) (%d+)$')
-  if cur and sc == cur then stale = tonumber(sms) end
-  if cur and ARGV[5] ~= '1' and now - at <= stale then
-    return {'BUSY', now}
-  end
-  redis.call('HSET', KEYS[1], 'cfg', ARGV[1])
-end
-redis.call('HSET', KEYS[1], 'cfgt', string.format('%d', now), 'cfgs', ARGV[1] .. ' ' .. ARGV[3])
-
-local tags, names = {}, {}
-for i = 7, #ARGV, 2 do
-  tags[ARGV[i]] = true
-  names[ARGV[i + 1]] = true
-end
-local old = '(' .. string.format('%d', now - tonumber(ARGV[4]))
-for k = 2, 4 do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', old) end
-
-local fires = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-local lowered = {}
-for i = 1, #fires, 2 do
-  local id, ms = fires[i], tonumber(fires[i + 1])
-  if not tags[tagOf(id) or ''] then
-    redis.call('ZREM', KEYS[2], id)
-    local unwritten = redis.call('ZREM', KEYS[4], id) == 1
-    if ms >= now or unwritten then redis.call('ZADD', KEYS[3], fires[i + 1], id) end
-    local name = nameOf(tagOf(id))
-    if name and ms >= now then lowered[name] = true end
-  end
-end
--- An entry whose fires ahead are doomed has, as its latest fire, the latest
--- one that stays (no later than now): the doomed ones will not run.
-for name in pairs(lowered) do
-  local latest = math.min(tonumber(redis.call('HGET', KEYS[1], 'l:' .. name) or now), now)
-  for i = 1, #fires, 2 do
-    local ms = tonumber(fires[i + 1])
-    if ms > latest and nameOf(tagOf(fires[i])) == name and redis.call('ZSCORE', KEYS[2], fires[i]) then
-      latest = ms
-    end
-  end
-  redis.call('HSET', KEYS[1], 'l:' .. name, string.format('%d', latest))
-end
-local doomed = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
-local due = {}
-local pend = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. string.format('%d', now), 'WITHSCORES')
-for i = 1, #pend, 2 do
-  if tags[tagOf(pend[i]) or ''] then
-    due[#due + 1] = pend[i]
-    due[#due + 1] = pend[i + 1]
-  end
-end
-
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(f, 1, 2) == 'l:' and not names[string.sub(f, 3)] then
-    redis.call('HDEL', KEYS[1], f)
-  end
-end
-local last = {}
-for i = 8, #ARGV, 2 do
-  last[#last + 1] = redis.call('HGET', KEYS[1], 'l:' .. ARGV[i]) or ''
-end
-for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ARGV[6]) end
-return {'OK', now, doomed, due, last}
-`)
-
-// recordScript gives ticks their IDs, if the caller's config still owns the
-// schedule. Recording before enqueueing is what makes a takeover safe: every
-// fire an outgoing config may still put is in the fires set when the new
-// owner dooms the stale ones, and a put after the revoke is refused.
-//
-// KEYS as syncScript. ARGV[1] the caller's config digest; ARGV[2] the TTL, ms;
-// ARGV[3] the number r of doomed IDs now revoked, ARGV[4] the number x of
-// IDs found revoked, ARGV[5] the number f of ticks; then r IDs; then x IDs;
-// then f triples (entry name, entry tag, fire ms).
-// Returns {"OK", ID or "" for each tick}, or {"STALE"} (nothing written) when
-// another config owns the schedule.
-//
-// A tick keeps the ID it holds in the fires set if that ID has the caller's
-// tag. It gets none ("") while a fire of the same entry and time is doomed
-// (not revoked yet, or it ran) or recorded under another tag: that fire is
-// the tick's. Otherwise it gets a new ID, of a generation no ID had before:
-// a revoked ID is never handed out again. The x IDs found revoked (an
-// enqueue answered ErrRevoked) leave the fires set first, so that their
-// ticks get new IDs.
-// Re-running it gives the same answer.
-var recordScript = redis.NewScript(fireIDLua + `
-if redis.call('HGET', KEYS[1], 'cfg') ~= ARGV[1] then return {'STALE'} end
-local r, x, f = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-for i = 6, 5 + r do redis.call('ZREM', KEYS[3], ARGV[i]) end
-for i = 6 + r, 5 + r + x do
-  redis.call('ZREM', KEYS[2], ARGV[i])
-  redis.call('ZREM', KEYS[4], ARGV[i])
-end
-
-local gen
-local ids = {'OK'}
-local base = 6 + r + x
-for i = 0, f - 1 do
-  local name, tag, ms = ARGV[base + 3 * i], ARGV[base + 3 * i + 1], ARGV[base + 3 * i + 2]
-  local id
-  for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], ms, ms)) do
-    if nameOf(tagOf(d)) == name then id = '' end
-  end
-  if not id then
-    for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ms, ms)) do
-      local t = tagOf(c)
-      if t == tag then
-        id = c
-        break
-      elseif nameOf(t) == name then
-        id = ''
-      end
-    end
-  end
-  if not id then
-    if not gen then gen = redis.call('HINCRBY', KEYS[1], 'gen', 1) end
-    id = tag .. '.' .. gen .. '-' .. ms
-    redis.call('ZADD', KEYS[2], ms, id)
-    redis.call('ZADD', KEYS[4], ms, id)
-  end
-  if id ~= '' then
-    local cur = redis.call('HGET', KEYS[1], 'l:' .. name)
-    if not cur or tonumber(cur) < tonumber(ms) then
-      redis.call('HSET', KEYS[1], 'l:' .. name, ms)
-    end
-  end
-  ids[#ids + 1] = id
-end
-for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ARGV[2]) end
-return ids
-`)
+	syncScript   = redis.NewScript(preludeLua + syncLua)
+	recordScript = redis.NewScript(preludeLua + recordLua)
+)
 
 // stateFire is a fire ID with its fire time.
 type stateFire struct {
