@@ -120,9 +120,6 @@ const (
 	stopNoteTimeout         = time.Second
 )
 
-// dqDefaultDedupeTTL is dq's DedupeTTL when the config leaves it zero.
-const dqDefaultDedupeTTL = 24 * time.Hour
-
 // cfgScheme starts the config digest of schedulers that take their fire IDs
 // from the recording script. Releases before it derived a fire's ID from its
 // entry and time alone, and hashed no scheme.
@@ -132,7 +129,8 @@ const cfgScheme = "ids=recorded\n"
 // queue of c. It validates both (errors match dq.ErrBadConfig or ErrBadCron)
 // and connects to Redis.
 func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler, error) {
-	if err := c.Validate(); err != nil {
+	c, err := c.Normalized()
+	if err != nil {
 		return nil, err
 	}
 	cc, entries, err := cc.compile()
@@ -144,23 +142,11 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 		opt(&o)
 	}
 
-	rc := c.Redis
-	if rc.Type == "" {
-		rc.Type = redis.NodeType
-	}
-	rds, err := redis.NewRedis(rc)
+	rds, err := redis.NewRedis(c.Redis)
 	if err != nil {
 		return nil, err
 	}
-	prefix := c.KeyPrefix
-	if prefix == "" {
-		prefix = "zerodq"
-	}
-
 	dedupe := c.DedupeTTL
-	if dedupe == 0 {
-		dedupe = dqDefaultDedupeTTL
-	}
 	retention := retentionFor(dedupe)
 	if retention < fireRetention {
 		logx.Infof("dqx: scheduler %s: DedupeTTL %v is short: a fire that could not be written by its time "+
@@ -169,7 +155,7 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 	s := &Scheduler{
 		conf:    cc,
 		entries: entries,
-		state:   newCronState(rds, prefix, queueName(c), cc.Name, 3*cc.Refresh, retention),
+		state:   newCronState(rds, c.KeyPrefix, c.QueueName(), cc.Name, 3*cc.Refresh, retention),
 		clock:   o.clock,
 		dedupe:  dedupe,
 	}
@@ -199,17 +185,6 @@ func MustNewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) *Schedu
 	s, err := NewScheduler(c, cc, opts...)
 	logx.Must(err)
 	return s
-}
-
-// queueName names the queue in the scheduler's keys the way every replica
-// agrees on, whatever order it lists the nodes in.
-func queueName(c dq.DqConf) string {
-	tubes := make([]string, 0, len(c.Beanstalks))
-	for _, b := range c.Beanstalks {
-		tubes = append(tubes, b.Tube)
-	}
-	slices.Sort(tubes)
-	return strings.Join(slices.Compact(tubes), ",")
 }
 
 // Start writes the window of upcoming fires at once and then every Refresh,

@@ -42,7 +42,7 @@ func TestEachTickRunsOnceWhenDedupeTTLIsShorterThanFireRetention(t *testing.T) {
 	require.NoError(t, err)
 	_, err = rds.Zadd(s.state.keys[3], first.UnixMilli(), id)
 	require.NoError(t, err)
-	key := c.KeyPrefix + ":" + queueName(c) + ":" + id
+	key := c.KeyPrefix + ":" + c.QueueName() + ":" + id
 	dqtest.Eventually(t, 10*time.Second, func() bool {
 		n, err := rds.Exists(key)
 		return err == nil && !n
@@ -83,7 +83,7 @@ func TestChangedEntryDoesNotRunAgainAFireWhoseRecordExpired(t *testing.T) {
 	require.NoError(t, err)
 	_, err = rds.Zadd(s.state.keys[3], first.UnixMilli(), id)
 	require.NoError(t, err)
-	key := c.KeyPrefix + ":" + queueName(c) + ":" + id
+	key := c.KeyPrefix + ":" + c.QueueName() + ":" + id
 	dqtest.Eventually(t, 10*time.Second, func() bool {
 		n, err := rds.Exists(key)
 		return err == nil && !n
