@@ -1,9 +1,6 @@
 package dq
 
-import (
-	"sync"
-	"time"
-)
+import "time"
 
 // recentDone remembers the jobs this process finished lately, so that their
 // other copies, which usually arrive within moments, are deleted without
@@ -17,11 +14,8 @@ import (
 // bounded: the oldest entry goes when it is full, and a forgotten one only
 // costs a claim.
 type recentDone struct {
-	ttl  time.Duration
-	mu   sync.Mutex
-	ids  map[doneKey]time.Time // → when the entry lapses
-	ring []doneKey
-	next int
+	ttl time.Duration
+	m   *recent[doneKey, time.Time] // → when the entry lapses
 }
 
 // doneKey names one enqueue of a job: its ID and due time.
@@ -31,37 +25,25 @@ type doneKey struct {
 }
 
 func newRecentDone(size int, ttl time.Duration) *recentDone {
-	return &recentDone{ttl: ttl, ids: make(map[doneKey]time.Time, size), ring: make([]doneKey, size)}
+	return &recentDone{ttl: ttl, m: newRecent[doneKey, time.Time](size)}
 }
 
 // add remembers the job due at dueMs as done by a finish sent at sent.
 func (r *recentDone) add(id string, dueMs int64, sent time.Time) {
-	k := doneKey{id: id, dueMs: dueMs}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.ids[k]; ok {
-		return
-	}
-	if old := r.ring[r.next]; old.id != "" {
-		delete(r.ids, old)
-	}
-	r.ring[r.next] = k
-	r.ids[k] = sent.Add(r.ttl)
-	r.next = (r.next + 1) % len(r.ring)
+	// The first finish sent lapses first: an entry is never stretched.
+	r.m.add(doneKey{id: id, dueMs: dueMs}, sent.Add(r.ttl), false)
 }
 
 // has reports whether the job due at dueMs is known done.
 func (r *recentDone) has(id string, dueMs int64) bool {
 	k := doneKey{id: id, dueMs: dueMs}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	until, ok := r.ids[k]
+	until, ok := r.m.get(k, false)
 	if !ok {
 		return false
 	}
 	if time.Now().Before(until) { // monotonic: a wall-clock step cannot stretch it
 		return true
 	}
-	delete(r.ids, k) // its ring slot is reused in turn
+	r.m.get(k, true)
 	return false
 }

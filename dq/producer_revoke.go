@@ -7,7 +7,6 @@ import (
 	"hash/maphash"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/envelope"
@@ -201,10 +200,10 @@ func (p *producer) legacyCopy(ref string) (*node.Node, uint64, error) {
 
 // recentPuts remembers the copies of the jobs this producer enqueued last,
 // so that revoking one of them can delete its copies at once. It is sharded
-// by ID, each shard a small map with a ring that forgets the oldest entry.
+// by ID, so that concurrent enqueues seldom share a lock.
 type recentPuts struct {
 	seed   maphash.Seed
-	shards [recentShards]recentShard
+	shards [recentShards]*recent[string, recentCopies]
 }
 
 const (
@@ -212,13 +211,6 @@ const (
 	recentPerShard = 256 // 4096 jobs in all
 	inlineCopies   = 4
 )
-
-type recentShard struct {
-	mu   sync.Mutex
-	jobs map[string]recentCopies
-	ring [recentPerShard]string
-	pos  int
-}
 
 // recentCopies keeps a job's usual few copies without a separate allocation.
 type recentCopies struct {
@@ -237,15 +229,15 @@ func (c recentCopies) all() []writtenCopy {
 func (r *recentPuts) init() {
 	r.seed = maphash.MakeSeed()
 	for i := range r.shards {
-		r.shards[i].jobs = make(map[string]recentCopies, recentPerShard)
+		r.shards[i] = newRecent[string, recentCopies](recentPerShard)
 	}
 }
 
-func (r *recentPuts) shard(id string) *recentShard {
-	return &r.shards[maphash.String(r.seed, id)%recentShards]
+func (r *recentPuts) shard(id string) *recent[string, recentCopies] {
+	return r.shards[maphash.String(r.seed, id)%recentShards]
 }
 
-// add records the copies of id, forgetting the oldest job of the shard.
+// add records the copies of id, forgetting the oldest job of its shard.
 func (r *recentPuts) add(id string, copies []writtenCopy) {
 	var c recentCopies
 	c.n = len(copies)
@@ -253,23 +245,10 @@ func (r *recentPuts) add(id string, copies []writtenCopy) {
 	if k < len(copies) {
 		c.more = append([]writtenCopy(nil), copies[k:]...)
 	}
-	s := r.shard(id)
-	s.mu.Lock()
-	if old := s.ring[s.pos]; old != "" {
-		delete(s.jobs, old)
-	}
-	s.ring[s.pos] = id
-	s.pos = (s.pos + 1) % recentPerShard
-	s.jobs[id] = c
-	s.mu.Unlock()
+	r.shard(id).add(id, c, true) // an ID enqueued again: its latest copies
 }
 
 // take returns and forgets the copies of id.
 func (r *recentPuts) take(id string) (recentCopies, bool) {
-	s := r.shard(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.jobs[id]
-	delete(s.jobs, id)
-	return c, ok
+	return r.shard(id).get(id, true)
 }
