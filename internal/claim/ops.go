@@ -28,8 +28,10 @@ type DeadEntry struct {
 }
 
 // DeadAdd writes e to the dead-letter index (an intent, written before the
-// bury); writing it again replaces it.
-func (x *Index) DeadAdd(ctx context.Context, tube string, e DeadEntry) error {
+// bury). An entry of the job already there is replaced when replace is
+// true, else kept: a copy that knows nothing of the job's last run must not
+// overwrite what the run that killed it wrote.
+func (x *Index) DeadAdd(ctx context.Context, tube string, e DeadEntry, replace bool) error {
 	if e.ID == "" {
 		return fmt.Errorf("%w: dead entry without a job ID", ErrBadArg)
 	}
@@ -38,8 +40,14 @@ func (x *Index) DeadAdd(ctx context.Context, tube string, e DeadEntry) error {
 		return err
 	}
 	return x.pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.ZAdd(ctx, x.s.DeadKey(tube), goredis.Z{Score: float64(e.At), Member: e.ID})
-		p.HSet(ctx, x.s.DeadInfoKey(tube), e.ID, info)
+		z := goredis.Z{Score: float64(e.At), Member: e.ID}
+		if replace {
+			p.ZAdd(ctx, x.s.DeadKey(tube), z)
+			p.HSet(ctx, x.s.DeadInfoKey(tube), e.ID, info)
+		} else {
+			p.ZAddNX(ctx, x.s.DeadKey(tube), z)
+			p.HSetNX(ctx, x.s.DeadInfoKey(tube), e.ID, info)
+		}
 		return nil
 	})
 }

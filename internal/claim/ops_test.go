@@ -14,7 +14,7 @@ func TestDeadIndexPagesInBurialOrderAndForgetsRemovedEntries(t *testing.T) {
 	for i := range 7 {
 		id := "j" + strconv.Itoa(i)
 		require.NoError(t, x.DeadAdd(b.ctx, b.tube, DeadEntry{ID: id, Ref: "n:1/" + strconv.Itoa(i),
-			At: int64(1000 + i/2), Att: i + 1, Cls: "error", Msg: "boom " + id}))
+			At: int64(1000 + i/2), Att: i + 1, Cls: "error", Msg: "boom " + id}, true))
 	}
 	n, err := x.DeadCount(b.ctx, b.tube, 0)
 	require.NoError(t, err)
@@ -41,11 +41,21 @@ func TestDeadIndexPagesInBurialOrderAndForgetsRemovedEntries(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []DeadEntry{{ID: "j6", Ref: "n:1/6", At: 1003, Att: 7, Cls: "error", Msg: "boom j6"}}, page)
 
+	// An entry without run info keeps the one there; a replacing one wins.
+	require.NoError(t, x.DeadAdd(b.ctx, b.tube, DeadEntry{ID: "j6", Ref: "n:2/9", At: 2000}, false))
+	infos, err := x.DeadInfo(b.ctx, b.tube, "j6")
+	require.NoError(t, err)
+	require.Equal(t, "boom j6", infos["j6"].Msg)
+	require.NoError(t, x.DeadAdd(b.ctx, b.tube, DeadEntry{ID: "j6", Ref: "n:2/9", At: 2000, Cls: "skip"}, true))
+	page, err = x.DeadPage(b.ctx, b.tube, 1003, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []DeadEntry{{ID: "j6", Ref: "n:2/9", At: 2000, Cls: "skip"}}, page)
+
 	require.NoError(t, x.DeadRemove(b.ctx, b.tube, "j6", "j0"))
 	n, err = x.DeadCount(b.ctx, b.tube, 0)
 	require.NoError(t, err)
 	require.Equal(t, 5, n)
-	infos, err := x.DeadInfo(b.ctx, b.tube, "j0", "j1")
+	infos, err = x.DeadInfo(b.ctx, b.tube, "j0", "j1")
 	require.NoError(t, err)
 	require.NotContains(t, infos, "j0")
 	require.Equal(t, "n:1/1", infos["j1"].Ref)
