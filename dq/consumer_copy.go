@@ -103,9 +103,10 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 		c.deleteCopy(h)
 		return false
 	}
-	if c.isStopping() || c.redis.isDown() {
+	if c.isStopping() || c.redis.isDown() || c.ops.paused.Load() {
 		// Redis away: no call through go-zero's breaker (see redisHealth);
-		// the copy is claimed when it comes back.
+		// the copy is claimed when it comes back. The queue paused: the copy
+		// waits on its node for the resume, unclaimed.
 		c.release(h, 0)
 		return false
 	}

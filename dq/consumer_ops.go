@@ -33,6 +33,7 @@ type consumerOps struct {
 	wg       sync.WaitGroup
 	ran      atomic.Bool // started: Stop removes the entry
 	read     atomic.Bool // the pause flag was read once
+	paused   atomic.Bool // the queue is paused (or the flag not read yet)
 }
 
 // How often a consumer rewrites its registry entry and reads the pause flag.
@@ -67,6 +68,7 @@ func (c *consumer) consumed(outcome string) {
 func (o *consumerOps) start() {
 	o.started = time.Now()
 	o.ran.Store(true)
+	o.paused.Store(true)
 	o.c.gate.setPaused(pauseQueue, true)
 	o.wg.Add(1)
 	go o.loop()
@@ -85,33 +87,36 @@ func (o *consumerOps) loop() {
 			return
 		case <-pause.C:
 		}
-		o.readPause()
-		if time.Since(lastWrite) >= registryEvery-pauseEvery/2 {
+		if o.readPause() || time.Since(lastWrite) >= registryEvery-pauseEvery/2 {
 			o.writeEntry()
 			lastWrite = time.Now()
 		}
 	}
 }
 
-// readPause reads the queue's pause flag; when Redis does not answer, the
-// last known state stands.
-func (o *consumerOps) readPause() {
+// readPause reads the queue's pause flag and says whether it changed (the
+// registry entry then tells at once); when Redis does not answer, the last
+// known state stands.
+func (o *consumerOps) readPause() bool {
 	ctx, cancel := context.WithTimeout(o.c.ctx, pauseEvery)
 	v, err := o.idx.Paused(ctx, o.c.tube)
 	cancel()
 	if err != nil {
-		return
+		return false
 	}
 	paused := v != nil
-	was := o.c.gate.isPaused(pauseQueue)
+	was := o.paused.Swap(paused)
 	o.c.gate.setPaused(pauseQueue, paused)
-	switch {
-	case paused && !was:
+	// Reserving starts paused until this first read: no change to tell.
+	if first := !o.read.Swap(true); first || paused == was {
+		return false
+	}
+	if paused {
 		logx.Infof("dq: queue %s paused by an operator: reserving stops", o.c.tube)
-	case !paused && was && o.read.Load():
+	} else {
 		logx.Infof("dq: queue %s resumed", o.c.tube)
 	}
-	o.read.Store(true)
+	return true
 }
 
 // writeEntry writes the consumer's registry entry.
