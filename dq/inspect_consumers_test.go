@@ -238,3 +238,25 @@ func TestAuditLogListsEveryActionWithWhoAndWhatNewestFirst(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, log[:1], last)
 }
+
+func TestTheEndOfARedisOutageDoesNotLiftAQueuePauseNorTheReverse(t *testing.T) {
+	t.Parallel()
+	g := newGate(1, 10)
+	g.setPaused(pauseQueue, true)
+	g.setPaused(pauseRedis, true)
+	g.setPaused(pauseRedis, false)
+	require.True(t, g.isPaused(pauseQueue))
+	require.False(t, g.isPaused(pauseRedis))
+	g.mu.Lock()
+	require.False(t, g.mayEnter(), "still paused for the queue")
+	g.mu.Unlock()
+	g.setPaused(pauseRedis, true)
+	g.setPaused(pauseQueue, false)
+	g.mu.Lock()
+	require.False(t, g.mayEnter(), "still paused for Redis")
+	g.mu.Unlock()
+	g.setPaused(pauseRedis, false)
+	g.mu.Lock()
+	require.True(t, g.mayEnter())
+	g.mu.Unlock()
+}
