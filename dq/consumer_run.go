@@ -3,7 +3,6 @@ package dq
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -172,6 +171,10 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	c.removeRun(r)
 
 	outcome, backoff := claim.OutcomeOK, time.Duration(0)
+	h.att = attempt
+	if herr != nil {
+		h.errCls, h.errMsg = deadCause(herr, hctx)
+	}
 	switch {
 	case herr == nil:
 	case errors.Is(herr, ErrSkipRetry):
@@ -194,7 +197,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 func (c *consumer) call(ctx context.Context, body []byte) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("dq: handler panic: %v", p)
+			err = &panicError{v: p}
 			logx.WithContext(ctx).Errorf("%v\n%s", err, debug.Stack())
 		}
 	}()
@@ -221,9 +224,9 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			done := o == claim.OutcomeOK && rep.Kind == claim.Delete && rep.Own
 			switch {
 			case done:
-				metricConsumed.Inc(c.tube, outcomeOK)
+				c.consumed(outcomeOK)
 			case o == claim.OutcomeFail && rep.Kind == claim.Release:
-				metricConsumed.Inc(c.tube, outcomeRetry)
+				c.consumed(outcomeRetry)
 			}
 			switch {
 			case rep.Kind == claim.Release && rep.Ms == 0:
