@@ -73,7 +73,7 @@ const deadBatch = 500
 // deadWorkers bounds the dead letters of a batch checked and acted on at
 // once: enough to hide round trips, few enough to leave the nodes to the
 // consumers.
-const deadWorkers = 4
+const deadWorkers = 1
 
 // DeadLetters lists the dead-letter index in burial order.
 func (in *Inspector) DeadLetters(ctx context.Context, f DeadFilter) ([]DeadLetter, error) {
