@@ -73,12 +73,12 @@ const deadBatch = 500
 // deadWorkers bounds the dead letters of a batch checked and acted on at
 // once: enough to hide round trips, few enough to leave the nodes to the
 // consumers.
-const deadWorkers = 4
+const deadWorkers = 1
 
 // DeadLetters lists the dead-letter index in burial order.
 func (in *Inspector) DeadLetters(ctx context.Context, f DeadFilter) ([]DeadLetter, error) {
 	var out []DeadLetter
-	err := in.eachDead(ctx, f, func(d DeadLetter) error {
+	err := in.eachDead(ctx, f, true, func(d DeadLetter) error {
 		out = append(out, d)
 		return nil
 	})
@@ -96,7 +96,7 @@ func (in *Inspector) CountDead(ctx context.Context, f DeadFilter) (int, error) {
 	}
 	f.Limit = 0
 	n := 0
-	err := in.eachDead(ctx, f, func(DeadLetter) error {
+	err := in.eachDead(ctx, f, false, func(DeadLetter) error {
 		n++
 		return nil
 	})
@@ -108,7 +108,7 @@ func (in *Inspector) CountDead(ctx context.Context, f DeadFilter) (int, error) {
 func (in *Inspector) ExportDead(ctx context.Context, w io.Writer, f DeadFilter) (int, error) {
 	enc := json.NewEncoder(w)
 	n := 0
-	err := in.eachDead(ctx, f, func(d DeadLetter) error {
+	err := in.eachDead(ctx, f, true, func(d DeadLetter) error {
 		if err := enc.Encode(d); err != nil {
 			return err
 		}
@@ -119,8 +119,9 @@ func (in *Inspector) ExportDead(ctx context.Context, w io.Writer, f DeadFilter) 
 }
 
 // eachDead hands fn the entries f selects, in burial order, reading the
-// index a page at a time.
-func (in *Inspector) eachDead(ctx context.Context, f DeadFilter, fn func(DeadLetter) error) error {
+// index a page at a time; with resolve, each names its job's real dead
+// letter (realRefs).
+func (in *Inspector) eachDead(ctx context.Context, f DeadFilter, resolve bool, fn func(DeadLetter) error) error {
 	idx := in.store.Index()
 	from, seen := sinceMs(f.Since), 0
 	for off := 0; ; off += deadBatch {
@@ -128,8 +129,10 @@ func (in *Inspector) eachDead(ctx context.Context, f DeadFilter, fn func(DeadLet
 		if err != nil {
 			return fmt.Errorf("dq: inspector: dead letters: %w", err)
 		}
-		if err := in.realRefs(ctx, page); err != nil {
-			return err
+		if resolve {
+			if err := in.realRefs(ctx, page); err != nil {
+				return err
+			}
 		}
 		for _, e := range page {
 			if !f.matches(e) {
@@ -385,7 +388,9 @@ func (in *Inspector) selectDead(ctx context.Context, sel DeadSelect) ([]claim.De
 	var res BulkResult
 	if len(sel.IDs) == 0 {
 		var out []claim.DeadEntry
-		err := in.eachDead(ctx, sel.Filter, func(d DeadLetter) error {
+		// The records are read batch by batch as the action goes
+		// (resolveDead).
+		err := in.eachDead(ctx, sel.Filter, false, func(d DeadLetter) error {
 			out = append(out, claim.DeadEntry{ID: d.ID, Ref: claim.CopyRef(d.Node, d.JobNum)})
 			return nil
 		})

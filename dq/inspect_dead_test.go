@@ -56,6 +56,10 @@ func (q *deadQueue) setDies(body string, dies bool) {
 // dead letter in the index with its copy buried and its other copies gone.
 func (q *deadQueue) bury(t *testing.T, bodies ...string) []string {
 	t.Helper()
+	ctx := context.Background()
+	_, _, _, buried0 := countJobs(t, q.c)
+	n0, err := q.in.CountDead(ctx, DeadFilter{})
+	require.NoError(t, err)
 	p := newTestProducer(t, q.c)
 	ids := make([]string, len(bodies))
 	for i, b := range bodies {
@@ -64,14 +68,17 @@ func (q *deadQueue) bury(t *testing.T, bodies ...string) []string {
 		require.NoError(t, err)
 		ids[i] = id
 	}
-	_, _, _, buried0 := countJobs(t, q.c)
-	ctx := context.Background()
-	dqtest.Eventually(t, 20*time.Second, func() bool {
-		n, err := q.in.CountDead(ctx, DeadFilter{})
+	var n, r, d, rs, b int
+	if !dqtest.Await(20*time.Second, func() bool {
+		var err error
+		n, err = q.in.CountDead(ctx, DeadFilter{})
 		require.NoError(t, err)
-		r, d, rs, b := countJobs(t, q.c)
-		return n >= len(ids) && b-buried0 == len(ids) && r+d+rs == 0
-	}, "every job a dead letter, indexed and buried")
+		r, d, rs, b = countJobs(t, q.c)
+		return n-n0 == len(ids) && b-buried0 == len(ids) && r+d+rs == 0
+	}) {
+		t.Fatalf("not every job a dead letter, indexed and buried: index %d, ready %d delayed %d reserved %d "+
+			"buried %d (before: index %d, buried %d)", n, r, d, rs, b, n0, buried0)
+	}
 	return ids
 }
 

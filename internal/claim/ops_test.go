@@ -2,9 +2,14 @@ package claim
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/internal/dqtest"
 )
 
 func TestDeadIndexPagesInBurialOrderAndForgetsRemovedEntries(t *testing.T) {
@@ -114,4 +119,43 @@ func TestAuditStreamListsNewestFirst(t *testing.T) {
 	got, err = x.AuditList(b.ctx, 1)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
+}
+
+func TestIndexesRunOnARedisClusterThroughEitherClient(t *testing.T) {
+	t.Parallel()
+	cluster := dqtest.NewRedisCluster(t)
+	b := setupOn(t, redis.RedisConf{Host: cluster.Hosts(), Type: "cluster"})
+	side := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: strings.Split(cluster.Hosts(), ",")})
+	t.Cleanup(func() { _ = side.Close() })
+	for _, x := range []*Index{b.store.Index(), b.store.IndexOn(side)} {
+		tube := NewClaimID()
+		for i := range 3 {
+			require.NoError(t, x.DeadAdd(b.ctx, tube, DeadEntry{ID: "j" + strconv.Itoa(i), Ref: "n/1", At: int64(i)}, true))
+		}
+		page, err := x.DeadPage(b.ctx, tube, 1, 0, 10)
+		require.NoError(t, err)
+		require.Len(t, page, 2)
+		require.Equal(t, "n/1", page[0].Ref)
+		require.NoError(t, x.DeadRemove(b.ctx, tube, "j1"))
+		n, err := x.DeadCount(b.ctx, tube, 0)
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+
+		now := b.now(t)
+		require.NoError(t, x.PutConsumer(b.ctx, tube, "a", []byte("A"), now))
+		require.NoError(t, x.PutConsumer(b.ctx, tube, "b", []byte("B"), now))
+		got, err := x.Consumers(b.ctx, tube, now)
+		require.NoError(t, err)
+		require.ElementsMatch(t, [][]byte{[]byte("A"), []byte("B")}, got)
+
+		require.NoError(t, x.SetPaused(b.ctx, tube, []byte("P")))
+		v, err := x.Paused(b.ctx, tube)
+		require.NoError(t, err)
+		require.Equal(t, "P", string(v))
+
+		require.NoError(t, x.AuditAdd(b.ctx, "who", "what "+tube, tube))
+		log, err := x.AuditList(b.ctx, 1)
+		require.NoError(t, err)
+		require.Equal(t, "what "+tube, log[0].What)
+	}
 }
