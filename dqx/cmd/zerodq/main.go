@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	red "github.com/redis/go-redis/v9"
 	"github.com/zeromicro/go-zero/core/conf"
 	"github.com/zeromicro/go-zero/core/logx"
 
@@ -29,12 +30,23 @@ import (
 )
 
 func main() {
-	logx.Disable()
+	quiet()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runCtx(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
+
+// quiet silences the libraries' own logs: the CLI reports every failure
+// itself, on one line.
+func quiet() {
+	logx.Disable()
+	red.SetLogger(silentLogger{})
+}
+
+type silentLogger struct{}
+
+func (silentLogger) Printf(context.Context, string, ...any) {}
 
 // Exit codes: a command that failed (or refused, without --yes) exits 1;
 // a command that could not start (bad usage, bad config) exits 2.
@@ -139,7 +151,6 @@ func (cl *cli) dispatch(ctx context.Context, args []string) error {
 			cl.usage(cmds)
 			return flag.ErrHelp
 		}
-		cl.usage(cmds)
 		return usagef("no command given (try zerodq -h)")
 	}
 	if args[0] == "help" {
@@ -207,7 +218,6 @@ func takesValue(arg string) bool {
 // arguments, and runs it.
 func (cl *cli) runCommand(ctx context.Context, c *command, args []string) error {
 	fs := flag.NewFlagSet("zerodq "+c.name, flag.ContinueOnError)
-	fs.SetOutput(cl.stderr)
 	fs.StringVar(&cl.file, "f", "", "the service's yaml config `file`")
 	fs.StringVar(&cl.section, "section", "Dq", "the yaml `section` holding the dq.DqConf")
 	fs.StringVar(&cl.cronSection, "cron-section", "Cron", "the yaml `section` holding the dqx.CronConf")
@@ -224,9 +234,13 @@ func (cl *cli) runCommand(ctx context.Context, c *command, args []string) error 
 	if c.flags != nil {
 		c.flags(fs)
 	}
-	fs.Usage = func() {
-		out := fs.Output()
+	// A bad flag is reported on one line; -h prints the command's help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	help := func() {
+		out := cl.stderr
 		fmt.Fprintf(out, "usage: zerodq %s [flags] %s\n\n%s\n\nflags:\n", c.name, c.args, c.summary)
+		fs.SetOutput(out)
 		fs.PrintDefaults()
 		if c.example != "" {
 			fmt.Fprintf(out, "\nexamples:\n%s\n", c.example)
@@ -236,6 +250,7 @@ func (cl *cli) runCommand(ctx context.Context, c *command, args []string) error 
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				help()
 				return err
 			}
 			return usageError{err.Error()}
