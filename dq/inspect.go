@@ -35,6 +35,10 @@ type Inspector struct {
 	store *claim.Store
 	nodes []*node.Node // one per Beanstalks entry, in config order
 
+	// replicas is Replicas as configured, before normalize caps it by the
+	// node count: Doctor reports a config that asks for more.
+	replicas int
+
 	prodOnce sync.Once
 	prod     Producer
 	prodErr  error
@@ -52,6 +56,7 @@ func WithActor(who string) InspectorOption {
 // NewInspector returns an Inspector of c's queue. A bad config fails at
 // once; no server is contacted until a method is called.
 func NewInspector(c DqConf, opts ...InspectorOption) (*Inspector, error) {
+	replicas := c.withDefaults().Replicas
 	c, err := c.normalize()
 	if err != nil {
 		return nil, err
@@ -73,6 +78,7 @@ func NewInspector(c DqConf, opts ...InspectorOption) (*Inspector, error) {
 	for _, b := range c.Beanstalks {
 		in.nodes = append(in.nodes, node.New(b.Endpoint, b.Tube, nopts))
 	}
+	in.replicas = replicas
 	for _, o := range opts {
 		o(in)
 	}
