@@ -58,7 +58,10 @@ func statsCommand() *command {
 						cl.printStats(st, prev, at.Sub(prevAt))
 					}
 					if !watch || (count > 0 && n >= count) {
-						return nil
+						return statsProblems(st)
+					}
+					if err := statsProblems(st); err != nil {
+						fmt.Fprintln(cl.stderr, "zerodq: "+oneLine(err.Error()))
 					}
 					prev, prevAt = &st, at
 					select {
@@ -70,6 +73,22 @@ func statsCommand() *command {
 			})
 		},
 	}
+}
+
+// statsProblems names the nodes and the parts of Redis that could not be
+// read.
+func statsProblems(st dq.Stats) error {
+	var bad []string
+	for _, ts := range st.Tubes {
+		if ts.Err != "" {
+			bad = append(bad, "node "+ts.Node+": "+ts.Err)
+		}
+	}
+	bad = append(bad, st.Errors...)
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("stats incomplete: %s", strings.Join(bad, "; "))
 }
 
 func (cl *cli) printStats(st dq.Stats, prev *dq.Stats, since time.Duration) {
