@@ -88,7 +88,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 			return false
 		}
 		if !mine {
-			return c.finish(h, cid, claim.OutcomeOK, 0)
+			return c.finish(h, cid, claim.OutcomeOK, 0, claim.Failure{})
 		}
 	}
 
@@ -124,7 +124,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	if !c.addRun(r) {
 		// Stop began since the claim: no handler starts after that.
 		cancel(nil)
-		return c.finish(h, cid, claim.OutcomeUnrun, 0)
+		return c.finish(h, cid, claim.OutcomeUnrun, 0, claim.Failure{})
 	}
 	metricLateness.Observe(lateness, c.tube)
 	metricInFlight.Inc(c.tube)
@@ -171,7 +171,10 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	<-r.hbDone
 	c.removeRun(r)
 
-	outcome, backoff := claim.OutcomeOK, time.Duration(0)
+	outcome, backoff, why := claim.OutcomeOK, time.Duration(0), claim.Failure{}
+	if herr != nil {
+		why = failureOf(herr, hctx)
+	}
 	switch {
 	case herr == nil:
 	case errors.Is(herr, ErrSkipRetry):
@@ -187,14 +190,36 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 			logx.Field("node", h.loop.endpoint), logx.Field("tube", h.loop.tube)).
 			Debugf("dq: handler failed, retrying in %v: %v", backoff, herr)
 	}
-	return c.finish(h, cid, outcome, backoff)
+	return c.finish(h, cid, outcome, backoff, why)
+}
+
+// panicError is a handler's panic, recovered.
+type panicError struct{ v any }
+
+func (e panicError) Error() string { return fmt.Sprintf("dq: handler panic: %v", e.v) }
+
+// failureOf classes a handler's error for the job's record: skip
+// (ErrSkipRetry), panic, timeout (its ctx's deadline, Timeout, passed) or
+// error.
+func failureOf(err error, hctx context.Context) claim.Failure {
+	var pe panicError
+	class := "error"
+	switch {
+	case errors.Is(err, ErrSkipRetry):
+		class = "skip"
+	case errors.As(err, &pe):
+		class = "panic"
+	case errors.Is(hctx.Err(), context.DeadlineExceeded):
+		class = "timeout"
+	}
+	return claim.Failure{Class: class, Message: err.Error()}
 }
 
 // call runs the handler, turning a panic into an error.
 func (c *consumer) call(ctx context.Context, body []byte) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("dq: handler panic: %v", p)
+			err = panicError{p}
 			logx.WithContext(ctx).Errorf("%v\n%s", err, debug.Stack())
 		}
 	}()
@@ -206,13 +231,13 @@ func (c *consumer) call(ctx context.Context, body []byte) (err error) {
 // copy stays reserved and touched) for up to a lease, then releases the copy
 // and leaves the outcome to the Redis prober, which reports it when Redis
 // answers again.
-func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time.Duration) bool {
+func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time.Duration, why claim.Failure) bool {
 	deadline := time.Now().Add(time.Duration(c.leaseMs) * time.Millisecond)
 	lastTouch := time.Now()
 	for attempt := 0; ; attempt++ {
 		sent := time.Now()
 		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
-		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail)
+		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail, why)
 		cancel()
 		if err == nil {
 			// A Delete for a run whose lease was taken over (not Own) says
@@ -247,7 +272,7 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			logx.Errorf("dq: finish job %s: %v; giving the copy back, reporting %v when Redis is back",
 				h.env.ID, err, o)
 			c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot, dueMs: h.env.DueMs,
-				outcome: o, backoff: backoff})
+				outcome: o, backoff: backoff, why: why})
 			c.release(h, 0)
 			return false
 		}

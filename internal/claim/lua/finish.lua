@@ -1,7 +1,8 @@
 -- finish: record how a run ended and say what to do with its copy.
 -- KEYS[1] the job's hash
 -- ARGV[1] DedupeTTL ms, [2] cid, [3] i (slot), [4] outcome (ok fail dead
---   yield unrun), [5] back-off ms, [6] maxFail
+--   yield unrun), [5] back-off ms, [6] maxFail, [7] error class and [8]
+--   message of a fail or dead ('' none)
 -- unrun is a yield of a claim whose handler never started (no worker came,
 -- or its reply was lost): the attempt it counted is taken back.
 -- reply {kind, 0, ms, 1} for the caller's own claim (its outcome recorded
@@ -16,6 +17,8 @@ local i = tonumber(ARGV[3])
 local outcome = ARGV[4]
 local backoff = tonumber(ARGV[5])
 local maxFail = tonumber(ARGV[6])
+local errClass = ARGV[7] or ''
+local errMsg = ARGV[8] or ''
 
 -- own marks an answer about the caller's own claim.
 local function own(reply)
@@ -35,7 +38,7 @@ if not r then
   elseif outcome == 'yield' or outcome == 'unrun' then
     return own({'RELEASE', 0, 0})
   end
-  r = {st = 'R', own = cid, fail = 0}
+  r = {st = 'R', own = cid, fail = 0, att = 0}
 end
 
 if r.own ~= cid then return route(now, cid, i, r, false) end
@@ -53,6 +56,15 @@ if r.st ~= 'R' then
   end
   if r.st == 'D' or r.st == 'V' then return own({'DELETE', 0, 0}) end
   return route(now, cid, i, r, false)
+end
+
+-- The first send of this finish: its attempt gets its end and outcome, and
+-- a failure is the last error.
+local a = 'a' .. r.att
+local story = redis.call('HGET', key, a)
+if story then redis.call('HSET', key, a, story .. ' ' .. now .. ' ' .. outcome) end
+if (outcome == 'fail' or outcome == 'dead') and errClass ~= '' then
+  redis.call('HSET', key, 'err', errClass, 'em', errMsg, 'et', now)
 end
 
 if outcome == 'ok' then

@@ -1,24 +1,52 @@
--- gone: the copies of slots i (one or more) were deleted (beanstalkd
--- answered DELETED for each).
+-- gone: the copies of slots i (one or more), with references ref, were
+-- deleted (beanstalkd answered DELETED for each).
 -- KEYS[1] the job's hash
--- ARGV[1] DedupeTTL ms, [2..] i (slots)
+-- ARGV[1] DedupeTTL ms, [2] History ms (0: no summary), [3..] pairs of i
+--   (slot) and ref (the copy's reference; '' unknown)
 -- reply {'OK', 0, 0}; never creates the key
 
+local history = tonumber(ARGV[2])
 local h = redis.call('HMGET', key, 'st', 'n', 'gone', 'unc', 'w')
 if not h[1] then return {'OK', 0, 0} end
+local st = h[1]
+-- Each copy's fate, named by the state that had it deleted. A deleted copy's
+-- fate is final (the copy an attempt ran from stays 'r'), so a re-sent gone
+-- changes none; the dead letter ('x') itself deleted is 'd'.
+local fate = 'd'
+if st == 'D' then fate = 's' elseif st == 'V' then fate = 'v' elseif st == 'X' then fate = 'e' end
 local gone = num(h[3])
-for a = 2, #ARGV do
+for a = 3, #ARGV, 2 do
   local bit = math.pow(2, tonumber(ARGV[a]))
   -- Set bit i in arithmetic: Lua 5.1 has no bit operators, and doubles hold
   -- every slot mask exactly.
   if math.floor(gone / bit) % 2 == 0 then gone = gone + bit end
+  local ref = ARGV[a + 1]
+  if ref and ref ~= '' then
+    local c = 'c:' .. ref
+    local was = redis.call('HGET', key, c)
+    if was == 'x' then
+      redis.call('HSET', key, c, 'd')
+    elseif not was then
+      redis.call('HSET', key, c, fate)
+    end
+  end
 end
 local n = num(h[2])
 -- A finished or revoked job whose every copy is confirmed deleted needs no
 -- record; unc means a copy may still land, so it stays until its TTL. A
 -- WithID record (w set) stays too: it deduplicates until DedupeTTL.
-if (h[1] == 'D' or h[1] == 'V') and h[4] ~= '1' and not h[5] and n > 0 and gone == math.pow(2, n) - 1 then
-  redis.call('DEL', key)
+if (st == 'D' or st == 'V') and h[4] ~= '1' and not h[5] and n > 0 and gone == math.pow(2, n) - 1 then
+  if history <= 0 then
+    redis.call('DEL', key)
+    return {'OK', 0, 0}
+  end
+  -- Kept for History as a summary: what only the protocol needs goes, and
+  -- the TTL only ever shrinks, so a re-sent gone changes nothing. gone stays
+  -- (complete), which is what tells a re-sent gone that nothing is left.
+  redis.call('HDEL', key, 'own', 'lease', 'nb', 'sp', 'spc', 'unc')
+  redis.call('HSET', key, 'gone', gone)
+  local left = redis.call('PTTL', key)
+  if left < 0 or left > history then redis.call('PEXPIRE', key, history) end
   return {'OK', 0, 0}
 end
 redis.call('HSET', key, 'gone', gone)
