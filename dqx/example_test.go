@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/service"
-	"github.com/zeromicro/go-zero/core/stores/redis"
 
 	"github.com/zerodq/zerodq/dq"
 	"github.com/zerodq/zerodq/dqx"
+	"github.com/zerodq/zerodq/dqx/dqtest"
 )
 
 type Order struct {
@@ -19,48 +20,77 @@ type Order struct {
 }
 
 // A scheduler and a consumer in one go-zero service group: every replica of
-// the service runs both, and each fire runs once across them.
+// the service runs both, and each fire runs once across them. (The example
+// starts servers of its own with dqx/dqtest; a service takes its DqConf and
+// CronConf from its yaml.)
 func ExampleNewScheduler() {
-	c := dq.DqConf{
-		Beanstalks: []dq.Beanstalk{
-			{Endpoint: "127.0.0.1:11300", Tube: "app"},
-			{Endpoint: "127.0.0.1:11301", Tube: "app"},
-			{Endpoint: "127.0.0.1:11302", Tube: "app"},
-		},
-		Redis: redis.RedisConf{Host: "127.0.0.1:6379", Type: redis.NodeType},
+	servers, err := dqtest.StartServers(dqtest.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
 	}
+	defer servers.Close()
+	c := servers.Conf("app")
 	cron := dqx.CronConf{Entries: []dqx.CronEntry{
 		{Name: "report", Spec: "0 0 2 * * *", TimeZone: "Asia/Shanghai"},
-		{Name: "sweep", Spec: "@every 30s", Missed: dqx.MissedRunOnce},
+		{Name: "sweep", Spec: "@every 1s", Missed: dqx.MissedRunOnce},
 	}}
 
+	swept := make(chan string, 10)
 	mux := dqx.NewMux()
 	mux.HandleCron("report", dq.WithHandle(func(ctx context.Context, body []byte) error {
 		fire, _ := dqx.FireFromContext(ctx)
-		fmt.Println("daily report for", fire.At)
+		logx.WithContext(ctx).Infof("daily report for %v", fire.At)
 		return nil
 	}))
-	mux.HandleCron("sweep", dq.WithHandle(func(ctx context.Context, body []byte) error { return nil }))
+	mux.HandleCron("sweep", dq.WithHandle(func(ctx context.Context, body []byte) error {
+		fire, _ := dqx.FireFromContext(ctx)
+		swept <- fire.Entry
+		return nil
+	}))
 
 	group := service.NewServiceGroup()
-	defer group.Stop()
 	group.Add(dqx.MustNewScheduler(c, cron))
 	group.Add(dq.MustNewConsumer(c, mux))
-	group.Start()
+	go group.Start()
+	defer group.Stop()
+	fmt.Println("fired:", <-swept)
+	// Output:
+	// fired: sweep
 }
 
 // Typed jobs: the producer side encodes an Order, the handler gets it back.
 func ExampleNewTypedProducer() {
-	var producer dq.Producer // dq.MustNewProducer(c) in a service
+	servers, err := dqtest.StartServers(dqtest.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer servers.Close()
+	c := servers.Conf("app")
+
+	producer := dq.MustNewProducer(c)
+	defer producer.Close()
 	orders := dqx.NewTypedProducer[Order](producer, "order.created")
 
+	sent := make(chan struct{}, 1)
 	mux := dqx.NewMux()
 	mux.Handle(orders.Type(), dqx.Handle(func(ctx context.Context, o Order) error {
 		fmt.Println("send receipt to", o.Email)
+		sent <- struct{}{}
 		return nil
 	}))
+	consumer := dq.MustNewConsumer(c, mux)
+	go consumer.Start()
+	defer consumer.Stop()
 
-	_, _ = orders.Enqueue(context.Background(), Order{ID: 42, Email: "a@example.com"}, 30*time.Minute)
+	if _, err := orders.Enqueue(context.Background(), Order{ID: 42, Email: "a@example.com"}, 100*time.Millisecond); err != nil {
+		fmt.Println(err)
+		return
+	}
+	<-sent
+	// Output:
+	// send receipt to a@example.com
 }
 
 func ExampleHandle() {
