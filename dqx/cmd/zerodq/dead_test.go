@@ -26,13 +26,16 @@ func (b *bundle) deadLetters(t *testing.T, flags ...string) []dq.DeadLetter {
 	return dead
 }
 
-// awaitDead waits for the seeded dead job to be in the index.
+// awaitDead waits for n dead letters in the index and as many copies
+// buried (the index entry is written before the bury).
 func (b *bundle) awaitDead(t *testing.T, n int) []dq.DeadLetter {
 	t.Helper()
 	var dead []dq.DeadLetter
 	dqtest.Eventually(t, 10*time.Second, func() bool {
+		var st dq.Stats
+		b.zerodq(t, "stats", "--json").ok(t).decode(t, &st)
 		dead = b.deadLetters(t)
-		return len(dead) == n
+		return len(dead) == n && st.Total.Buried == int64(n)
 	}, "%d dead letters", n)
 	return dead
 }
@@ -176,29 +179,32 @@ func TestConsumersShowTheRegistryAndDrift(t *testing.T) {
 func TestTubePauseHoldsConsumersUntilResumeAndIsAudited(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
-	var ran atomic.Int32
-	b.startConsumer(t, func(context.Context, string) error {
-		ran.Add(1)
-		return nil
-	})
 	var pi dq.PauseInfo
 	b.zerodq(t, "tube", "pause", "--yes", "--json", "--actor", "ops@test").ok(t).decode(t, &pi)
 	require.True(t, pi.Paused)
 	require.Equal(t, "ops@test", pi.By)
 	require.WithinDuration(t, time.Now(), pi.Since, time.Minute)
 
+	// A consumer started while the queue is paused reads the pause before
+	// it reserves anything.
+	var ran atomic.Int32
+	b.startConsumer(t, func(context.Context, string) error {
+		ran.Add(1)
+		return nil
+	})
 	dqtest.Eventually(t, 10*time.Second, func() bool {
 		var v consumersView
 		b.zerodq(t, "consumers", "--json").ok(t).decode(t, &v)
 		return len(v.Consumers) == 1 && v.Consumers[0].Paused
-	}, "the consumer reports itself paused")
+	}, "the consumer registered, paused")
 	id, err := b.producer(t).DelayCtx(context.Background(), []byte("held"), 0)
 	require.NoError(t, err)
 	dqtest.Eventually(t, 10*time.Second, func() bool {
 		var st dq.Stats
 		b.zerodq(t, "stats", "--json").ok(t).decode(t, &st)
-		return st.Paused && st.Total.Ready >= 2
-	}, "the job's copies wait ready")
+		// A paused consumer may reserve a copy; it hands it back unclaimed.
+		return st.Paused && st.Total.Ready+st.Total.Reserved >= 2
+	}, "the job's copies wait in the tube")
 	require.Zero(t, ran.Load(), "nothing runs while paused")
 	require.Contains(t, b.zerodq(t, "stats").ok(t).stdout, "paused yes")
 

@@ -25,7 +25,9 @@ import (
 // TestMain runs the package's tests against real servers and stops the shared
 // ones at the end.
 func TestMain(m *testing.M) {
-	quiet()
+	if os.Getenv("DBG") == "" {
+		quiet()
+	}
 	dqtest.Main(m)
 }
 
