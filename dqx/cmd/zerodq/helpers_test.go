@@ -23,9 +23,10 @@ import (
 )
 
 // TestMain runs the package's tests against real servers and stops the shared
-// ones at the end.
+// ones at the end. The libraries' logs are silenced as in the CLI;
+// ZERODQ_TEST_LOGS=1 shows them.
 func TestMain(m *testing.M) {
-	if os.Getenv("DBG") == "" {
+	if os.Getenv("ZERODQ_TEST_LOGS") == "" {
 		quiet()
 	}
 	dqtest.Main(m)
