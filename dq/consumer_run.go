@@ -193,22 +193,24 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	return c.finish(h, cid, outcome, backoff, why)
 }
 
-// panicError is a handler's panic, recovered.
+// panicError is a handler's panic turned into its failure.
 type panicError struct{ v any }
 
-func (e panicError) Error() string { return fmt.Sprintf("dq: handler panic: %v", e.v) }
+func (e *panicError) Error() string { return fmt.Sprintf("dq: handler panic: %v", e.v) }
 
 // failureOf classes a handler's error for the job's record: skip
-// (ErrSkipRetry), panic, timeout (its ctx's deadline, Timeout, passed) or
-// error.
+// (ErrSkipRetry), panic, lease (cancelled as its lease was about to lapse),
+// timeout (its ctx's deadline, Timeout, passed) or error.
 func failureOf(err error, hctx context.Context) claim.Failure {
-	var pe panicError
+	var pe *panicError
 	class := "error"
 	switch {
 	case errors.Is(err, ErrSkipRetry):
 		class = "skip"
 	case errors.As(err, &pe):
 		class = "panic"
+	case errors.Is(context.Cause(hctx), errLeaseLost):
+		class = "lease"
 	case errors.Is(hctx.Err(), context.DeadlineExceeded):
 		class = "timeout"
 	}
@@ -219,7 +221,7 @@ func failureOf(err error, hctx context.Context) claim.Failure {
 func (c *consumer) call(ctx context.Context, body []byte) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = panicError{p}
+			err = &panicError{v: p}
 			logx.WithContext(ctx).Errorf("%v\n%s", err, debug.Stack())
 		}
 	}()

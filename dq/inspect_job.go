@@ -202,10 +202,10 @@ func verdict(info *JobInfo, rec claim.Record) string {
 			s = "waiting, due at " + due + ", to run again"
 		}
 	case StateRunning:
-		s = fmt.Sprintf("running attempt %d on consumer %s until %s at the latest", info.Attempts, info.Owner,
+		s = fmt.Sprintf("running attempt %d on consumer %s (lease until %s)", info.Attempts, info.Owner,
 			info.LeaseUntil.UTC().Format(time.RFC3339))
 	case StateRetrying:
-		s = fmt.Sprintf("retrying: %s; next attempt at %s", failedCount(info), info.NextAttempt.UTC().Format(time.RFC3339))
+		s = retryVerdict(info)
 	case StateDone:
 		s = ranVerdict(info)
 	case StateDead:
@@ -257,13 +257,24 @@ func ranVerdict(info *JobInfo) string {
 	return s + ", last on consumer " + info.Owner
 }
 
-// failedCount says how many attempts failed, with the last error.
-func failedCount(info *JobInfo) string {
-	s := fmt.Sprintf("%d of %s failed", info.Failures, times(info.Attempts, "attempt"))
+// retryVerdict tells a job waiting for its next attempt: after a failure,
+// or handed back unfinished (a consumer's Stop), when it runs at once.
+func retryVerdict(info *JobInfo) string {
+	next := "next attempt at " + info.NextAttempt.UTC().Format(time.RFC3339)
+	if n := len(info.Runs); n > 0 {
+		if last := info.Runs[n-1]; last.Outcome == "yield" || last.Outcome == "unrun" {
+			return fmt.Sprintf("retrying: attempt %d was handed back unfinished by consumer %s; %s", last.Attempt,
+				last.Consumer, next)
+		}
+	}
+	s := fmt.Sprintf("retrying: attempt %d failed", info.Attempts)
+	if info.Failures > 1 {
+		s = fmt.Sprintf("retrying: %d of %s failed", info.Failures, times(info.Attempts, "attempt"))
+	}
 	if info.LastError != nil {
 		s += " (last error: " + errorWords(info.LastError) + ")"
 	}
-	return s
+	return s + "; " + next
 }
 
 // deadLetterRef names the dead letter's copy: node and job number.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/dqtest"
 )
 
@@ -188,7 +189,7 @@ func TestInspectorShowsARetryingJobWithItsNextAttemptAndLastError(t *testing.T) 
 	require.WithinDuration(t, time.Now(), info.LastError.At, 15*time.Second)
 	require.Len(t, info.Runs, 1)
 	require.Equal(t, "fail", info.Runs[0].Outcome)
-	require.Equal(t, "retrying: 1 of 1 attempt failed (last error: error: boom: no stock); next attempt at "+
+	require.Equal(t, "retrying: attempt 1 failed (last error: error: boom: no stock); next attempt at "+
 		info.NextAttempt.UTC().Format(time.RFC3339), info.Verdict)
 }
 
@@ -265,4 +266,59 @@ func TestInspectorShowsARevokedJob(t *testing.T) {
 	require.True(t, info.Seen)
 	require.Zero(t, info.Attempts)
 	require.Equal(t, "revoked before it ran", info.Verdict)
+}
+
+func TestVerdictsSayWhatHappenedInOneSentence(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	copies := func(fates ...string) []CopyInfo {
+		out := make([]CopyInfo, len(fates))
+		for k, f := range fates {
+			out[k] = CopyInfo{Node: "127.0.0.1:1130" + fmt.Sprint(k), JobNum: uint64(17 + k), Fate: f}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		info JobInfo
+		rec  claim.Record
+		want string
+	}{
+		{name: "RanAfterALapsedLease", info: JobInfo{State: StateDone, Attempts: 2, Owner: "h/2/cd",
+			Runs:   []RunInfo{{Attempt: 1, Consumer: "h/1/ab"}, {Attempt: 2, Consumer: "h/2/cd", Outcome: "ok"}},
+			Copies: copies("ran", "ran", "spare deleted")},
+			want: "ran 2 times (attempt 1 lease lapsed on consumer h/1/ab), last on consumer h/2/cd; 1 spare copy deleted"},
+		{name: "RanAfterAFailure", info: JobInfo{State: StateDone, Attempts: 2, Owner: "h/1/ab",
+			Runs:   []RunInfo{{Attempt: 1, Consumer: "h/1/ab", Outcome: "fail"}, {Attempt: 2, Consumer: "h/1/ab", Outcome: "ok"}},
+			Copies: copies("ran", "spare deleted", "spare deleted")},
+			want: "ran 2 times (attempt 1 failed on consumer h/1/ab), last on consumer h/1/ab; 2 spare copies deleted"},
+		{name: "DeadWithItsDeadLetter", info: JobInfo{State: StateDead, Attempts: 6,
+			LastError: &JobError{Class: "timeout", Message: "context deadline exceeded"},
+			Copies:    copies("dead letter", "extra dead deleted", "extra dead deleted")},
+			want: "dead after 6 attempts (last error: timeout: context deadline exceeded); dead letter on " +
+				"127.0.0.1:11300 job 17; 2 extra dead copies deleted"},
+		{name: "DeadBeforeItsBury", info: JobInfo{State: StateDead, Attempts: 1,
+			LastError: &JobError{Class: "skip", Message: strings.Repeat("x", 100)}},
+			want: "dead after 1 attempt (last error: skip: " + strings.Repeat("x", 80) + "...); no dead letter recorded yet"},
+		{name: "RevokedBeforeItRan", info: JobInfo{State: StateRevoked, Copies: copies("revoked", "revoked")},
+			want: "revoked before it ran; 2 revoked copies deleted"},
+		{name: "RevokedBetweenRetries", info: JobInfo{State: StateRevoked, Attempts: 2},
+			want: "revoked between retries, after 2 attempts"},
+		{name: "AbortedEnqueue", info: JobInfo{State: StateRevoked}, rec: claim.Record{Why: "abort"},
+			want: "never ran: its enqueue missed the write quorum and was aborted"},
+		{name: "HandedBackOnStop", info: JobInfo{State: StateRetrying, Attempts: 1, NextAttempt: at,
+			Runs: []RunInfo{{Attempt: 1, Consumer: "h/1/ab", Outcome: "yield"}}},
+			want: "retrying: attempt 1 was handed back unfinished by consumer h/1/ab; next attempt at 2026-03-01T10:00:00Z"},
+		{name: "RetryingAfterSeveralFailures", info: JobInfo{State: StateRetrying, Attempts: 3, Failures: 3,
+			NextAttempt: at, LastError: &JobError{Class: "panic", Message: "dq: handler panic: boom"}},
+			want: "retrying: 3 of 3 attempts failed (last error: panic: dq: handler panic: boom); next attempt at " +
+				"2026-03-01T10:00:00Z"},
+		{name: "WaitingToRunAgainAfterAKick", info: JobInfo{State: StateWaiting, Attempts: 2, DueAt: at},
+			want: "waiting, due at 2026-03-01T10:00:00Z, to run again"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, verdict(&tc.info, tc.rec))
+		})
+	}
 }

@@ -221,7 +221,8 @@ func (in *Inspector) eachNode(fn func(i int, n *node.Node)) {
 // Doctor could not make (CONFIG and INFO both refused, the registry not
 // readable) fails saying why. A node that does not answer fails its
 // reachability check only. On a Redis Cluster the Redis checks read one
-// node. The error is for a ctx that ended.
+// node. Whether the services export metrics is not visible from Redis or
+// the nodes, so Doctor cannot check it. The error is for a ctx that ended.
 func (in *Inspector) Doctor(ctx context.Context) ([]Check, error) {
 	var (
 		wg      sync.WaitGroup

@@ -26,6 +26,7 @@ package dqtest
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/zeromicro/go-zero/core/conf"
 	"github.com/zeromicro/go-zero/core/stores/redis"
@@ -128,6 +129,15 @@ func (s *Servers) Conf(name string) dq.DqConf {
 	return c
 }
 
+// Endpoints lists the nodes' host:port addresses, in the order of Nodes.
+func (s *Servers) Endpoints() []string {
+	eps := make([]string, len(s.Nodes))
+	for i, n := range s.Nodes {
+		eps[i] = n.Addr()
+	}
+	return eps
+}
+
 // Close stops every server and removes its data. It is idempotent.
 func (s *Servers) Close() {
 	for _, n := range s.Nodes {
@@ -135,6 +145,33 @@ func (s *Servers) Close() {
 	}
 	s.Redis.Close()
 }
+
+// Shared returns three beanstalkd nodes and a Redis (the zero Options)
+// shared by every test of the process, started by the first call; Main stops
+// them once the tests are done. Tests keep out of each other's way with a
+// config each (Conf with TestName); a test that kills or freezes servers
+// starts its own. Stopping the shared servers is Main's job alone.
+func Shared(t testing.TB) *Servers {
+	t.Helper()
+	return servers(dqtest.Shared(t), Options{})
+}
+
+// Main runs a package's tests and then stops the servers Shared started:
+//
+//	func TestMain(m *testing.M) { dqtest.Main(m) }
+func Main(m *testing.M) { dqtest.Main(m) }
+
+// Eventually polls cond every few milliseconds until it holds, and fails t
+// with the message if it does not within timeout: a test waits for what it
+// needs, never for a fixed time.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	dqtest.Eventually(t, timeout, cond, format, args...)
+}
+
+// Await polls cond every few milliseconds until it holds or timeout
+// passes, and reports which.
+func Await(timeout time.Duration, cond func() bool) bool { return dqtest.Await(timeout, cond) }
 
 // StartBeanstalkd starts one beanstalkd node as o selects (Binlog and
 // MaxJobSize; the rest is ignored). The caller stops it with Close.

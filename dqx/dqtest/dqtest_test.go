@@ -15,7 +15,30 @@ import (
 
 func TestMain(m *testing.M) {
 	logx.Disable()
-	m.Run()
+	dqtest.Main(m)
+}
+
+func TestSharedServersServeEveryTestOfTheProcess(t *testing.T) {
+	t.Parallel()
+	var addrs [2][]string
+	for i := range addrs {
+		t.Run("uses", func(t *testing.T) {
+			s := dqtest.Shared(t)
+			require.Len(t, s.Nodes, 3)
+			addrs[i] = append(s.Endpoints(), s.Redis.Addr())
+			a, b := s.Conf(dqtest.TestName(t)), s.Conf(dqtest.TestName(t))
+			require.NotEqual(t, a.KeyPrefix, b.KeyPrefix, "a name of its own for each config")
+			require.NotEqual(t, a.Beanstalks[0].Tube, b.Beanstalks[0].Tube)
+		})
+	}
+	require.Equal(t, addrs[0], addrs[1], "the same servers, still running after the first test ended")
+	dqtest.Eventually(t, time.Second, func() bool {
+		conn, err := net.DialTimeout("tcp", addrs[0][0], time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, "the shared node answers")
 }
 
 func TestStartHandsBackAConfigAJobRunsOn(t *testing.T) {

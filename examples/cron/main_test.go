@@ -14,7 +14,7 @@ import (
 
 	"github.com/zerodq/zerodq/dq"
 	"github.com/zerodq/zerodq/dqx"
-	"github.com/zerodq/zerodq/internal/dqtest"
+	"github.com/zerodq/zerodq/dqx/dqtest"
 )
 
 func TestMain(m *testing.M) { dqtest.Main(m) }
@@ -50,7 +50,7 @@ func TestSampleConfigLoadsAndValidates(t *testing.T) {
 func TestTwoReplicasRunEachFireAndEachReminderOnce(t *testing.T) {
 	t.Parallel()
 	env := dqtest.Shared(t)
-	name := dqtest.Name(t)
+	name := dqtest.TestName(t)
 	c := Config{
 		Dq: dq.DqConf{Redis: redis.RedisConf{Host: env.Redis.Addr(), Type: redis.NodeType}, KeyPrefix: name},
 		Cron: dqx.CronConf{

@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zeromicro/go-zero/core/stores/redis"
 
+	"github.com/zerodq/zerodq/dqx/dqtest"
 	"github.com/zerodq/zerodq/examples/order/internal/demo"
 	"github.com/zerodq/zerodq/examples/order/internal/types"
-	"github.com/zerodq/zerodq/internal/dqtest"
 )
 
 func TestMain(m *testing.M) { dqtest.Main(m) }
@@ -206,12 +206,12 @@ func TestOrderService(t *testing.T) {
 // startService runs bin on env with a tube and key prefix of the test's own,
 // and a DevServer on devPort unless it is 0, and stops it (SIGTERM, which must
 // end it cleanly) when the test ends. It returns a client and the tube.
-func startService(t *testing.T, bin string, env *dqtest.Env, devPort int) (*demo.Client, string) {
+func startService(t *testing.T, bin string, env *dqtest.Servers, devPort int) (*demo.Client, string) {
 	t.Helper()
 	dir := t.TempDir()
 	port, err := demo.FreePort()
 	require.NoError(t, err)
-	name := dqtest.Name(t)
+	name := dqtest.TestName(t)
 	cfg := filepath.Join(dir, "order-api.yaml")
 	require.NoError(t, demo.WriteConfig(cfg, demo.ServiceConfig{
 		Port: port, Beanstalks: env.Endpoints(), Tube: name,

@@ -1019,7 +1019,7 @@ func BenchmarkClaimFinish(b *testing.B) {
 	due := tb.now(b)
 	for b.Loop() {
 		id, cid := NewClaimID(), NewClaimID()
-		rep, err := tb.store.Claim(ctx, tb.tube, id, cid, due, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 2)
+		rep, err := tb.store.Claim(ctx, tb.tube, id, cid, due, Copy{N: 1, Slot: 0, Ref: testRef, By: "host/123/ab12cd"}, 30000, 2)
 		if err != nil || rep.Kind != Run {
 			b.Fatalf("claim: %v %v", rep, err)
 		}

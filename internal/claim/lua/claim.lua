@@ -81,11 +81,19 @@ if fail > maxFail then
   return {'BURY', 0, 0}
 end
 att = att + 1
-redis.call('HSET', key, 'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', now + leaseMs, 'sp', 0, 'due', due,
-  'a' .. att, now .. ' ' .. by .. ' ' .. ref, 'c:' .. ref, 'r')
--- The story keeps the latest attempts only.
-redis.call('HDEL', key, 'spc', 'a' .. (att - maxAttempts))
-if by ~= '' then redis.call('HSET', key, 'by', by) end
+local set = {'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', now + leaseMs, 'sp', 0, 'due', due,
+  'a' .. att, now .. ' ' .. by .. ' ' .. ref, 'c:' .. ref, 'r'}
+if by ~= '' then
+  set[#set + 1] = 'by'
+  set[#set + 1] = by
+end
+redis.call('HSET', key, unpack(set))
+if att > maxAttempts then
+  -- The story keeps the latest attempts only.
+  redis.call('HDEL', key, 'spc', 'a' .. (att - maxAttempts))
+else
+  redis.call('HDEL', key, 'spc')
+end
 if n > 0 then redis.call('HSET', key, 'n', n) end
 if unc then redis.call('HSET', key, 'unc', 1) end
 expire(now)

@@ -23,11 +23,8 @@ for a = 3, #ARGV, 2 do
   local ref = ARGV[a + 1]
   if ref and ref ~= '' then
     local c = 'c:' .. ref
-    local was = redis.call('HGET', key, c)
-    if was == 'x' then
+    if redis.call('HSETNX', key, c, fate) == 0 and redis.call('HGET', key, c) == 'x' then
       redis.call('HSET', key, c, 'd')
-    elseif not was then
-      redis.call('HSET', key, c, fate)
     end
   end
 end

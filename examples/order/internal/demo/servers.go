@@ -17,7 +17,7 @@ import (
 	"github.com/zeromicro/go-zero/core/stores/redis"
 
 	"github.com/zerodq/zerodq/dq"
-	"github.com/zerodq/zerodq/internal/dqtest"
+	"github.com/zerodq/zerodq/dqx/dqtest"
 )
 
 // probeTimeout bounds the check of one configured server.
@@ -44,7 +44,7 @@ func PrepareServers(ctx context.Context, c dq.DqConf) (*Servers, error) {
 			s.Notes = append(s.Notes, "beanstalkd "+b.Endpoint+" (already running)")
 			continue
 		}
-		srv, err := dqtest.StartBeanstalkd()
+		srv, err := dqtest.StartBeanstalkd(dqtest.Options{})
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -59,7 +59,7 @@ func PrepareServers(ctx context.Context, c dq.DqConf) (*Servers, error) {
 		s.Notes = append(s.Notes, "redis "+c.Redis.Host+" (already running)")
 		return s, nil
 	}
-	srv, err := dqtest.StartRedis()
+	srv, err := dqtest.StartRedis(dqtest.Options{})
 	if err != nil {
 		s.Close()
 		return nil, err
