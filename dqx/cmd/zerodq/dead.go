@@ -135,7 +135,8 @@ func (cl *cli) printBulk(res dq.BulkResult, verb string, dryRun bool) error {
 		return cl.printJSON(res)
 	}
 	if dryRun {
-		fmt.Fprintf(cl.stdout, "dry run: would %s %d of %d selected\n", verb, res.Done, res.Matched)
+		fmt.Fprintf(cl.stdout, "dry run: %d selected to %s, %d of them would be left alone; nothing changed\n",
+			res.Matched, verb, len(res.Skipped))
 	} else {
 		fmt.Fprintf(cl.stdout, "%s: %d of %d selected\n", verb, res.Done, res.Matched)
 	}
