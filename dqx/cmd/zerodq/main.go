@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -161,7 +162,7 @@ func (cl *cli) dispatch(ctx context.Context, args []string) error {
 	rest := args
 	for _, cand := range cmds {
 		words := strings.Fields(cand.name)
-		if len(args) >= len(words) && slicesEqual(args[:len(words)], words) {
+		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
 			c, rest = cand, args[len(words):]
 			break
 		}
@@ -183,18 +184,6 @@ func (cl *cli) dispatch(ctx context.Context, args []string) error {
 		return usagef("unknown command %q (try zerodq -h)", name)
 	}
 	return cl.runCommand(ctx, c, append(lead, rest...))
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func isHelp(arg string) bool {

@@ -70,7 +70,7 @@ func (cl *cli) printPause(ctx context.Context, in *dq.Inspector) error {
 	return nil
 }
 
-// cronInspector opens the schedule's CronInspector.
+// withCron runs fn with the schedule's CronInspector, closed after.
 func (cl *cli) withCron(fn func(ci *dqx.CronInspector) error) error {
 	c, err := cl.config()
 	if err != nil {
