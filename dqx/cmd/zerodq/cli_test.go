@@ -100,6 +100,10 @@ func TestRedisDownIsAOneLineErrorNamingIt(t *testing.T) {
 	b := setup(t, setupOpts{redis: addr, cron: "    - { Name: tick, Spec: '@every 1s' }\n"})
 	b.zerodq(t, "cron", "ls").failed(t, exitFail, addr)
 	b.zerodq(t, "cron", "next", "tick", "--past", "0").failed(t, exitFail, addr)
+	b.zerodq(t, "job", "get", "some-job").failed(t, exitFail, "some-job", addr)
+	r := b.zerodq(t, "doctor")
+	r.failed(t, exitFail, "redis reachable")
+	require.Regexp(t, `redis reachable\s+FAIL\s+`+addr, r.stdout)
 }
 
 func TestJobEnqueueRejectsBadInputBeforeWriting(t *testing.T) {
