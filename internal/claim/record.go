@@ -114,17 +114,19 @@ func parseRecord(h map[string]string) Record {
 	_, owned := h["own"]
 	rec.Summary = !owned && rec.N > 0 && i64("gone") == 1<<rec.N-1 && (rec.State == "D" || rec.State == "V")
 	for f, v := range h {
-		switch {
-		case strings.HasPrefix(f, "c:"):
+		if strings.HasPrefix(f, "c:") {
 			rec.Copies = append(rec.Copies, CopyFate{Ref: f[2:], Fate: v})
-		case len(f) > 1 && f[0] == 'a':
-			n, err := strconv.Atoi(f[1:])
-			if err != nil || n <= 0 {
-				continue
-			}
-			if a, ok := parseAttempt(n, v); ok {
-				rec.Runs = append(rec.Runs, a)
-			}
+			continue
+		}
+		if len(f) < 2 || f[0] != 'a' {
+			continue
+		}
+		n, err := strconv.Atoi(f[1:])
+		if err != nil || n <= 0 {
+			continue
+		}
+		if a, ok := parseAttempt(n, v, h["b"+f[1:]], h["e"+f[1:]]); ok {
+			rec.Runs = append(rec.Runs, a)
 		}
 	}
 	sort.Slice(rec.Copies, func(a, b int) bool { return refLess(rec.Copies[a].Ref, rec.Copies[b].Ref) })
@@ -132,24 +134,25 @@ func parseRecord(h map[string]string) Record {
 	return rec
 }
 
-// parseAttempt reads "<startMs> <by> <ref>[ <endMs> <outcome>]".
-func parseAttempt(n int, v string) (Attempt, bool) {
-	p := strings.Split(v, " ")
-	if len(p) != 3 && len(p) != 5 {
+// parseAttempt reads attempt n from its fields: a<N> "<startMs> <ref>",
+// b<N> the consumer ID, e<N> "<endMs> <outcome>" ("" while running or
+// lapsed).
+func parseAttempt(n int, a, by, end string) (Attempt, bool) {
+	startMs, ref, ok := strings.Cut(a, " ")
+	if !ok {
 		return Attempt{}, false
 	}
-	start, err := strconv.ParseInt(p[0], 10, 64)
+	start, err := strconv.ParseInt(startMs, 10, 64)
 	if err != nil {
 		return Attempt{}, false
 	}
-	a := Attempt{N: n, StartMs: start, By: p[1], Ref: p[2]}
-	if len(p) == 5 {
-		if a.EndMs, err = strconv.ParseInt(p[3], 10, 64); err != nil {
-			return Attempt{}, false
+	at := Attempt{N: n, StartMs: start, By: by, Ref: ref}
+	if endMs, outcome, ok := strings.Cut(end, " "); ok {
+		if at.EndMs, err = strconv.ParseInt(endMs, 10, 64); err == nil {
+			at.Outcome = outcome
 		}
-		a.Outcome = p[4]
 	}
-	return a, true
+	return at, true
 }
 
 // SplitRef splits a copy reference (CopyRef) into its node and job number.

@@ -81,16 +81,20 @@ if fail > maxFail then
   return {'BURY', 0, 0}
 end
 att = att + 1
+-- The attempt's start and copy (a<N>) and its consumer (b<N>) are fields of
+-- their own, each short enough for Redis to keep a small hash compact
+-- (hash-max-listpack-value, 64 bytes).
 local set = {'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', now + leaseMs, 'sp', 0, 'due', due,
-  'a' .. att, now .. ' ' .. by .. ' ' .. ref, 'c:' .. ref, 'r'}
+  'a' .. att, now .. ' ' .. ref, 'c:' .. ref, 'r'}
 if by ~= '' then
-  set[#set + 1] = 'by'
-  set[#set + 1] = by
+  local k = #set
+  set[k + 1], set[k + 2], set[k + 3], set[k + 4] = 'by', by, 'b' .. att, by
 end
 redis.call('HSET', key, unpack(set))
 if att > maxAttempts then
   -- The story keeps the latest attempts only.
-  redis.call('HDEL', key, 'spc', 'a' .. (att - maxAttempts))
+  local old = att - maxAttempts
+  redis.call('HDEL', key, 'spc', 'a' .. old, 'b' .. old, 'e' .. old)
 else
   redis.call('HDEL', key, 'spc')
 end
