@@ -293,7 +293,7 @@ func claimBy(wid string) call {
 func TestClaimAnswersEveryState(t *testing.T) {
 	t.Parallel()
 	won := fields{"st": "R", "own": "c1", "att": 1, "fail": 0, "lease": at(30000), "sp": 0, "due": at(-1000), "n": 3,
-		"by": "k1", "a1": story{at(0), testRef}, "b1": "k1", "c:" + testRef: "r"}
+		"by": "k1", "a1": story{at(0), testRef}, "b1": "k1"}
 	// wonAt is won by attempt att.
 	wonAt := func(att int, changes fields) fields {
 		f := with(won, fields{"att": att, "a1": nil, "b1": nil, fmt.Sprintf("a%d", att): story{at(0), testRef},
@@ -544,8 +544,6 @@ func TestGoneCollectsFinishedRecords(t *testing.T) {
 			write: true, after: with(done, with(spare, fields{"gone": 3}))},
 		{name: "SameSlotTwiceCountsOnce", call: goneAt(0), seed: with(done, fields{"gone": 1}),
 			want: Reply{Kind: OK}, write: true, after: with(done, with(spare, fields{"gone": 1}))},
-		{name: "TheCopyThatRanStaysRan", call: goneAt(0), seed: with(done, fields{"c:" + testRef: "r"}),
-			want: Reply{Kind: OK}, write: true, after: with(done, fields{"gone": 1, "c:" + testRef: "r"})},
 		{name: "RevokedJobsCopyIsRevoked", call: goneAt(0), seed: fields{"st": "V", "why": "revoke", "n": 3},
 			want: Reply{Kind: OK}, write: true, after: fields{"st": "V", "why": "revoke", "n": 3, "gone": 1,
 				"c:" + testRef: "v"}},
@@ -1216,9 +1214,9 @@ func TestGoneKeepsAFinishedJobsSummaryForHistory(t *testing.T) {
 	require.Equal(t, "2", rec["att"])
 	require.Equal(t, "k2", rec["by"])
 	require.Equal(t, "error", rec["err"])
-	require.Equal(t, map[string]string{"c:" + testRef: "r", "c:" + otherRef: "r", "c:127.0.0.1:11302/9": "s"},
+	require.Equal(t, map[string]string{"c:" + testRef: "s", "c:" + otherRef: "s", "c:127.0.0.1:11302/9": "s"},
 		map[string]string{"c:" + testRef: rec["c:"+testRef], "c:" + otherRef: rec["c:"+otherRef],
-			"c:127.0.0.1:11302/9": rec["c:127.0.0.1:11302/9"]})
+			"c:127.0.0.1:11302/9": rec["c:127.0.0.1:11302/9"]}, "deleted as the finished job's copies")
 	ttl := b.pttl(t, id)
 	require.Greater(t, ttl, int64(0))
 	require.LessOrEqual(t, ttl, history.Milliseconds(), "the summary lives History at most")
@@ -1237,6 +1235,8 @@ func TestGoneKeepsAFinishedJobsSummaryForHistory(t *testing.T) {
 	require.True(t, ok)
 	require.True(t, got.Summary)
 	require.LessOrEqual(t, got.TTLMs, history.Milliseconds())
+	require.Equal(t, []CopyFate{{testRef, FateRan}, {otherRef, FateRan}, {"127.0.0.1:11302/9", FateSpare}}, got.Copies,
+		"the copies attempts ran from have run")
 }
 
 func TestGoneNeverLengthensARecordsTTLForHistory(t *testing.T) {
@@ -1331,4 +1331,22 @@ func TestAFinishedJobsSummaryStaysACompactHash(t *testing.T) {
 	enc, err := b.rds.EvalCtx(b.ctx, "return redis.call('OBJECT', 'ENCODING', KEYS[1])", []string{b.key(id)})
 	require.NoError(t, err)
 	require.Contains(t, []string{"listpack", "ziplist"}, enc, "record %v", b.read(t, id))
+}
+
+func TestRecordTellsACopyThatRanFromItsAttemptUnlessItIsTheDeadLetter(t *testing.T) {
+	t.Parallel()
+	rec := parseRecord(map[string]string{
+		"st": "X", "att": "2", "fail": "2", "n": "2", "bid": testRef,
+		"a1": "1000 " + testRef, "b1": "k1", "e1": "1500 fail",
+		"a2": "2000 " + otherRef, "b2": "k2", "e2": "2600 fail",
+		"c:" + testRef: "x", "c:" + otherRef: "e",
+		"a3": "garbage", "ax": "3000 " + otherRef,
+	})
+	require.Equal(t, []CopyFate{{testRef, FateDeadLetter}, {otherRef, FateRan}}, rec.Copies)
+	require.Equal(t, []Attempt{
+		{N: 1, StartMs: 1000, By: "k1", Ref: testRef, EndMs: 1500, Outcome: "fail"},
+		{N: 2, StartMs: 2000, By: "k2", Ref: otherRef, EndMs: 2600, Outcome: "fail"},
+	}, rec.Runs)
+	require.False(t, rec.Summary)
+	require.Equal(t, testRef, rec.DeadRef)
 }

@@ -41,7 +41,7 @@ type Record struct {
 
 // The fates of a copy, as c:<ref> holds them.
 const (
-	FateRan        = "r" // an attempt ran from it
+	FateRan        = "r" // an attempt ran from it (told by the attempt, a<N>)
 	FateSpare      = "s" // deleted as a spare of a finished job
 	FateRevoked    = "v" // deleted because the job was revoked
 	FateDeadLetter = "x" // kept buried as the job's dead letter
@@ -113,9 +113,10 @@ func parseRecord(h map[string]string) Record {
 	}
 	_, owned := h["own"]
 	rec.Summary = !owned && rec.N > 0 && i64("gone") == 1<<rec.N-1 && (rec.State == "D" || rec.State == "V")
+	fates := make(map[string]string)
 	for f, v := range h {
 		if strings.HasPrefix(f, "c:") {
-			rec.Copies = append(rec.Copies, CopyFate{Ref: f[2:], Fate: v})
+			fates[f[2:]] = v
 			continue
 		}
 		if len(f) < 2 || f[0] != 'a' {
@@ -128,6 +129,16 @@ func parseRecord(h map[string]string) Record {
 		if a, ok := parseAttempt(n, v, h["b"+f[1:]], h["e"+f[1:]]); ok {
 			rec.Runs = append(rec.Runs, a)
 		}
+	}
+	// A copy an attempt ran from has run, whatever deleted it later; kept
+	// buried as the dead letter, that is its fate now.
+	for _, a := range rec.Runs {
+		if fates[a.Ref] != FateDeadLetter {
+			fates[a.Ref] = FateRan
+		}
+	}
+	for ref, fate := range fates {
+		rec.Copies = append(rec.Copies, CopyFate{Ref: ref, Fate: fate})
 	}
 	sort.Slice(rec.Copies, func(a, b int) bool { return refLess(rec.Copies[a].Ref, rec.Copies[b].Ref) })
 	sort.Slice(rec.Runs, func(a, b int) bool { return rec.Runs[a].N < rec.Runs[b].N })

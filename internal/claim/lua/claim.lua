@@ -81,11 +81,11 @@ if fail > maxFail then
   return {'BURY', 0, 0}
 end
 att = att + 1
--- The attempt's start and copy (a<N>) and its consumer (b<N>) are fields of
--- their own, each short enough for Redis to keep a small hash compact
--- (hash-max-listpack-value, 64 bytes).
+-- The attempt's start and copy (a<N>: the copy's fate is to have run) and
+-- its consumer (b<N>) are fields of their own, each short enough for Redis
+-- to keep a small hash compact (hash-max-listpack-value, 64 bytes).
 local set = {'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', now + leaseMs, 'sp', 0, 'due', due,
-  'a' .. att, now .. ' ' .. ref, 'c:' .. ref, 'r'}
+  'a' .. att, now .. ' ' .. ref}
 if by ~= '' then
   local k = #set
   set[k + 1], set[k + 2], set[k + 3], set[k + 4] = 'by', by, 'b' .. att, by

@@ -9,9 +9,10 @@ local history = tonumber(ARGV[2])
 local h = redis.call('HMGET', key, 'st', 'n', 'gone', 'unc', 'w')
 if not h[1] then return {'OK', 0, 0} end
 local st = h[1]
--- Each copy's fate, named by the state that had it deleted. A deleted copy's
--- fate is final (the copy an attempt ran from stays 'r'), so a re-sent gone
--- changes none; the dead letter ('x') itself deleted is 'd'.
+-- Each copy's fate (c:<ref>), named by the state that had it deleted; a copy
+-- an attempt ran from is told by its attempt (a<N>) instead. Only a dead
+-- job's copies are looked up first: the dead letter ('x') itself deleted is
+-- 'd', and a re-sent gone must not turn it into an extra copy.
 local fate = 'd'
 if st == 'D' then fate = 's' elseif st == 'V' then fate = 'v' elseif st == 'X' then fate = 'e' end
 local gone = num(h[3])
@@ -35,7 +36,8 @@ if last and history <= 0 then
 end
 local set = {'gone', gone}
 if #refs > 0 then
-  local was = redis.call('HMGET', key, unpack(refs))
+  local was = {}
+  if st == 'X' then was = redis.call('HMGET', key, unpack(refs)) end
   for k, c in ipairs(refs) do
     if was[k] == 'x' then
       set[#set + 1], set[#set + 2] = c, 'd'
