@@ -293,7 +293,7 @@ func claimBy(wid string) call {
 func TestClaimAnswersEveryState(t *testing.T) {
 	t.Parallel()
 	won := fields{"st": "R", "own": "c1", "att": 1, "fail": 0, "lease": at(30000), "sp": 0, "due": at(-1000), "n": 3,
-		"by": "k1", "a1": story{at(0), testRef}, "b1": "k1"}
+		"a1": story{at(0), testRef}, "b1": "k1"}
 	// wonAt is won by attempt att.
 	wonAt := func(att int, changes fields) fields {
 		f := with(won, fields{"att": att, "a1": nil, "b1": nil, fmt.Sprintf("a%d", att): story{at(0), testRef},
@@ -326,7 +326,7 @@ func TestClaimAnswersEveryState(t *testing.T) {
 		{name: "ExpiredLeaseRunsAndCountsAFailure", seed: with(other, fields{"lease": at(-10), "sp": 2, "spc": "c9"}),
 			want: Reply{Kind: Run, Attempt: 2}, write: true, after: wonAt(2, with(lapsed, fields{"fail": 1}))},
 		{name: "ExpiredLeaseNamesTheConsumerThatHeldIt",
-			seed: with(other, fields{"lease": at(-10), "by": "k0", "a1": story{at(-9000), otherRef}, "b1": "k0"}),
+			seed: with(other, fields{"lease": at(-10), "a1": story{at(-9000), otherRef}, "b1": "k0"}),
 			want: Reply{Kind: Run, Attempt: 2}, write: true,
 			after: wonAt(2, with(lapsed, fields{"fail": 1, "em": "lease lapsed on consumer k0",
 				"a1": story{at(-9000), otherRef}, "b1": "k0"}))},
@@ -419,7 +419,7 @@ func TestFinishAnswersEveryState(t *testing.T) {
 	run := running(nil)
 	other := running(fields{"own": "c0"})
 	// started is a run whose attempt was recorded by its claim.
-	started := running(fields{"by": "k1", "a1": story{at(-500), testRef}, "b1": "k1"})
+	started := running(fields{"a1": story{at(-500), testRef}, "b1": "k1"})
 	ended := func(outcome string) story { return story{at(0), outcome} }
 	boom := Failure{Class: "error", Message: "boom: it broke"}
 	runStates(t, finishWith("c1", 0, OutcomeFail), []stateCase{
@@ -1212,7 +1212,7 @@ func TestGoneKeepsAFinishedJobsSummaryForHistory(t *testing.T) {
 	}
 	require.Equal(t, "D", rec["st"])
 	require.Equal(t, "2", rec["att"])
-	require.Equal(t, "k2", rec["by"])
+	require.Equal(t, "k2", rec["b2"])
 	require.Equal(t, "error", rec["err"])
 	require.Equal(t, map[string]string{"c:" + testRef: "s", "c:" + otherRef: "s", "c:127.0.0.1:11302/9": "s"},
 		map[string]string{"c:" + testRef: rec["c:"+testRef], "c:" + otherRef: rec["c:"+otherRef],

@@ -22,7 +22,7 @@ type Record struct {
 	DueMs     int64
 	LeaseMs   int64  // R: the lease's end
 	NotBefore int64  // W: the next attempt's earliest start (ms)
-	By        string // consumer ID of the latest claim
+	By        string // consumer ID of the latest claim (that of its attempt)
 	Writer    string // w: the WithID writer; "" for a generated ID
 	Confirmed bool   // ok: the WithID enqueue was confirmed
 	Why       string // V: revoke or abort
@@ -103,7 +103,7 @@ func parseRecord(h map[string]string) Record {
 		DueMs:     i64("due"),
 		LeaseMs:   i64("lease"),
 		NotBefore: i64("nb"),
-		By:        h["by"],
+		By:        h["b"+strconv.Itoa(int(i64("att")))],
 		Writer:    h["w"],
 		Confirmed: h["ok"] == "1",
 		Why:       h["why"],
