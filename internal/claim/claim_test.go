@@ -293,10 +293,11 @@ func claimBy(wid string) call {
 func TestClaimAnswersEveryState(t *testing.T) {
 	t.Parallel()
 	won := fields{"st": "R", "own": "c1", "att": 1, "fail": 0, "lease": at(30000), "sp": 0, "due": at(-1000), "n": 3,
-		"by": "k1", "a1": story{at(0), "k1", testRef}, "c:" + testRef: "r"}
+		"a1": story{at(0), testRef}, "b1": "k1"}
 	// wonAt is won by attempt att.
 	wonAt := func(att int, changes fields) fields {
-		f := with(won, fields{"att": att, "a1": nil, fmt.Sprintf("a%d", att): story{at(0), "k1", testRef}})
+		f := with(won, fields{"att": att, "a1": nil, "b1": nil, fmt.Sprintf("a%d", att): story{at(0), testRef},
+			fmt.Sprintf("b%d", att): "k1"})
 		return with(f, changes)
 	}
 	lapsed := fields{"err": "lease", "em": "lease lapsed", "et": at(0)}
@@ -325,15 +326,17 @@ func TestClaimAnswersEveryState(t *testing.T) {
 		{name: "ExpiredLeaseRunsAndCountsAFailure", seed: with(other, fields{"lease": at(-10), "sp": 2, "spc": "c9"}),
 			want: Reply{Kind: Run, Attempt: 2}, write: true, after: wonAt(2, with(lapsed, fields{"fail": 1}))},
 		{name: "ExpiredLeaseNamesTheConsumerThatHeldIt",
-			seed: with(other, fields{"lease": at(-10), "by": "k0", "a1": story{at(-9000), "k0", otherRef}}),
+			seed: with(other, fields{"lease": at(-10), "a1": story{at(-9000), otherRef}, "b1": "k0"}),
 			want: Reply{Kind: Run, Attempt: 2}, write: true,
 			after: wonAt(2, with(lapsed, fields{"fail": 1, "em": "lease lapsed on consumer k0",
-				"a1": story{at(-9000), "k0", otherRef}}))},
+				"a1": story{at(-9000), otherRef}, "b1": "k0"}))},
 		{name: "OnlyTheLatestTwentyAttemptsAreKept",
-			seed: with(waiting, fields{"nb": at(-10), "att": 20, "a1": story{at(-9000), "k0", otherRef},
-				"a20": story{at(-5000), "k0", otherRef, at(-4000), "fail"}}),
+			seed: with(waiting, fields{"nb": at(-10), "att": 20, "a1": story{at(-9000), otherRef}, "b1": "k0",
+				"e1": story{at(-8000), "fail"}, "a20": story{at(-5000), otherRef}, "b20": "k0",
+				"e20": story{at(-4000), "fail"}}),
 			want: Reply{Kind: Run, Attempt: 21}, write: true,
-			after: wonAt(21, fields{"fail": 1, "nb": at(-10), "a20": story{at(-5000), "k0", otherRef, at(-4000), "fail"}})},
+			after: wonAt(21, fields{"fail": 1, "nb": at(-10), "a20": story{at(-5000), otherRef}, "b20": "k0",
+				"e20": story{at(-4000), "fail"}})},
 		{name: "ExpiredLeaseOverMaxFailBuries", seed: with(other, fields{"lease": at(-10), "fail": 2}),
 			want: Reply{Kind: Bury}, write: true,
 			after: with(other, with(lapsed, fields{"lease": at(-10), "fail": 3, "st": "X"}))},
@@ -416,28 +419,28 @@ func TestFinishAnswersEveryState(t *testing.T) {
 	run := running(nil)
 	other := running(fields{"own": "c0"})
 	// started is a run whose attempt was recorded by its claim.
-	started := running(fields{"by": "k1", "a1": story{at(-500), "k1", testRef}})
-	ended := func(outcome string) story { return story{at(-500), "k1", testRef, at(0), outcome} }
+	started := running(fields{"a1": story{at(-500), testRef}, "b1": "k1"})
+	ended := func(outcome string) story { return story{at(0), outcome} }
 	boom := Failure{Class: "error", Message: "boom: it broke"}
 	runStates(t, finishWith("c1", 0, OutcomeFail), []stateCase{
 		{name: "OKEndsTheAttempt", call: finishWith("c1", 0, OutcomeOK), seed: started,
-			want: Reply{Kind: Delete, Own: true}, write: true, after: with(started, fields{"st": "D", "a1": ended("ok")})},
+			want: Reply{Kind: Delete, Own: true}, write: true, after: with(started, fields{"st": "D", "e1": ended("ok")})},
 		{name: "FailEndsTheAttemptAndRecordsTheLastError", call: finishWhy(OutcomeFail, boom), seed: started,
 			want: Reply{Kind: Release, Ms: 5000, Own: true}, write: true,
-			after: with(started, fields{"st": "W", "fail": 1, "nb": at(5000), "a1": ended("fail"),
+			after: with(started, fields{"st": "W", "fail": 1, "nb": at(5000), "e1": ended("fail"),
 				"err": "error", "em": "boom: it broke", "et": at(0)})},
 		{name: "DeadRecordsTheLastError", call: finishWhy(OutcomeDead, Failure{Class: "skip", Message: "no such order"}),
 			seed: with(started, fields{"err": "lease", "em": "lease lapsed", "et": at(-3000)}),
 			want: Reply{Kind: Bury, Own: true}, write: true,
-			after: with(started, fields{"st": "X", "fail": 1, "a1": ended("dead"),
+			after: with(started, fields{"st": "X", "fail": 1, "e1": ended("dead"),
 				"err": "skip", "em": "no such order", "et": at(0)})},
 		{name: "YieldEndsTheAttemptAndKeepsTheLastError", call: finishWhy(OutcomeYield, boom),
 			seed: with(started, fields{"err": "panic", "em": "p", "et": at(-3000)}),
 			want: Reply{Kind: Release, Own: true}, write: true,
-			after: with(started, fields{"st": "W", "nb": at(0), "a1": ended("yield"),
+			after: with(started, fields{"st": "W", "nb": at(0), "e1": ended("yield"),
 				"err": "panic", "em": "p", "et": at(-3000)})},
 		{name: "ResentFailAppendsNothing", call: finishWhy(OutcomeFail, boom),
-			seed: with(started, fields{"st": "W", "fail": 1, "nb": at(5000), "a1": ended("fail")}),
+			seed: with(started, fields{"st": "W", "fail": 1, "nb": at(5000), "e1": ended("fail")}),
 			want: Reply{Kind: Release, Ms: 5000, Own: true}},
 		{name: "StaleFinishRecordsNothing", call: finishWhy(OutcomeFail, boom),
 			seed: with(started, fields{"own": "c0"}), want: Reply{Kind: Spare, Ms: 1000}, write: true,
@@ -447,20 +450,20 @@ func TestFinishAnswersEveryState(t *testing.T) {
 			after: fields{"st": "W", "own": "c1", "fail": 1, "nb": at(5000), "err": "error", "em": "boom: it broke",
 				"et": at(0)}},
 		{name: "OKIsDone", call: finishWith("c1", 0, OutcomeOK), seed: run, want: Reply{Kind: Delete, Own: true}, write: true,
-			after: with(run, fields{"st": "D"})},
+			after: with(run, fields{"st": "D", "e1": ended("ok")})},
 		{name: "FailWaitsForBackoff", seed: run, want: Reply{Kind: Release, Ms: 5000, Own: true}, write: true,
-			after: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)})},
+			after: with(run, fields{"st": "W", "fail": 1, "nb": at(5000), "e1": ended("fail")})},
 		{name: "FailOverMaxFailBuries", seed: with(run, fields{"fail": 2}), want: Reply{Kind: Bury, Own: true}, write: true,
-			after: with(run, fields{"st": "X", "fail": 3})},
+			after: with(run, fields{"st": "X", "fail": 3, "e1": ended("fail")})},
 		{name: "FailOverMaxFailForgetsAnOldDeadLetter", seed: with(run, fields{"fail": 2, "bur": 1, "bid": otherRef}),
-			want: Reply{Kind: Bury, Own: true}, write: true, after: with(run, fields{"st": "X", "fail": 3})},
+			want: Reply{Kind: Bury, Own: true}, write: true, after: with(run, fields{"st": "X", "fail": 3, "e1": ended("fail")})},
 		{name: "DeadBuriesAtOnce", call: finishWith("c1", 0, OutcomeDead), seed: run, want: Reply{Kind: Bury, Own: true},
-			write: true, after: with(run, fields{"st": "X", "fail": 1})},
+			write: true, after: with(run, fields{"st": "X", "fail": 1, "e1": ended("dead")})},
 		{name: "YieldReleasesAtOnceWithoutAFailure", call: finishWith("c1", 0, OutcomeYield), seed: run,
-			want: Reply{Kind: Release, Own: true}, write: true, after: with(run, fields{"st": "W", "nb": at(0)})},
+			want: Reply{Kind: Release, Own: true}, write: true, after: with(run, fields{"st": "W", "nb": at(0), "e1": ended("yield")})},
 		{name: "UnrunReleasesAtOnceAndTakesTheAttemptBack", call: finishWith("c1", 0, OutcomeUnrun),
 			seed: with(run, fields{"att": 2}), want: Reply{Kind: Release, Own: true}, write: true,
-			after: with(run, fields{"st": "W", "nb": at(0), "att": 1})},
+			after: with(run, fields{"st": "W", "nb": at(0), "att": 1, "e2": ended("unrun")})},
 		{name: "ResentUnrunTakesTheAttemptBackOnce", call: finishWith("c1", 0, OutcomeUnrun),
 			seed: with(run, fields{"st": "W", "nb": at(-100)}), want: Reply{Kind: Release, Own: true}},
 		{name: "ResentFailCountsOnce", seed: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)}),
@@ -541,8 +544,6 @@ func TestGoneCollectsFinishedRecords(t *testing.T) {
 			write: true, after: with(done, with(spare, fields{"gone": 3}))},
 		{name: "SameSlotTwiceCountsOnce", call: goneAt(0), seed: with(done, fields{"gone": 1}),
 			want: Reply{Kind: OK}, write: true, after: with(done, with(spare, fields{"gone": 1}))},
-		{name: "TheCopyThatRanStaysRan", call: goneAt(0), seed: with(done, fields{"c:" + testRef: "r"}),
-			want: Reply{Kind: OK}, write: true, after: with(done, fields{"gone": 1, "c:" + testRef: "r"})},
 		{name: "RevokedJobsCopyIsRevoked", call: goneAt(0), seed: fields{"st": "V", "why": "revoke", "n": 3},
 			want: Reply{Kind: OK}, write: true, after: fields{"st": "V", "why": "revoke", "n": 3, "gone": 1,
 				"c:" + testRef: "v"}},
@@ -1211,11 +1212,11 @@ func TestGoneKeepsAFinishedJobsSummaryForHistory(t *testing.T) {
 	}
 	require.Equal(t, "D", rec["st"])
 	require.Equal(t, "2", rec["att"])
-	require.Equal(t, "k2", rec["by"])
+	require.Equal(t, "k2", rec["b2"])
 	require.Equal(t, "error", rec["err"])
-	require.Equal(t, map[string]string{"c:" + testRef: "r", "c:" + otherRef: "r", "c:127.0.0.1:11302/9": "s"},
+	require.Equal(t, map[string]string{"c:" + testRef: "s", "c:" + otherRef: "s", "c:127.0.0.1:11302/9": "s"},
 		map[string]string{"c:" + testRef: rec["c:"+testRef], "c:" + otherRef: rec["c:"+otherRef],
-			"c:127.0.0.1:11302/9": rec["c:127.0.0.1:11302/9"]})
+			"c:127.0.0.1:11302/9": rec["c:127.0.0.1:11302/9"]}, "deleted as the finished job's copies")
 	ttl := b.pttl(t, id)
 	require.Greater(t, ttl, int64(0))
 	require.LessOrEqual(t, ttl, history.Milliseconds(), "the summary lives History at most")
@@ -1234,6 +1235,8 @@ func TestGoneKeepsAFinishedJobsSummaryForHistory(t *testing.T) {
 	require.True(t, ok)
 	require.True(t, got.Summary)
 	require.LessOrEqual(t, got.TTLMs, history.Milliseconds())
+	require.Equal(t, []CopyFate{{testRef, FateRan}, {otherRef, FateRan}, {"127.0.0.1:11302/9", FateSpare}}, got.Copies,
+		"the copies attempts ran from have run")
 }
 
 func TestGoneNeverLengthensARecordsTTLForHistory(t *testing.T) {
@@ -1298,4 +1301,52 @@ func TestErrorMessagesAreCutAtARuneBoundary(t *testing.T) {
 	got := cutMessage(long)
 	require.Equal(t, strings.Repeat("a", MaxErrorMessage-1), got)
 	require.Len(t, cutMessage(strings.Repeat("b", 2000)), MaxErrorMessage)
+}
+
+// TestAFinishedJobsSummaryStaysACompactHash: with a consumer ID and copy
+// references as long as a Kubernetes fleet's, every field of a finished
+// job's summary stays within hash-max-listpack-value (64 bytes), so Redis
+// keeps it in its compact encoding rather than a hash table several times
+// its size.
+func TestAFinishedJobsSummaryStaysACompactHash(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.store = New(b.rds, b.store.prefix, testTTL, WithHistory(time.Minute))
+	id := NewClaimID()
+	t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), b.key(id)) })
+	by := "order-api-7d9f8b6c5-x2x4k/1234567/ab12cd"
+	refs := []string{"10.120.33.201:11300/12345678", "10.120.33.202:11300/12345679", "10.120.33.203:11300/12345680"}
+	due := b.now(t)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c1", due, Copy{N: 3, Slot: 0, Ref: refs[0], By: by}, 30000, 2)
+	require.NoError(t, err)
+	require.Equal(t, Run, rep.Kind)
+	_, err = b.store.Finish(b.ctx, b.tube, id, "c1", 0, OutcomeOK, 0, 2, Failure{})
+	require.NoError(t, err)
+	items := make([]GoneItem, len(refs))
+	for i, ref := range refs {
+		items[i] = GoneItem{Tube: b.tube, ID: id, Slot: i, Ref: ref}
+	}
+	require.NoError(t, b.store.GoneMany(b.ctx, items))
+	require.Equal(t, "D", b.read(t, id)["st"])
+	enc, err := b.rds.EvalCtx(b.ctx, "return redis.call('OBJECT', 'ENCODING', KEYS[1])", []string{b.key(id)})
+	require.NoError(t, err)
+	require.Contains(t, []string{"listpack", "ziplist"}, enc, "record %v", b.read(t, id))
+}
+
+func TestRecordTellsACopyThatRanFromItsAttemptUnlessItIsTheDeadLetter(t *testing.T) {
+	t.Parallel()
+	rec := parseRecord(map[string]string{
+		"st": "X", "att": "2", "fail": "2", "n": "2", "bid": testRef,
+		"a1": "1000 " + testRef, "b1": "k1", "e1": "1500 fail",
+		"a2": "2000 " + otherRef, "b2": "k2", "e2": "2600 fail",
+		"c:" + testRef: "x", "c:" + otherRef: "e",
+		"a3": "garbage", "ax": "3000 " + otherRef,
+	})
+	require.Equal(t, []CopyFate{{testRef, FateDeadLetter}, {otherRef, FateRan}}, rec.Copies)
+	require.Equal(t, []Attempt{
+		{N: 1, StartMs: 1000, By: "k1", Ref: testRef, EndMs: 1500, Outcome: "fail"},
+		{N: 2, StartMs: 2000, By: "k2", Ref: otherRef, EndMs: 2600, Outcome: "fail"},
+	}, rec.Runs)
+	require.False(t, rec.Summary)
+	require.Equal(t, testRef, rec.DeadRef)
 }

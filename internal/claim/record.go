@@ -22,7 +22,7 @@ type Record struct {
 	DueMs     int64
 	LeaseMs   int64  // R: the lease's end
 	NotBefore int64  // W: the next attempt's earliest start (ms)
-	By        string // consumer ID of the latest claim
+	By        string // consumer ID of the latest claim (that of its attempt)
 	Writer    string // w: the WithID writer; "" for a generated ID
 	Confirmed bool   // ok: the WithID enqueue was confirmed
 	Why       string // V: revoke or abort
@@ -41,7 +41,7 @@ type Record struct {
 
 // The fates of a copy, as c:<ref> holds them.
 const (
-	FateRan        = "r" // an attempt ran from it
+	FateRan        = "r" // an attempt ran from it (told by the attempt, a<N>)
 	FateSpare      = "s" // deleted as a spare of a finished job
 	FateRevoked    = "v" // deleted because the job was revoked
 	FateDeadLetter = "x" // kept buried as the job's dead letter
@@ -103,7 +103,7 @@ func parseRecord(h map[string]string) Record {
 		DueMs:     i64("due"),
 		LeaseMs:   i64("lease"),
 		NotBefore: i64("nb"),
-		By:        h["by"],
+		By:        h["b"+strconv.Itoa(int(i64("att")))],
 		Writer:    h["w"],
 		Confirmed: h["ok"] == "1",
 		Why:       h["why"],
@@ -113,43 +113,57 @@ func parseRecord(h map[string]string) Record {
 	}
 	_, owned := h["own"]
 	rec.Summary = !owned && rec.N > 0 && i64("gone") == 1<<rec.N-1 && (rec.State == "D" || rec.State == "V")
+	fates := make(map[string]string)
 	for f, v := range h {
-		switch {
-		case strings.HasPrefix(f, "c:"):
-			rec.Copies = append(rec.Copies, CopyFate{Ref: f[2:], Fate: v})
-		case len(f) > 1 && f[0] == 'a':
-			n, err := strconv.Atoi(f[1:])
-			if err != nil || n <= 0 {
-				continue
-			}
-			if a, ok := parseAttempt(n, v); ok {
-				rec.Runs = append(rec.Runs, a)
-			}
+		if strings.HasPrefix(f, "c:") {
+			fates[f[2:]] = v
+			continue
 		}
+		if len(f) < 2 || f[0] != 'a' {
+			continue
+		}
+		n, err := strconv.Atoi(f[1:])
+		if err != nil || n <= 0 {
+			continue
+		}
+		if a, ok := parseAttempt(n, v, h["b"+f[1:]], h["e"+f[1:]]); ok {
+			rec.Runs = append(rec.Runs, a)
+		}
+	}
+	// A copy an attempt ran from has run, whatever deleted it later; kept
+	// buried as the dead letter, that is its fate now.
+	for _, a := range rec.Runs {
+		if fates[a.Ref] != FateDeadLetter {
+			fates[a.Ref] = FateRan
+		}
+	}
+	for ref, fate := range fates {
+		rec.Copies = append(rec.Copies, CopyFate{Ref: ref, Fate: fate})
 	}
 	sort.Slice(rec.Copies, func(a, b int) bool { return refLess(rec.Copies[a].Ref, rec.Copies[b].Ref) })
 	sort.Slice(rec.Runs, func(a, b int) bool { return rec.Runs[a].N < rec.Runs[b].N })
 	return rec
 }
 
-// parseAttempt reads "<startMs> <by> <ref>[ <endMs> <outcome>]".
-func parseAttempt(n int, v string) (Attempt, bool) {
-	p := strings.Split(v, " ")
-	if len(p) != 3 && len(p) != 5 {
+// parseAttempt reads attempt n from its fields: a<N> "<startMs> <ref>",
+// b<N> the consumer ID, e<N> "<endMs> <outcome>" ("" while running or
+// lapsed).
+func parseAttempt(n int, a, by, end string) (Attempt, bool) {
+	startMs, ref, ok := strings.Cut(a, " ")
+	if !ok {
 		return Attempt{}, false
 	}
-	start, err := strconv.ParseInt(p[0], 10, 64)
+	start, err := strconv.ParseInt(startMs, 10, 64)
 	if err != nil {
 		return Attempt{}, false
 	}
-	a := Attempt{N: n, StartMs: start, By: p[1], Ref: p[2]}
-	if len(p) == 5 {
-		if a.EndMs, err = strconv.ParseInt(p[3], 10, 64); err != nil {
-			return Attempt{}, false
+	at := Attempt{N: n, StartMs: start, By: by, Ref: ref}
+	if endMs, outcome, ok := strings.Cut(end, " "); ok {
+		if at.EndMs, err = strconv.ParseInt(endMs, 10, 64); err == nil {
+			at.Outcome = outcome
 		}
-		a.Outcome = p[4]
 	}
-	return a, true
+	return at, true
 }
 
 // SplitRef splits a copy reference (CopyRef) into its node and job number.

@@ -66,7 +66,7 @@ if not claimable then return route(now, cid, i, r, ref) end
 if lapsed then
   -- The last error is the lapsed lease, named after the consumer that held
   -- it (its attempt keeps no end: it never finished).
-  local who = redis.call('HGET', key, 'by')
+  local who = redis.call('HGET', key, 'b' .. r.att)
   local msg = 'lease lapsed'
   if who then msg = msg .. ' on consumer ' .. who end
   redis.call('HSET', key, 'err', 'lease', 'em', msg, 'et', now)
@@ -81,16 +81,20 @@ if fail > maxFail then
   return {'BURY', 0, 0}
 end
 att = att + 1
+-- The attempt's start and copy (a<N>: the copy's fate is to have run) and
+-- its consumer (b<N>; that of the latest attempt is the job's owner) are
+-- fields of their own, each short enough for Redis to keep a small hash
+-- compact (hash-max-listpack-value, 64 bytes).
 local set = {'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', now + leaseMs, 'sp', 0, 'due', due,
-  'a' .. att, now .. ' ' .. by .. ' ' .. ref, 'c:' .. ref, 'r'}
+  'a' .. att, now .. ' ' .. ref}
 if by ~= '' then
-  set[#set + 1] = 'by'
-  set[#set + 1] = by
+  set[#set + 1], set[#set + 2] = 'b' .. att, by
 end
 redis.call('HSET', key, unpack(set))
 if att > maxAttempts then
   -- The story keeps the latest attempts only.
-  redis.call('HDEL', key, 'spc', 'a' .. (att - maxAttempts))
+  local old = att - maxAttempts
+  redis.call('HDEL', key, 'spc', 'a' .. old, 'b' .. old, 'e' .. old)
 else
   redis.call('HDEL', key, 'spc')
 end

@@ -35,5 +35,6 @@ local function expire(now)
   redis.call('PEXPIRE', key, m - now + ttl)
 end
 
--- maxAttempts is how many attempts (fields a<N>) a record keeps: the latest.
+-- maxAttempts is how many attempts (fields a<N>, b<N>, e<N>) a record keeps:
+-- the latest.
 local maxAttempts = 20

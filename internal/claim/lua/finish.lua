@@ -58,35 +58,36 @@ if r.st ~= 'R' then
   return route(now, cid, i, r, false)
 end
 
--- The first send of this finish: its attempt gets its end and outcome, and
--- a failure is the last error.
-local a = 'a' .. r.att
-local story = redis.call('HGET', key, a)
-if story then redis.call('HSET', key, a, story .. ' ' .. now .. ' ' .. outcome) end
+-- The first send of this finish: its attempt gets its end and outcome
+-- (e<N>), and a failure is the last error; mark holds those fields, written
+-- with the state in one HSET.
+local mark = {}
+if r.att > 0 then mark = {'e' .. r.att, now .. ' ' .. outcome} end
 if (outcome == 'fail' or outcome == 'dead') and errClass ~= '' then
-  redis.call('HSET', key, 'err', errClass, 'em', errMsg, 'et', now)
+  local k = #mark
+  mark[k + 1], mark[k + 2], mark[k + 3], mark[k + 4], mark[k + 5], mark[k + 6] = 'err', errClass, 'em', errMsg, 'et', now
 end
 
 if outcome == 'ok' then
-  redis.call('HSET', key, 'st', 'D', 'own', cid)
+  redis.call('HSET', key, 'st', 'D', 'own', cid, unpack(mark))
   expire(now)
   return own({'DELETE', 0, 0})
 elseif outcome == 'yield' then
-  redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now)
+  redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, unpack(mark))
   expire(now)
   return own({'RELEASE', 0, 0})
 elseif outcome == 'unrun' then
-  redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, 'att', math.max(num(r.att) - 1, 0))
+  redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, 'att', math.max(num(r.att) - 1, 0), unpack(mark))
   expire(now)
   return own({'RELEASE', 0, 0})
 end
 local fail = r.fail + 1
 if outcome == 'dead' or fail > maxFail then
-  redis.call('HSET', key, 'st', 'X', 'own', cid, 'fail', fail)
+  redis.call('HSET', key, 'st', 'X', 'own', cid, 'fail', fail, unpack(mark))
   redis.call('HDEL', key, 'bur', 'bid')
   expire(now)
   return own({'BURY', 0, 0})
 end
-redis.call('HSET', key, 'st', 'W', 'own', cid, 'fail', fail, 'nb', now + backoff)
+redis.call('HSET', key, 'st', 'W', 'own', cid, 'fail', fail, 'nb', now + backoff, unpack(mark))
 expire(now)
 return own({'RELEASE', 0, backoff})
