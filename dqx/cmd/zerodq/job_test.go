@@ -59,6 +59,15 @@ func TestJobGetShowsAJobInEveryState(t *testing.T) {
 		"a copy it ran from: %+v", d.Copies)
 	require.NotEmpty(t, d.Verdict)
 	require.False(t, d.WithID)
+	// Once its copies are gone, a finished job stays a summary for History
+	// (default 1h), instead of vanishing or living DedupeTTL (24h).
+	dqtest.Eventually(t, 10*time.Second, func() bool {
+		d = b.jobs(t, s.done)[s.done]
+		return d.Expires.Before(time.Now().Add(b.conf.History + time.Minute))
+	}, "the done job kept for History")
+	require.Equal(t, time.Hour, b.conf.History)
+	require.Equal(t, dq.StateDone, d.State)
+	require.Equal(t, 1, d.Attempts)
 
 	x := js[s.dead]
 	require.NotNil(t, x.LastError)
