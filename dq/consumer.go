@@ -117,6 +117,7 @@ type consumer struct {
 	idle  chan struct{}        // closed when runs becomes empty during drain
 
 	redis    redisHealth
+	ops      consumerOps // registry entry, queue pause, outcome counts
 	gones    *goneBatcher
 	finished *recentDone
 }
@@ -172,6 +173,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		local:     make(map[string]*localJob),
 	}
 	cs.redis.init(cs)
+	cs.ops.init(cs)
 	cs.clock = clock.New(cs.redis.nowMicros, 0)
 	cs.gones = newGoneBatcher(cs)
 	cs.finished = newRecentDone(8192, c.DedupeTTL)
@@ -204,6 +206,7 @@ func (c *consumer) Start() {
 	}
 	c.clock.Start()
 	c.gones.start()
+	c.ops.start()
 	// Nothing is reserved before Redis has answered once (and the clock has
 	// its offset to Redis time).
 	c.redis.awaitFirst()
@@ -304,6 +307,7 @@ func (c *consumer) drain() {
 		c.gones.stop()
 		c.closeLoops()
 		c.loopsWG.Wait()
+		c.ops.stop()
 		c.redis.stop()
 		c.clock.Close()
 		c.redis.close()
@@ -469,7 +473,7 @@ func (c *consumer) touchRuns(l *nodeLoop) {
 // gate bounds the consumer: reserve only while a worker is free (or fewer
 // than prefetch copies wait for one) and fewer than maxCopies copies are in
 // hand; start a handler only with a worker. It also pauses reserving while
-// Redis is away.
+// Redis is away or the queue is paused.
 //
 // The prefetched copies are what a freed worker takes next, so that it waits
 // for one claim, not for reserves that mostly bring spare copies of jobs run
@@ -485,9 +489,19 @@ type gate struct {
 	waiting   int // copies waiting in acquire
 	copies    int
 	maxCopies int
-	paused    bool
+	paused    pauseReason // why reserving is paused; 0 when it is not
 	closed    bool
 }
+
+// pauseReason is a reason to stop reserving. The reasons combine: reserving
+// resumes only once none holds, so the end of a Redis outage does not lift a
+// queue pause, nor the reverse.
+type pauseReason uint8
+
+const (
+	pauseRedis pauseReason = 1 << iota // Redis away (redisHealth)
+	pauseQueue                         // the queue paused by an operator
+)
 
 // workerWait bounds how long a claimed copy waits for a free worker (a
 // quarter of the lease, when that is shorter).
@@ -504,7 +518,7 @@ func newGate(workers, maxCopies int) *gate {
 
 // mayEnter says whether a copy may be reserved now; g.mu is held.
 func (g *gate) mayEnter() bool {
-	return !g.paused && g.copies < g.maxCopies && (len(g.sem) < g.workers || g.waiting < g.prefetch)
+	return g.paused == 0 && g.copies < g.maxCopies && (len(g.sem) < g.workers || g.waiting < g.prefetch)
 }
 
 // enterUpTo waits until a copy may be reserved and counts up to n: as many
@@ -590,9 +604,28 @@ func (g *gate) release() {
 	g.changed()
 }
 
-func (g *gate) setPaused(p bool) {
+// isPaused says whether reserving is paused for any of the reasons why.
+func (g *gate) isPaused(why pauseReason) bool {
 	g.mu.Lock()
-	g.paused = p
+	defer g.mu.Unlock()
+	return g.paused&why != 0
+}
+
+// inHand counts the copies reserved and not yet done with, running or not.
+func (g *gate) inHand() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.copies
+}
+
+// setPaused sets or lifts one reason to pause reserving.
+func (g *gate) setPaused(why pauseReason, on bool) {
+	g.mu.Lock()
+	if on {
+		g.paused |= why
+	} else {
+		g.paused &^= why
+	}
 	g.mu.Unlock()
 	g.cond.Broadcast()
 }

@@ -17,6 +17,10 @@ type heldCopy struct {
 	env  envelope.Envelope
 	pri  uint32
 	slot int
+	// What the run of this copy knew of the job, for its dead-letter entry:
+	// the attempt (0 when it did not run) and its failure.
+	att            int
+	errCls, errMsg string
 }
 
 // ref is the copy's own reference in the claim store, which tells a job's
@@ -95,13 +99,14 @@ func (c *consumer) claimLoop(h *heldCopy) {
 func (c *consumer) claimOnce(h *heldCopy) bool {
 	env := &h.env
 	if c.finished.has(env.ID, env.DueMs) {
-		metricConsumed.Inc(c.tube, outcomeDuplicate)
+		c.consumed(outcomeDuplicate)
 		c.deleteCopy(h)
 		return false
 	}
-	if c.isStopping() || c.redis.isDown() {
+	if c.isStopping() || c.redis.isDown() || c.ops.paused.Load() {
 		// Redis away: no call through go-zero's breaker (see redisHealth);
-		// the copy is claimed when it comes back.
+		// the copy is claimed when it comes back. The queue paused: the copy
+		// waits on its node for the resume, unclaimed.
 		c.release(h, 0)
 		return false
 	}
@@ -147,9 +152,9 @@ func (c *consumer) route(h *heldCopy, rep claim.Reply) bool {
 		return c.waitOrRelease(h, time.Duration(rep.Ms)*time.Millisecond)
 	case claim.Delete:
 		if rep.Revoked() {
-			metricConsumed.Inc(c.tube, outcomeRevoked)
+			c.consumed(outcomeRevoked)
 		} else {
-			metricConsumed.Inc(c.tube, outcomeDuplicate)
+			c.consumed(outcomeDuplicate)
 		}
 		c.deleteCopy(h)
 	case claim.Bury:
@@ -227,7 +232,12 @@ func (c *consumer) deleteCopy(h *heldCopy) {
 
 // buryCopy makes a copy the job's dead letter, or deletes it when another
 // copy already is.
+// The dead-letter index entry is written first (an intent): a copy buried
+// with no entry would be a dead letter no operator lists. An EXTRA copy's
+// entry stays: the job's record names its real dead letter (bid), which the
+// Inspector resolves.
 func (c *consumer) buryCopy(h *heldCopy) {
+	c.deadIntent(h)
 	if err := h.cp.Bury(h.pri); err != nil {
 		return
 	}
@@ -237,9 +247,9 @@ func (c *consumer) buryCopy(h *heldCopy) {
 	switch {
 	case err != nil:
 	case rep.Kind == claim.Extra:
-		metricConsumed.Inc(c.tube, outcomeDuplicate)
+		c.consumed(outcomeDuplicate)
 		c.deleteCopy(h) // its fate: an extra dead copy
 	default:
-		metricConsumed.Inc(c.tube, outcomeDead)
+		c.consumed(outcomeDead)
 	}
 }

@@ -112,7 +112,7 @@ func (l *nodeLoop) pause(d time.Duration) bool {
 // HMAC) visible in the node's buried list, never running or dropping it. The
 // first one per node is logged with a sample; later ones are counted.
 func (l *nodeLoop) buryMalformed(cp *node.Copy, err error) {
-	metricConsumed.Inc(l.c.tube, outcomeMalformed)
+	l.c.consumed(outcomeMalformed)
 	n := l.malformed.Add(1)
 	if n == 1 {
 		sample := cp.Body

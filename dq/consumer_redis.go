@@ -155,7 +155,7 @@ func (h *redisHealth) awaitFirst() {
 func (h *redisHealth) pauseLocked() {
 	h.down = true
 	h.back = make(chan struct{})
-	h.c.gate.setPaused(true)
+	h.c.gate.setPaused(pauseRedis, true)
 	h.wg.Add(1)
 	go h.probe()
 }
@@ -193,7 +193,7 @@ func (h *redisHealth) probe() {
 		h.down = false
 		close(h.back)
 		h.mu.Unlock()
-		h.c.gate.setPaused(false)
+		h.c.gate.setPaused(pauseRedis, false)
 		logx.Info("dq: redis answers, consuming")
 		return
 	}
@@ -226,7 +226,7 @@ func (h *redisHealth) reportLost() bool {
 		// Done only when Redis recorded this run's ok: a run whose lease
 		// was taken over meanwhile is answered as any other copy.
 		if o == claim.OutcomeOK && rep.Kind == claim.Delete && rep.Own {
-			metricConsumed.Inc(h.c.tube, outcomeOK)
+			h.c.consumed(outcomeOK)
 			h.c.finished.add(lc.id, lc.dueMs, sent)
 		}
 	}

@@ -3,7 +3,6 @@ package dq
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -172,8 +171,10 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	c.removeRun(r)
 
 	outcome, backoff, why := claim.OutcomeOK, time.Duration(0), claim.Failure{}
+	h.att = attempt
 	if herr != nil {
-		why = failureOf(herr, hctx)
+		h.errCls, h.errMsg = deadCause(herr, hctx)
+		why = claim.Failure{Class: h.errCls, Message: h.errMsg}
 	}
 	switch {
 	case herr == nil:
@@ -191,30 +192,6 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 			Debugf("dq: handler failed, retrying in %v: %v", backoff, herr)
 	}
 	return c.finish(h, cid, outcome, backoff, why)
-}
-
-// panicError is a handler's panic turned into its failure.
-type panicError struct{ v any }
-
-func (e *panicError) Error() string { return fmt.Sprintf("dq: handler panic: %v", e.v) }
-
-// failureOf classes a handler's error for the job's record: skip
-// (ErrSkipRetry), panic, lease (cancelled as its lease was about to lapse),
-// timeout (its ctx's deadline, Timeout, passed) or error.
-func failureOf(err error, hctx context.Context) claim.Failure {
-	var pe *panicError
-	class := "error"
-	switch {
-	case errors.Is(err, ErrSkipRetry):
-		class = "skip"
-	case errors.As(err, &pe):
-		class = "panic"
-	case errors.Is(context.Cause(hctx), errLeaseLost):
-		class = "lease"
-	case errors.Is(hctx.Err(), context.DeadlineExceeded):
-		class = "timeout"
-	}
-	return claim.Failure{Class: class, Message: err.Error()}
 }
 
 // call runs the handler, turning a panic into an error.
@@ -248,9 +225,9 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			done := o == claim.OutcomeOK && rep.Kind == claim.Delete && rep.Own
 			switch {
 			case done:
-				metricConsumed.Inc(c.tube, outcomeOK)
+				c.consumed(outcomeOK)
 			case o == claim.OutcomeFail && rep.Kind == claim.Release:
-				metricConsumed.Inc(c.tube, outcomeRetry)
+				c.consumed(outcomeRetry)
 			}
 			switch {
 			case rep.Kind == claim.Release && rep.Ms == 0:

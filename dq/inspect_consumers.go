@@ -2,6 +2,11 @@ package dq
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -50,39 +55,134 @@ type AuditEntry struct {
 
 // Consumers lists the live registry entries, oldest first.
 func (in *Inspector) Consumers(ctx context.Context) ([]ConsumerInfo, error) {
-	return nil, errUnbuilt
+	now, err := in.store.Now(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dq: inspector: consumers: %w", err)
+	}
+	raw, err := in.store.Index().Consumers(ctx, in.tube, now)
+	if err != nil {
+		return nil, fmt.Errorf("dq: inspector: consumers: %w", err)
+	}
+	out := make([]ConsumerInfo, 0, len(raw))
+	for _, b := range raw {
+		var ci ConsumerInfo
+		if json.Unmarshal(b, &ci) == nil {
+			out = append(out, ci)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ConsumerInfo) int {
+		if c := a.Started.Compare(b.Started); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
 // ConfigDrift names the config fields whose digest differs between the
 // consumers given (sorted; empty when they all agree).
 func ConfigDrift(cs []ConsumerInfo) []string {
-	return nil
+	fields := map[string]bool{}
+	for _, c := range cs {
+		for f := range c.Config {
+			fields[f] = true
+		}
+	}
+	var out []string
+	for f := range fields {
+		for _, c := range cs[1:] {
+			if c.Config[f] != cs[0].Config[f] {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pauseFlag is the JSON of the queue's pause flag.
+type pauseFlag struct {
+	By    string `json:"by"`
+	Since int64  `json:"since"` // Unix ms, Redis time
 }
 
 // Pause stops every consumer of the queue from reserving, until Resume: a
 // flag in Redis, so it survives node and consumer restarts. Handlers
-// already running finish.
+// already running finish. Consumers see it within about a second.
 func (in *Inspector) Pause(ctx context.Context) error {
-	return errUnbuilt
+	now, err := in.store.Now(ctx)
+	if err != nil {
+		return fmt.Errorf("dq: inspector: pause: %w", err)
+	}
+	if err := in.Audit(ctx, "pause"); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(pauseFlag{By: in.actor, Since: now}) // a flat struct of a string and a number
+	if err := in.store.Index().SetPaused(ctx, in.tube, b); err != nil {
+		return fmt.Errorf("dq: inspector: pause: %w", err)
+	}
+	return nil
 }
 
 // Resume lifts Pause.
 func (in *Inspector) Resume(ctx context.Context) error {
-	return errUnbuilt
+	if err := in.Audit(ctx, "resume"); err != nil {
+		return err
+	}
+	if err := in.store.Index().ClearPaused(ctx, in.tube); err != nil {
+		return fmt.Errorf("dq: inspector: resume: %w", err)
+	}
+	return nil
 }
 
 // Paused tells whether the queue is paused, by whom and since when.
 func (in *Inspector) Paused(ctx context.Context) (PauseInfo, error) {
-	return PauseInfo{}, errUnbuilt
+	b, err := in.store.Index().Paused(ctx, in.tube)
+	if err != nil {
+		return PauseInfo{}, fmt.Errorf("dq: inspector: paused: %w", err)
+	}
+	if b == nil {
+		return PauseInfo{}, nil
+	}
+	var f pauseFlag
+	_ = json.Unmarshal(b, &f) // a flag someone wrote by hand still pauses
+	pi := PauseInfo{Paused: true, By: f.By}
+	if f.Since > 0 {
+		pi.Since = time.UnixMilli(f.Since)
+	}
+	return pi, nil
 }
 
 // Audit writes an action to the audit stream (the Inspector's own actions
 // are written by it; this is for tools acting around it).
 func (in *Inspector) Audit(ctx context.Context, what string) error {
-	return errUnbuilt
+	if err := in.store.Index().AuditAdd(ctx, in.actor, what, in.tube); err != nil {
+		return fmt.Errorf("dq: inspector: audit: %w", err)
+	}
+	return nil
 }
 
 // AuditLog reads the latest n entries of the audit stream, newest first.
+// The stream is shared by the queues under one KeyPrefix; an entry's What
+// names the queue when it is not this one.
 func (in *Inspector) AuditLog(ctx context.Context, n int) ([]AuditEntry, error) {
-	return nil, errUnbuilt
+	recs, err := in.store.Index().AuditList(ctx, n)
+	if err != nil {
+		return nil, fmt.Errorf("dq: inspector: audit: %w", err)
+	}
+	out := make([]AuditEntry, len(recs))
+	for i, r := range recs {
+		e := AuditEntry{ID: r.ID, Who: r.Who, What: r.What}
+		if ms, _, ok := strings.Cut(r.ID, "-"); ok {
+			if v, err := strconv.ParseInt(ms, 10, 64); err == nil {
+				e.At = time.UnixMilli(v)
+			}
+		}
+		if r.Queue != "" && r.Queue != in.tube {
+			e.What = r.Queue + ": " + e.What
+		}
+		out[i] = e
+	}
+	return out, nil
 }

@@ -359,8 +359,12 @@ func plural(n int, what string) string {
 }
 
 // Revoke revokes a job as Producer.Revoke does, and writes the action to the
-// audit stream first.
+// audit stream first. An ID no job can have is refused before anything is
+// written.
 func (in *Inspector) Revoke(ctx context.Context, id string) error {
+	if err := envelope.ValidID(id); err != nil && !strings.Contains(id, "/") { // '/': a go-queue ID
+		return fmt.Errorf("%w: %q: %v", ErrBadID, id, err)
+	}
 	if err := in.Audit(ctx, "revoke "+id); err != nil {
 		return err
 	}
@@ -381,6 +385,8 @@ func (in *Inspector) Enqueue(ctx context.Context, body []byte, at time.Time, opt
 	id := o.id
 	if id == "" {
 		id = "new"
+	} else if err := envelope.ValidID(id); err != nil {
+		return "", fmt.Errorf("%w: %q: %v", ErrBadID, id, err)
 	}
 	if err := in.Audit(ctx, "enqueue "+id+" at "+at.UTC().Format(time.RFC3339Nano)); err != nil {
 		return "", err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -321,4 +322,69 @@ func TestVerdictsSayWhatHappenedInOneSentence(t *testing.T) {
 			require.Equal(t, tc.want, verdict(&tc.info, tc.rec))
 		})
 	}
+}
+
+func TestInspectorRevokesAJobAndAuditsIt(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	p := openProducer(t, c)
+	in, err := NewInspector(c, WithActor("ops@desk"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = in.Close() })
+	ctx := context.Background()
+	id, err := p.Delay([]byte("never"), time.Hour)
+	require.NoError(t, err)
+
+	require.NoError(t, in.Revoke(ctx, id))
+	info := jobOf(t, in, id)
+	require.Equal(t, StateRevoked, info.State)
+	require.Equal(t, "revoked before it ran", info.Verdict)
+	log, err := in.AuditLog(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, log, 1)
+	require.Equal(t, "ops@desk", log[0].Who)
+	require.Equal(t, "revoke "+id, log[0].What)
+
+	require.ErrorIs(t, in.Revoke(ctx, "bad id"), ErrBadID)
+	log, err = in.AuditLog(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, log, 1, "a refused ID writes nothing")
+}
+
+func TestInspectorEnqueuesAJobThatRunsOnceAndAuditsIt(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	in := openInspector(t, c)
+	ctx := context.Background()
+	var runs sync.Map
+	startConsumer(t, c, WithHandle(func(ctx context.Context, body []byte) error {
+		j, _ := JobFromContext(ctx)
+		n, _ := runs.LoadOrStore(j.ID, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		return nil
+	}))
+	at := time.Now().Add(300 * time.Millisecond)
+	id, err := in.Enqueue(ctx, []byte("by hand"), at, WithID("manual-1"))
+	require.NoError(t, err)
+	require.Equal(t, "manual-1", id)
+	again, err := in.Enqueue(ctx, []byte("by hand"), at, WithID("manual-1"))
+	require.NoError(t, err)
+	require.Equal(t, id, again, "the same ID again is the same job")
+
+	info := awaitJob(t, in, id, func(j JobInfo) bool { return j.State == StateDone }, "done")
+	require.True(t, info.WithID)
+	require.Equal(t, 1, info.Attempts)
+	n, ok := runs.Load(id)
+	require.True(t, ok)
+	require.Equal(t, int64(1), n.(*atomic.Int64).Load(), "ran once")
+
+	log, err := in.AuditLog(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, log, 2)
+	for _, e := range log {
+		require.Equal(t, "enqueue manual-1 at "+at.UTC().Format(time.RFC3339Nano), e.What)
+		require.Equal(t, in.Actor(), e.Who)
+	}
+	_, err = in.Enqueue(ctx, []byte("x"), at, WithID("bad id"))
+	require.ErrorIs(t, err, ErrBadID)
 }

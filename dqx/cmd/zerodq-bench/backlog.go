@@ -46,6 +46,9 @@ func benchConf(endpoints []string, redisAddr, prefix, tube string, workers int) 
 		Workers:   workers,
 		TTR:       benchTTR,
 		KeyPrefix: prefix,
+		// A lease lapsed on an overloaded machine is retried, as with the
+		// default config, not buried (a DqConf built in Go has 0).
+		MaxRetries: 5,
 		// Records of a run against someone's Redis go away soon after.
 		DedupeTTL: 10 * time.Minute,
 	}

@@ -48,6 +48,8 @@ type sizes struct {
 	backlog     int           // backlog: delayed jobs
 	backlogOver time.Duration // backlog: due over this long
 	backlogLead time.Duration // backlog: margin between production and the first due time
+	deadRetry   int           // dead retry: dead letters retried
+	deadBacklog int           // dead retry: jobs the consumer drains beside the retry
 }
 
 var (
@@ -55,17 +57,20 @@ var (
 		produce1: 5000, produce16: 20000, e2e: 20000, slowSeconds: 3, slowMax: 20000,
 		lateRate: 1000, lateFor: 20 * time.Second, lateSpread: 5 * time.Second,
 		backlog: 200000, backlogOver: 60 * time.Second, backlogLead: 5 * time.Second,
+		deadRetry: 10000, deadBacklog: 20000,
 	}
 	quickSizes = sizes{
 		produce1: 1000, produce16: 5000, e2e: 3000, slowSeconds: 1, slowMax: 2000,
 		lateRate: 1000, lateFor: 3 * time.Second, lateSpread: 2 * time.Second,
 		backlog: 5000, backlogOver: 5 * time.Second, backlogLead: 2 * time.Second,
+		deadRetry: 2000, deadBacklog: 10000,
 	}
 	// smokeSizes only prove that every scenario runs (the tests use them).
 	smokeSizes = sizes{
 		produce1: 100, produce16: 300, e2e: 300, slowSeconds: 0.1, slowMax: 300,
 		lateRate: 500, lateFor: 500 * time.Millisecond, lateSpread: 500 * time.Millisecond,
 		backlog: 500, backlogOver: time.Second, backlogLead: time.Second,
+		deadRetry: 200, deadBacklog: 300,
 	}
 )
 
@@ -89,7 +94,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.redis, "redis", "", "Redis host:port, with -beanstalks")
 	fs.IntVar(&o.body, "body", 64, "job body size in bytes")
 	fs.IntVar(&o.workers, "workers", 64, "consumer Workers for the no-op handler scenarios")
-	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, slow, lateness, backlog)")
+	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, slow, lateness, backlog, dead-retry)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.BoolVar(&o.smoke, "smoke", false, "")
 	hideFlags(fs, "smoke") // a few hundred jobs per scenario, for the tests
@@ -259,6 +264,7 @@ func (b *bench) runAll(ctx context.Context) error {
 		{"slow", b.benchSlow},
 		{"lateness", b.benchLateness},
 		{"backlog", b.benchBacklog},
+		{"dead-retry", b.benchDeadRetry},
 	}
 	only, unknown := map[string]bool{}, map[string]bool{}
 	for _, n := range strings.Split(b.o.only, ",") {

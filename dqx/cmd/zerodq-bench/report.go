@@ -75,6 +75,8 @@ func format(v float64, unit string) string {
 	switch unit {
 	case "jobs/s", "jobs", "MB":
 		return thousands(int64(math.Round(v)))
+	case "ratio":
+		return strconv.FormatFloat(v, 'f', 2, 64)
 	default:
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}

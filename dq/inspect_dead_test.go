@@ -1,0 +1,266 @@
+package dq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zerodq/zerodq/internal/dqtest"
+)
+
+// deadQueue is a queue whose consumer sends the jobs named in kill to the
+// dead letters with an error naming their body, and runs the others.
+type deadQueue struct {
+	c    DqConf
+	in   *Inspector
+	l    *ledger
+	mu   sync.Mutex
+	kill map[string]bool // bodies that die
+}
+
+func newDeadQueue(t *testing.T) *deadQueue {
+	t.Helper()
+	q := &deadQueue{c: sharedConf(t), l: newLedger(), kill: map[string]bool{}}
+	in, err := NewInspector(q.c, WithActor("tester@ops"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = in.Close() })
+	q.in = in
+	startConsumer(t, q.c, WithHandle(func(ctx context.Context, body []byte) error {
+		j := q.l.start(ctx)
+		q.mu.Lock()
+		dies := q.kill[string(body)]
+		q.mu.Unlock()
+		if dies {
+			return fmt.Errorf("bad input %s: %w", body, ErrSkipRetry)
+		}
+		q.l.finish(j.ID)
+		return nil
+	}))
+	return q
+}
+
+func (q *deadQueue) setDies(body string, dies bool) {
+	q.mu.Lock()
+	q.kill[body] = dies
+	q.mu.Unlock()
+}
+
+// bury enqueues a job per body, each dying, and waits until every one is a
+// dead letter in the index with its copy buried and its other copies gone.
+func (q *deadQueue) bury(t *testing.T, bodies ...string) []string {
+	t.Helper()
+	ctx := context.Background()
+	_, _, _, buried0 := countJobs(t, q.c)
+	n0, err := q.in.CountDead(ctx, DeadFilter{})
+	require.NoError(t, err)
+	p := newTestProducer(t, q.c)
+	ids := make([]string, len(bodies))
+	for i, b := range bodies {
+		q.setDies(b, true)
+		id, err := p.Delay([]byte(b), 0)
+		require.NoError(t, err)
+		ids[i] = id
+	}
+	var n, r, d, rs, b int
+	if !dqtest.Await(20*time.Second, func() bool {
+		var err error
+		n, err = q.in.CountDead(ctx, DeadFilter{})
+		require.NoError(t, err)
+		r, d, rs, b = countJobs(t, q.c)
+		return n-n0 == len(ids) && b-buried0 == len(ids) && r+d+rs == 0
+	}) {
+		t.Fatalf("not every job a dead letter, indexed and buried: index %d, ready %d delayed %d reserved %d "+
+			"buried %d (before: index %d, buried %d)", n, r, d, rs, b, n0, buried0)
+	}
+	return ids
+}
+
+func TestRetryDeadRunsTheJobExactlyOnceMoreWithAHigherAttemptAndLeavesTheIndex(t *testing.T) {
+	t.Parallel()
+	q := newDeadQueue(t)
+	ids := q.bury(t, "retry-me")
+	ctx := context.Background()
+
+	dead, err := q.in.DeadLetters(ctx, DeadFilter{})
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	d := dead[0]
+	require.Equal(t, ids[0], d.ID)
+	require.Equal(t, 1, d.Attempts)
+	require.Equal(t, "skip", d.Error.Class)
+	require.Contains(t, d.Error.Message, "bad input retry-me")
+	require.WithinDuration(t, time.Now(), d.At, time.Minute)
+	require.NotEmpty(t, d.Node)
+	require.NotZero(t, d.JobNum)
+
+	dry, err := q.in.RetryDead(ctx, DeadSelect{IDs: ids, DryRun: true}, nil)
+	require.NoError(t, err)
+	require.Equal(t, BulkResult{Matched: 1}, dry)
+	require.Equal(t, 1, q.l.doneCount(ids[0])+1, "a dry run changes nothing")
+
+	q.setDies("retry-me", false)
+	var progress [][2]int
+	res, err := q.in.RetryDead(ctx, DeadSelect{IDs: ids}, func(done, total int) {
+		progress = append(progress, [2]int{done, total})
+	})
+	require.NoError(t, err)
+	require.Equal(t, BulkResult{Matched: 1, Done: 1}, res)
+	require.Equal(t, [][2]int{{1, 1}}, progress)
+	dqtest.Eventually(t, 15*time.Second, func() bool { return q.l.doneCount(ids[0]) == 1 }, "the retried job ran")
+	awaitNoCopies(t, q.c, 10*time.Second, "the retried copy deleted")
+	_, _, _, buried := countJobs(t, q.c)
+	require.Zero(t, buried)
+	n, err := q.in.CountDead(ctx, DeadFilter{})
+	require.NoError(t, err)
+	require.Zero(t, n, "a retried dead letter leaves the index")
+	q.l.mu.Lock()
+	require.Equal(t, []int{1, 2}, q.l.attempts[ids[0]], "ran once more, with a higher attempt")
+	q.l.mu.Unlock()
+
+	again, err := q.in.RetryDead(ctx, DeadSelect{IDs: ids}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 0, again.Done, "a job retried already is not kicked twice")
+	require.Len(t, again.Skipped, 1)
+}
+
+func TestDeleteDeadRemovesTheBuriedCopyAndItsEntryAndLeavesTheOthers(t *testing.T) {
+	t.Parallel()
+	q := newDeadQueue(t)
+	ids := q.bury(t, "delete-me", "keep-me")
+	ctx := context.Background()
+
+	res, err := q.in.DeleteDead(ctx, DeadSelect{IDs: []string{ids[0], "no-such-job"}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Matched)
+	require.Equal(t, 1, res.Done)
+	require.Equal(t, []BulkSkip{{ID: "no-such-job", Reason: "not a dead letter"}}, res.Skipped)
+
+	_, _, _, buried := countJobs(t, q.c)
+	require.Equal(t, 1, buried, "the deleted dead letter's copy is gone, the other stays")
+	dead, err := q.in.DeadLetters(ctx, DeadFilter{})
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	require.Equal(t, ids[1], dead[0].ID)
+	q.l.mu.Lock()
+	require.Equal(t, 1, q.l.starts[ids[0]], "a deleted dead letter never runs again")
+	q.l.mu.Unlock()
+}
+
+func TestReconcileDeadDropsAnEntryWhoseCopyWasKickedByHand(t *testing.T) {
+	t.Parallel()
+	q := newDeadQueue(t)
+	ids := q.bury(t, "kicked", "still-dead")
+	ctx := context.Background()
+
+	dead, err := q.in.DeadLetters(ctx, DeadFilter{Match: "kicked"})
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	q.setDies("kicked", false)
+	for _, b := range q.c.Beanstalks {
+		if key, _ := endpointKey(b.Endpoint); key == dead[0].Node {
+			require.NoError(t, dialNode(t, b.Endpoint).KickJob(dead[0].JobNum))
+		}
+	}
+	dqtest.Eventually(t, 15*time.Second, func() bool { return q.l.doneCount(ids[0]) == 1 }, "the kicked job ran")
+
+	dry, err := q.in.ReconcileDead(ctx, true, nil)
+	require.NoError(t, err)
+	require.Equal(t, BulkResult{Matched: 2, Done: 1}, dry)
+	n, err := q.in.CountDead(ctx, DeadFilter{})
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "a dry run drops nothing")
+
+	res, err := q.in.ReconcileDead(ctx, false, nil)
+	require.NoError(t, err)
+	require.Equal(t, BulkResult{Matched: 2, Done: 1}, res)
+	left, err := q.in.DeadLetters(ctx, DeadFilter{})
+	require.NoError(t, err)
+	require.Len(t, left, 1)
+	require.Equal(t, ids[1], left[0].ID, "the job still dead keeps its entry")
+}
+
+func TestDeadLettersFilterBySinceMatchAndLimitAndExportAsJSONLines(t *testing.T) {
+	t.Parallel()
+	q := newDeadQueue(t)
+	q.bury(t, "alpha-1")
+	q.bury(t, "beta-1")
+	q.bury(t, "alpha-2")
+	ctx := context.Background()
+
+	all, err := q.in.DeadLetters(ctx, DeadFilter{})
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+	msgs := func(ds []DeadLetter) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(d.Error.Message, "bad input "), ": dq: skip retry"))
+		}
+		return out
+	}
+	require.Equal(t, []string{"alpha-1", "beta-1", "alpha-2"}, msgs(all), "burial order")
+
+	got, err := q.in.DeadLetters(ctx, DeadFilter{Match: "alpha"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"alpha-1", "alpha-2"}, msgs(got))
+	got, err = q.in.DeadLetters(ctx, DeadFilter{Since: all[1].At})
+	require.NoError(t, err)
+	require.Equal(t, []string{"beta-1", "alpha-2"}, msgs(got))
+	got, err = q.in.DeadLetters(ctx, DeadFilter{Limit: 2})
+	require.NoError(t, err)
+	require.Equal(t, []string{"alpha-1", "beta-1"}, msgs(got))
+	got, err = q.in.DeadLetters(ctx, DeadFilter{Match: all[2].ID})
+	require.NoError(t, err)
+	require.Equal(t, []string{"alpha-2"}, msgs(got), "match takes the ID too")
+
+	n, err := q.in.CountDead(ctx, DeadFilter{Match: "alpha", Limit: 1})
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "a count ignores the limit")
+	n, err = q.in.CountDead(ctx, DeadFilter{Since: all[1].At})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+
+	var buf bytes.Buffer
+	n, err = q.in.ExportDead(ctx, &buf, DeadFilter{Match: "alpha"})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	require.Len(t, lines, 2)
+	var first map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+	require.Equal(t, all[0].ID, first["id"])
+	require.Equal(t, float64(1), first["attempts"])
+	require.Equal(t, all[0].Node, first["node"])
+	require.Equal(t, float64(all[0].JobNum), first["job_num"])
+	require.Equal(t, "skip", first["error"].(map[string]any)["class"])
+}
+
+// A kick by number must never hit another job: the Inspector checks the
+// copy's tube, state and body first.
+func TestRetryDeadSkipsAnEntryWhoseCopyIsNotBuriedAnyMore(t *testing.T) {
+	t.Parallel()
+	q := newDeadQueue(t)
+	ids := q.bury(t, "gone-by-hand")
+	ctx := context.Background()
+	dead, err := q.in.DeadLetters(ctx, DeadFilter{})
+	require.NoError(t, err)
+	for _, b := range q.c.Beanstalks {
+		if key, _ := endpointKey(b.Endpoint); key == dead[0].Node {
+			require.NoError(t, dialNode(t, b.Endpoint).Delete(dead[0].JobNum))
+		}
+	}
+	res, err := q.in.RetryDead(ctx, DeadSelect{Filter: DeadFilter{Match: "gone"}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Matched)
+	require.Zero(t, res.Done)
+	require.Equal(t, []BulkSkip{{ID: ids[0], Reason: "copy not on its node any more"}}, res.Skipped)
+	n, err := q.in.CountDead(ctx, DeadFilter{})
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "a skipped entry stays for reconcile")
+}
