@@ -388,18 +388,23 @@ func consumerChecks(cs []ConsumerInfo, err error) []Check {
 		}
 	}
 	clocks := Check{Name: "consumer clocks", OK: len(off) == 0,
-		Detail: fmt.Sprintf("%d consumers within %v ± %v of Redis", len(cs), MaxClockOffset, MaxClockUncertainty)}
+		Detail: fmt.Sprintf("%s within %v ± %v of Redis", consumers(len(cs)), MaxClockOffset, MaxClockUncertainty)}
 	if len(off) > 0 {
 		clocks.Detail = "beyond " + MaxClockOffset.String() + " ± " + MaxClockUncertainty.String() + ": " +
 			strings.Join(off, "; ")
 	}
 	drift := ConfigDrift(cs)
 	config := Check{Name: "consumer config", OK: len(drift) == 0,
-		Detail: fmt.Sprintf("%d consumers agree", len(cs))}
+		Detail: consumers(len(cs)) + onOff(len(cs) == 1, ", nothing to compare", " agree")}
 	if len(drift) > 0 {
 		config.Detail = "fields differing between consumers: " + strings.Join(drift, ", ")
 	}
 	return []Check{clocks, config}
+}
+
+// consumers counts n consumers in words.
+func consumers(n int) string {
+	return strconv.Itoa(n) + onOff(n == 1, " consumer", " consumers")
 }
 
 // parseInfo reads INFO's "field:value" lines.

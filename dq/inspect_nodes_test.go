@@ -13,15 +13,6 @@ import (
 	"github.com/zerodq/zerodq/internal/dqtest"
 )
 
-// newTestInspector is an Inspector of c, closed when t ends.
-func newTestInspector(t testing.TB, c DqConf) *Inspector {
-	t.Helper()
-	in, err := NewInspector(c)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = in.Close() })
-	return in
-}
-
 // checkByName finds the check called name, failing t if Doctor gave none.
 func checkByName(t testing.TB, checks []Check, name string) Check {
 	t.Helper()
@@ -210,18 +201,16 @@ func TestDoctorFailsOnARedisWithoutAOFAndPassesWithIt(t *testing.T) {
 			if !tc.aof {
 				want = append(want, "redis aof")
 			}
-			require.ElementsMatch(t, want, failedBesidesTheRegistry(checks))
+			require.ElementsMatch(t, want, failedChecks(checks), "%+v", checks)
 		})
 	}
 }
 
-// failedBesidesTheRegistry names the checks that failed, leaving out the
-// consumer checks that failed only because the registry could not be read.
-func failedBesidesTheRegistry(checks []Check) []string {
+// failedChecks names the checks that failed.
+func failedChecks(checks []Check) []string {
 	out := []string{}
 	for _, c := range checks {
-		unread := strings.HasPrefix(c.Name, "consumer ") && strings.HasPrefix(c.Detail, "unknown: consumer registry not read")
-		if !c.OK && !unread {
+		if !c.OK {
 			out = append(out, c.Name)
 		}
 	}
@@ -264,7 +253,7 @@ func TestDoctorFailsReplicasAboveTheNodeCount(t *testing.T) {
 	require.True(t, checkByName(t, checks, "replicas").OK)
 }
 
-func TestDoctorChecksTheConsumersClocks(t *testing.T) {
+func TestDoctorChecksTheConsumersClocksAndConfig(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
@@ -274,7 +263,7 @@ func TestDoctorChecksTheConsumersClocks(t *testing.T) {
 	}{
 		{"none", nil, true, "no consumer registered"},
 		{"close", []ConsumerInfo{{ID: "a", ClockOffset: -900 * time.Millisecond, ClockUncertainty: time.Millisecond}}, true,
-			"1 consumers within 1s ± 250ms of Redis"},
+			"1 consumer within 1s ± 250ms of Redis"},
 		{"offset", []ConsumerInfo{{ID: "a"}, {ID: "b", ClockOffset: 1500 * time.Millisecond}}, false,
 			"beyond 1s ± 250ms: b offset 1.5s ± 0s"},
 		{"uncertain", []ConsumerInfo{{ID: "a", ClockUncertainty: 300 * time.Millisecond}}, false,
@@ -285,6 +274,11 @@ func TestDoctorChecksTheConsumersClocks(t *testing.T) {
 			require.Equal(t, Check{Name: "consumer clocks", OK: tc.ok, Detail: tc.detail}, clocks)
 		})
 	}
+	agree := []ConsumerInfo{{ID: "a", Config: map[string]string{"TTR": "x", "Workers": "y"}}, {ID: "b", Config: map[string]string{"TTR": "x", "Workers": "y"}}}
+	require.Equal(t, Check{Name: "consumer config", OK: true, Detail: "2 consumers agree"}, consumerChecks(agree, nil)[1])
+	agree[1].Config["Workers"] = "z"
+	require.Equal(t, Check{Name: "consumer config", Detail: "fields differing between consumers: Workers"}, consumerChecks(agree, nil)[1])
+
 	got := consumerChecks(nil, errUnbuilt)
 	require.False(t, got[0].OK)
 	require.False(t, got[1].OK)
@@ -324,4 +318,41 @@ func TestDoctorFailsWhatItCannotReadWhereInfoAndConfigAreRenamedAway(t *testing.
 		require.True(t, strings.HasPrefix(ch.Detail, "unknown: "), "%s: %s", name, ch.Detail)
 	}
 	require.Contains(t, checkByName(t, checks, "redis aof").Detail, "unknown command")
+}
+
+func TestInspectorStatsShowTheConsumersThePauseAndTheDeadLetters(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	in := newTestInspector(t, c)
+	ctx := context.Background()
+	cs, err := NewConsumer(c, WithHandle(func(ctx context.Context, body []byte) error { return ErrSkipRetry }))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { cs.Start(); close(done) }()
+	t.Cleanup(func() { cs.Stop(); <-done })
+	enqueueAll(t, c, 0, 0)
+
+	var s Stats
+	dqtest.Eventually(t, 10*time.Second, func() bool {
+		s, err = in.Stats(ctx)
+		require.NoError(t, err)
+		return s.DeadLetters == 2 && s.Total.Buried == 2 && s.Consumers == 1 && s.Outcomes["dead"] == 2
+	}, "two dead letters, each one buried copy, and the consumer that buried them (last %+v)", &s)
+	require.Empty(t, s.Errors)
+	require.False(t, s.Paused)
+	require.Zero(t, s.InFlight)
+
+	require.NoError(t, in.Pause(ctx))
+	s, err = in.Stats(ctx)
+	require.NoError(t, err)
+	require.True(t, s.Paused)
+
+	checks, err := in.Doctor(ctx)
+	require.NoError(t, err)
+	clocks := checkByName(t, checks, "consumer clocks")
+	require.True(t, clocks.OK, clocks.Detail)
+	require.Equal(t, "1 consumer within 1s ± 250ms of Redis", clocks.Detail)
+	config := checkByName(t, checks, "consumer config")
+	require.True(t, config.OK, config.Detail)
+	require.Equal(t, "1 consumer, nothing to compare", config.Detail)
 }
