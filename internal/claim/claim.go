@@ -118,8 +118,9 @@ type Copy struct {
 	// copy of a writer whose reservation of the ID another writer took over
 	// is deleted, never run.
 	Writer string
-	// By is the claimant's consumer ID ("" when unknown), recorded as the
-	// job's owner and in the attempt a successful claim starts.
+	// By is the claimant's consumer ID ("" when unknown), recorded with the
+	// attempt a successful claim starts (b<N>); the latest is the job's
+	// owner.
 	By string
 }
 
