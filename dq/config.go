@@ -41,7 +41,8 @@ type Beanstalk struct {
 // Fields for which zero means nothing (Replicas, MinWrites, TTR, Workers,
 // Timeout, ShutdownTimeout, DedupeTTL, KeyPrefix, the I/O timeouts,
 // MaxJobSize and the back-offs) are also filled with their default when left
-// zero. MaxRetries is not: 0 means that a job is never retried. A negative
+// zero. MaxRetries and History are not: 0 means that a job is never retried,
+// and that a finished job's record goes with its last copy. A negative
 // value is an error.
 type DqConf struct {
 	// Beanstalks are the nodes a job's copies are spread over; at least one,
@@ -81,6 +82,11 @@ type DqConf struct {
 	// in which WithID deduplicates and Revoke answers precisely. If zero,
 	// default 24h.
 	DedupeTTL time.Duration `json:",default=24h"`
+	// History is how long a finished or revoked job stays inspectable, as a
+	// compact summary of its record (attempts, copies, last error; a few
+	// hundred bytes), once every copy of it is gone; never past DedupeTTL.
+	// 0 deletes the record with the last copy. Default 1h.
+	History time.Duration `json:",default=1h"`
 	// KeyPrefix starts every Redis key. It may not hold '{' or '}', so that
 	// keys spread over a Redis Cluster, nor whitespace. If empty, default
 	// zerodq.
@@ -115,13 +121,15 @@ type DqConf struct {
 
 // The defaults of DqConf's tuning fields. The tags on DqConf carry the same
 // values for conf.Load and conf.FillDefault; the tests check that both agree.
-// defaultMaxRetries is the tag's only: withDefaults keeps a zero MaxRetries.
+// defaultMaxRetries and defaultHistory are the tags' only: withDefaults keeps
+// a zero MaxRetries or History.
 const (
 	defaultReplicas        = 3
 	defaultMinWrites       = 2
 	defaultTTR             = 30 * time.Second
 	defaultWorkers         = 16
 	defaultMaxRetries      = 5
+	defaultHistory         = time.Hour
 	defaultTimeout         = 60 * time.Second
 	defaultShutdownTimeout = 3 * time.Second
 	defaultDedupeTTL       = 24 * time.Hour
@@ -245,6 +253,8 @@ func (c DqConf) validate() error {
 		return badConfig("ShutdownTimeout", c.ShutdownTimeout, "must be positive")
 	case c.DedupeTTL <= 0:
 		return badConfig("DedupeTTL", c.DedupeTTL, "must be positive")
+	case c.History < 0:
+		return badConfig("History", c.History, "must not be negative")
 	case strings.ContainsFunc(c.KeyPrefix, badKeyPrefixRune):
 		return badConfig("KeyPrefix", c.KeyPrefix,
 			"must not contain '{', '}' or whitespace")

@@ -58,6 +58,7 @@ func TestMinimalYamlHoldsEveryDefault(t *testing.T) {
 	require.Equal(t, defaultTimeout, c.Timeout)
 	require.Equal(t, defaultShutdownTimeout, c.ShutdownTimeout)
 	require.Equal(t, defaultDedupeTTL, c.DedupeTTL)
+	require.Equal(t, defaultHistory, c.History)
 	require.Equal(t, defaultKeyPrefix, c.KeyPrefix)
 	require.Equal(t, defaultDialTimeout, c.DialTimeout)
 	require.Equal(t, defaultIOTimeout, c.IOTimeout)
@@ -77,6 +78,7 @@ func TestMinimalYamlHoldsEveryDefault(t *testing.T) {
 	require.Equal(t, time.Minute, c.Timeout)
 	require.Equal(t, 3*time.Second, c.ShutdownTimeout)
 	require.Equal(t, 24*time.Hour, c.DedupeTTL)
+	require.Equal(t, time.Hour, c.History)
 	require.Equal(t, "zerodq", c.KeyPrefix)
 	require.Equal(t, time.Second, c.DialTimeout)
 	require.Equal(t, 2*time.Second, c.IOTimeout)
@@ -199,8 +201,8 @@ func TestConfigBuiltInCodeNormalizesZeroFieldsButMaxRetriesToDefaults(t *testing
 	require.NoError(t, err)
 
 	// The same config through yaml is the reference: both paths must agree,
-	// but for MaxRetries, whose zero means no retry.
-	loaded := loadDq(t, dqYaml(threeNodes, localRedis, "  MaxRetries: 0\n"))
+	// but for MaxRetries and History, whose zero means no retry, no summary.
+	loaded := loadDq(t, dqYaml(threeNodes, localRedis, "  MaxRetries: 0\n  History: 0s\n"))
 	loaded.Redis = redis.RedisConf{Host: "127.0.0.1:6379", Type: redis.NodeType}
 	require.Equal(t, loaded, n)
 
@@ -328,6 +330,7 @@ func TestValidateRejectsEachBadFieldByName(t *testing.T) {
 		{name: "negative timeout", extra: "  Timeout: -1s\n", field: "Timeout"},
 		{name: "negative shutdown timeout", extra: "  ShutdownTimeout: -1s\n", field: "ShutdownTimeout"},
 		{name: "negative dedupe ttl", extra: "  DedupeTTL: -1h\n", field: "DedupeTTL"},
+		{name: "negative history", extra: "  History: -1m\n", field: "History"},
 		{name: "key prefix with open brace", extra: "  KeyPrefix: \"dq{a\"\n", field: "KeyPrefix"},
 		{name: "key prefix with close brace", extra: "  KeyPrefix: \"dq}a\"\n", field: "KeyPrefix"},
 		{name: "key prefix with space", extra: "  KeyPrefix: \"my dq\"\n", field: "KeyPrefix"},
@@ -418,6 +421,20 @@ func TestReplicasUpToTheClaimStoreSlotsAreValid(t *testing.T) {
 
 	c := loadDq(t, dqYaml(threeNodes, localRedis, "  Replicas: 52\n"))
 	require.NoError(t, c.Validate())
+}
+
+func TestExplicitZeroHistoryKeepsNoSummary(t *testing.T) {
+	t.Parallel()
+
+	c := loadDq(t, dqYaml(threeNodes, localRedis, "  History: 0s\n"))
+	n, err := c.normalize()
+	require.NoError(t, err)
+	require.Zero(t, n.History, "an explicit 0 is kept: a finished job's record goes with its last copy")
+
+	c = loadDq(t, dqYaml(threeNodes, localRedis, "  History: 10m\n"))
+	n, err = c.normalize()
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Minute, n.History)
 }
 
 func TestExplicitZeroMaxRetriesMeansNoRetry(t *testing.T) {

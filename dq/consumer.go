@@ -151,7 +151,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	if err != nil {
 		return nil, err
 	}
-	store := claim.New(rds, c.KeyPrefix, c.DedupeTTL)
+	store := claim.New(rds, c.KeyPrefix, c.DedupeTTL, claim.WithHistory(c.History))
 	ctx, cancel := context.WithCancel(context.Background())
 	cs := &consumer{
 		conf:      c,

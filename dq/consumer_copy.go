@@ -115,7 +115,7 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 	claimed := time.Now()
 	writer, _ := env.Header(envelope.WriterHeader)
 	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs,
-		claim.Copy{N: int(env.Count), Slot: h.slot, Ref: h.ref(), Unc: env.Unc(), Writer: writer},
+		claim.Copy{N: int(env.Count), Slot: h.slot, Ref: h.ref(), Unc: env.Unc(), Writer: writer, By: c.id},
 		c.leaseMs, c.maxFail)
 	cancel()
 	if errors.Is(err, claim.ErrBadArg) {
@@ -138,7 +138,7 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 	// round trips; a claim that finds none soon enough is handed back.
 	lease := time.Duration(c.leaseMs) * time.Millisecond
 	if !c.gate.acquire(min(workerWait, lease/4)) {
-		return c.finish(h, cid, claim.OutcomeUnrun, 0)
+		return c.finish(h, cid, claim.OutcomeUnrun, 0, claim.Failure{})
 	}
 	return c.run(h, cid, rep.Attempt, claimed) // releases the worker
 }
@@ -227,7 +227,7 @@ func (c *consumer) deleteCopy(h *heldCopy) {
 	if h.env.Count == 0 {
 		return // slots unknown (legacy): the record expires instead
 	}
-	c.gones.add(claim.GoneItem{Tube: c.tube, ID: h.env.ID, Slot: h.slot})
+	c.gones.add(claim.GoneItem{Tube: c.tube, ID: h.env.ID, Slot: h.slot, Ref: h.ref()})
 }
 
 // buryCopy makes a copy the job's dead letter, or deletes it when another
@@ -248,7 +248,7 @@ func (c *consumer) buryCopy(h *heldCopy) {
 	case err != nil:
 	case rep.Kind == claim.Extra:
 		c.consumed(outcomeDuplicate)
-		_ = h.cp.Delete()
+		c.deleteCopy(h) // its fate: an extra dead copy
 	default:
 		c.consumed(outcomeDead)
 	}

@@ -54,7 +54,7 @@ func (g *goneBatcher) add(it claim.GoneItem) {
 	g.mu.RUnlock()
 	if !queued {
 		ctx, cancel := context.WithTimeout(g.c.ctx, redisCallTimeout)
-		_ = g.c.store.Gone(ctx, it.Tube, it.ID, it.Slot)
+		_ = g.c.store.Gone(ctx, it.Tube, it.ID, it.Slot, it.Ref)
 		cancel()
 	}
 }

@@ -24,6 +24,7 @@ type lostClaim struct {
 	dueMs   int64
 	outcome claim.Outcome
 	backoff time.Duration
+	why     claim.Failure
 }
 
 // redisHealth pauses the consumer while Redis is away: nothing is reserved,
@@ -214,7 +215,7 @@ func (h *redisHealth) reportLost() bool {
 		}
 		sent := time.Now()
 		ctx, cancel := context.WithTimeout(h.c.ctx, redisCallTimeout)
-		rep, err := h.c.store.Finish(ctx, h.c.tube, lc.id, lc.cid, lc.slot, o, lc.backoff.Milliseconds(), h.c.maxFail)
+		rep, err := h.c.store.Finish(ctx, h.c.tube, lc.id, lc.cid, lc.slot, o, lc.backoff.Milliseconds(), h.c.maxFail, lc.why)
 		cancel()
 		if err != nil {
 			h.mu.Lock()

@@ -87,7 +87,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 			return false
 		}
 		if !mine {
-			return c.finish(h, cid, claim.OutcomeOK, 0)
+			return c.finish(h, cid, claim.OutcomeOK, 0, claim.Failure{})
 		}
 	}
 
@@ -123,7 +123,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	if !c.addRun(r) {
 		// Stop began since the claim: no handler starts after that.
 		cancel(nil)
-		return c.finish(h, cid, claim.OutcomeUnrun, 0)
+		return c.finish(h, cid, claim.OutcomeUnrun, 0, claim.Failure{})
 	}
 	metricLateness.Observe(lateness, c.tube)
 	metricInFlight.Inc(c.tube)
@@ -170,10 +170,11 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	<-r.hbDone
 	c.removeRun(r)
 
-	outcome, backoff := claim.OutcomeOK, time.Duration(0)
+	outcome, backoff, why := claim.OutcomeOK, time.Duration(0), claim.Failure{}
 	h.att = attempt
 	if herr != nil {
 		h.errCls, h.errMsg = deadCause(herr, hctx)
+		why = claim.Failure{Class: h.errCls, Message: h.errMsg}
 	}
 	switch {
 	case herr == nil:
@@ -190,7 +191,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 			logx.Field("node", h.loop.endpoint), logx.Field("tube", h.loop.tube)).
 			Debugf("dq: handler failed, retrying in %v: %v", backoff, herr)
 	}
-	return c.finish(h, cid, outcome, backoff)
+	return c.finish(h, cid, outcome, backoff, why)
 }
 
 // call runs the handler, turning a panic into an error.
@@ -209,13 +210,13 @@ func (c *consumer) call(ctx context.Context, body []byte) (err error) {
 // copy stays reserved and touched) for up to a lease, then releases the copy
 // and leaves the outcome to the Redis prober, which reports it when Redis
 // answers again.
-func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time.Duration) bool {
+func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time.Duration, why claim.Failure) bool {
 	deadline := time.Now().Add(time.Duration(c.leaseMs) * time.Millisecond)
 	lastTouch := time.Now()
 	for attempt := 0; ; attempt++ {
 		sent := time.Now()
 		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
-		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail)
+		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail, why)
 		cancel()
 		if err == nil {
 			// A Delete for a run whose lease was taken over (not Own) says
@@ -250,7 +251,7 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			logx.Errorf("dq: finish job %s: %v; giving the copy back, reporting %v when Redis is back",
 				h.env.ID, err, o)
 			c.redis.failed(err, lostClaim{id: h.env.ID, cid: cid, slot: h.slot, dueMs: h.env.DueMs,
-				outcome: o, backoff: backoff})
+				outcome: o, backoff: backoff, why: why})
 			c.release(h, 0)
 			return false
 		}

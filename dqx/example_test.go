@@ -113,3 +113,42 @@ func ExampleCronConf_Validate() {
 	// Output:
 	// dqx: bad cron config: Entries[0].Spec = "0 0 25 * * *": end of range (25) above maximum (23): 25
 }
+
+// The coming fires of an entry in its own zone, read from the schedule's
+// state in Redis: a running scheduler has written the next three of a daily
+// entry. (The zerodq CLI's `cron ls` and `cron next` print the same.)
+func ExampleNewCronInspector() {
+	servers, err := dqtest.StartServers(dqtest.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer servers.Close()
+	c := servers.Conf("app")
+	cron := dqx.CronConf{Entries: []dqx.CronEntry{
+		{Name: "report", Spec: "0 0 2 * * *", TimeZone: "Asia/Shanghai"},
+	}}
+	s := dqx.MustNewScheduler(c, cron)
+	go s.Start()
+	defer s.Stop()
+
+	ci, err := dqx.NewCronInspector(c, cron)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ci.Close()
+	var fires []dqx.CronFire
+	dqtest.Await(10*time.Second, func() bool {
+		fires, err = ci.Next(context.Background(), "report", 4)
+		return err == nil && fires[2].Written
+	})
+	for _, f := range fires {
+		fmt.Println(f.At.Format("15:04 MST"), "written:", f.Written)
+	}
+	// Output:
+	// 02:00 CST written: true
+	// 02:00 CST written: true
+	// 02:00 CST written: true
+	// 02:00 CST written: false
+}

@@ -162,12 +162,7 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 	for _, e := range entries {
 		s.tags = append(s.tags, e.tag)
 	}
-	// The digest also names the way fire IDs are given (cfgScheme), so that
-	// a replica of an older release, which derives its fire IDs itself,
-	// counts as another config: the two never own the schedule at once.
-	sorted := slices.Sorted(slices.Values(s.tags))
-	sum := sha256.Sum256([]byte(cfgScheme + cc.Name + "\n" + strings.Join(sorted, "\n")))
-	s.cfg = hex.EncodeToString(sum[:16])
+	s.cfg = configDigest(cc.Name, s.tags)
 
 	s.producer = o.producer
 	if s.producer == nil {
@@ -178,6 +173,16 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// configDigest identifies a config of the schedule name by its entries'
+// tags. The digest also names the way fire IDs are given (cfgScheme), so
+// that a replica of an older release, which derives its fire IDs itself,
+// counts as another config: the two never own the schedule at once.
+func configDigest(name string, tags []string) string {
+	sorted := slices.Sorted(slices.Values(tags))
+	sum := sha256.Sum256([]byte(cfgScheme + name + "\n" + strings.Join(sorted, "\n")))
+	return hex.EncodeToString(sum[:16])
 }
 
 // MustNewScheduler is NewScheduler that logs the error and exits on failure.

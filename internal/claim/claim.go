@@ -30,6 +30,9 @@ type Store struct {
 	rds    *redis.Redis
 	prefix string
 	ttlMs  int64
+	// histMs is how long a finished or revoked job's summary outlives its
+	// last copy (0: its record goes with it).
+	histMs int64
 	// loaded marks scripts known to be in Redis's script cache, so that the
 	// first EVALSHA does not draw a NOSCRIPT error reply, which go-zero's
 	// breaker would count as a failure.
@@ -44,10 +47,20 @@ const MaxSlots = 52
 // legacyLockMs is how long go-queue's own lock holds a legacy body (1 h).
 const legacyLockMs = 3600000
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithHistory keeps the record of a finished or revoked job, once every copy
+// of it is gone, as a summary for up to d (never past its own TTL) instead of
+// deleting it. Zero, the default, deletes it.
+func WithHistory(d time.Duration) Option {
+	return func(s *Store) { s.histMs = max(d.Milliseconds(), 0) }
+}
+
 // New returns a store for jobs under keys keyPrefix:tube:id whose records
 // live dedupeTTL past their due time. A dedupeTTL under 1 ms counts as 1 ms:
 // a record always gets a TTL.
-func New(rds *redis.Redis, keyPrefix string, dedupeTTL time.Duration) *Store {
+func New(rds *redis.Redis, keyPrefix string, dedupeTTL time.Duration, opts ...Option) *Store {
 	s := &Store{
 		rds:    rds,
 		prefix: keyPrefix,
@@ -56,6 +69,9 @@ func New(rds *redis.Redis, keyPrefix string, dedupeTTL time.Duration) *Store {
 	}
 	for sc := range sources {
 		s.loaded[sc] = new(atomic.Bool)
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	s.pipe = newPipe(s)
 	return s
@@ -102,6 +118,10 @@ type Copy struct {
 	// copy of a writer whose reservation of the ID another writer took over
 	// is deleted, never run.
 	Writer string
+	// By is the claimant's consumer ID ("" when unknown), recorded with the
+	// attempt a successful claim starts (b<N>); the latest is the job's
+	// owner.
+	By string
 }
 
 // Claim asks whether the holder of copy cp may run the job due at dueMs. It
@@ -124,7 +144,7 @@ func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, cp
 	if cp.Unc {
 		u = 1
 	}
-	return s.job(ctx, claimScript, tube, id, cid, dueMs, cp.N, cp.Slot, u, leaseMs, maxFail, cp.Ref, cp.Writer)
+	return s.job(ctx, claimScript, tube, id, cid, dueMs, cp.N, cp.Slot, u, leaseMs, maxFail, cp.Ref, cp.Writer, cp.By)
 }
 
 // Extend renews the lease of claim cid for leaseMs from now. It answers OK, or
@@ -142,9 +162,11 @@ func (s *Store) Extend(ctx context.Context, tube, id, cid string, leaseMs int64)
 // retries left: backoffMs; yielded: 0), Bury (dead, or more than maxFail
 // failures), each with Reply.Own set, or, when cid no longer owns the job,
 // what Claim would route, without it. A re-sent Finish answers the same
-// without counting the failure twice.
+// without counting the failure twice. The first send also ends the run's
+// attempt in the record and, for OutcomeFail and OutcomeDead, makes why the
+// job's last error (a zero Failure records none).
 func (s *Store) Finish(ctx context.Context, tube, id, cid string, i int, o Outcome, backoffMs int64,
-	maxFail int) (Reply, error) {
+	maxFail int, why Failure) (Reply, error) {
 	if err := checkSlots(0, i); err != nil {
 		return Reply{}, err
 	}
@@ -154,17 +176,19 @@ func (s *Store) Finish(ctx context.Context, tube, id, cid string, i int, o Outco
 	if backoffMs < 0 {
 		return Reply{}, fmt.Errorf("%w: back-off %d ms", ErrBadArg, backoffMs)
 	}
-	return s.job(ctx, finishScript, tube, id, cid, i, o.String(), backoffMs, maxFail)
+	return s.job(ctx, finishScript, tube, id, cid, i, o.String(), backoffMs, maxFail, why.Class, cutMessage(why.Message))
 }
 
-// Gone records that the copy in slot i was deleted; call it only after
-// beanstalkd answered DELETED. Once every copy of a finished or revoked job
-// with a known count and no uncertain put is gone, its record is deleted.
-func (s *Store) Gone(ctx context.Context, tube, id string, i int) error {
+// Gone records that the copy in slot i with reference ref (CopyRef; ""
+// unknown) was deleted, and its fate; call it only after beanstalkd answered
+// DELETED. Once every copy of a finished or revoked job with a known count
+// and no uncertain put is gone, its record is deleted, or with WithHistory
+// cut down to a summary that expires within the history window.
+func (s *Store) Gone(ctx context.Context, tube, id string, i int, ref string) error {
 	if err := checkSlots(0, i); err != nil {
 		return err
 	}
-	_, err := s.job(ctx, goneScript, tube, id, i)
+	_, err := s.job(ctx, goneScript, tube, id, s.histMs, i, ref)
 	return err
 }
 
@@ -286,10 +310,11 @@ func NewClaimID() string {
 }
 
 // GoneItem is one copy whose delete beanstalkd confirmed: slot Slot of job
-// ID in tube Tube.
+// ID in tube Tube, with its reference Ref (CopyRef; "" unknown).
 type GoneItem struct {
 	Tube, ID string
 	Slot     int
+	Ref      string
 }
 
 // GoneMany runs gone for many copies in one pipelined round trip, which
@@ -311,11 +336,11 @@ func (s *Store) GoneMany(ctx context.Context, items []GoneItem) error {
 		key := s.Key(it.Tube, it.ID)
 		j := byKey[key]
 		if j == nil {
-			j = &job{key: key, args: []any{s.ttlMs}, tube: it.Tube, id: it.ID}
+			j = &job{key: key, args: []any{s.ttlMs, s.histMs}, tube: it.Tube, id: it.ID}
 			byKey[key] = j
 			jobs = append(jobs, j)
 		}
-		j.args = append(j.args, it.Slot)
+		j.args = append(j.args, it.Slot, it.Ref)
 	}
 	if err := s.load(ctx, goneScript); err != nil {
 		return err

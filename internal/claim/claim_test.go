@@ -64,11 +64,31 @@ type at int64
 // fields describes a record: values are strings, ints or at.
 type fields map[string]any
 
+// story is a field of space-separated parts (an attempt a<N>): strings, or
+// at for its times.
+type story []any
+
 func value(now int64, v any) string {
-	if off, ok := v.(at); ok {
-		return strconv.FormatInt(now+int64(off), 10)
+	switch v := v.(type) {
+	case at:
+		return strconv.FormatInt(now+int64(v), 10)
+	case story:
+		parts := make([]string, len(v))
+		for k, p := range v {
+			parts[k] = value(now, p)
+		}
+		return strings.Join(parts, " ")
 	}
 	return fmt.Sprint(v)
+}
+
+// requireTime checks a time field written at now+off, give or take slack.
+func requireTime(t testing.TB, now int64, off at, got, what string) {
+	t.Helper()
+	n, err := strconv.ParseInt(got, 10, 64)
+	require.NoError(t, err, what)
+	require.GreaterOrEqual(t, n, now+int64(off), what)
+	require.LessOrEqual(t, n, now+int64(off)+slack, what)
 }
 
 // seed writes a record directly, without a TTL, so that a script that writes
@@ -120,15 +140,23 @@ func requireFields(t testing.TB, now int64, want fields, got map[string]string) 
 	slices.Sort(gotKeys)
 	require.Equal(t, wantKeys, gotKeys, "record %v", got)
 	for k, v := range want {
-		off, ok := v.(at)
-		if !ok {
-			require.Equal(t, fmt.Sprint(v), got[k], "field %s of %v", k, got)
-			continue
+		what := fmt.Sprintf("field %s of %v", k, got)
+		switch v := v.(type) {
+		case at:
+			requireTime(t, now, v, got[k], what)
+		case story:
+			parts := strings.Split(got[k], " ")
+			require.Len(t, parts, len(v), what)
+			for j, p := range v {
+				if off, ok := p.(at); ok {
+					requireTime(t, now, off, parts[j], what)
+				} else {
+					require.Equal(t, fmt.Sprint(p), parts[j], what)
+				}
+			}
+		default:
+			require.Equal(t, fmt.Sprint(v), got[k], what)
 		}
-		n, err := strconv.ParseInt(got[k], 10, 64)
-		require.NoError(t, err, "field %s of %v", k, got)
-		require.GreaterOrEqual(t, n, now+int64(off), "field %s of %v", k, got)
-		require.LessOrEqual(t, n, now+int64(off)+slack, "field %s of %v", k, got)
 	}
 }
 
@@ -250,7 +278,7 @@ func claimWith(cid string, dueOff int64, n, i int, unc bool) call {
 
 func claimRef(cid, ref string, dueOff int64, n, i int, unc bool) call {
 	return func(b *testBundle, id string, now int64) (Reply, error) {
-		return b.store.Claim(b.ctx, b.tube, id, cid, now+dueOff, Copy{N: n, Slot: i, Ref: ref, Unc: unc}, 30000, 2)
+		return b.store.Claim(b.ctx, b.tube, id, cid, now+dueOff, Copy{N: n, Slot: i, Ref: ref, Unc: unc, By: "k1"}, 30000, 2)
 	}
 }
 
@@ -258,13 +286,21 @@ func claimRef(cid, ref string, dueOff int64, n, i int, unc bool) call {
 // writer wid put.
 func claimBy(wid string) call {
 	return func(b *testBundle, id string, now int64) (Reply, error) {
-		return b.store.Claim(b.ctx, b.tube, id, "c1", now-1000, Copy{N: 3, Ref: testRef, Writer: wid}, 30000, 2)
+		return b.store.Claim(b.ctx, b.tube, id, "c1", now-1000, Copy{N: 3, Ref: testRef, Writer: wid, By: "k1"}, 30000, 2)
 	}
 }
 
 func TestClaimAnswersEveryState(t *testing.T) {
 	t.Parallel()
-	won := fields{"st": "R", "own": "c1", "att": 1, "fail": 0, "lease": at(30000), "sp": 0, "due": at(-1000), "n": 3}
+	won := fields{"st": "R", "own": "c1", "att": 1, "fail": 0, "lease": at(30000), "sp": 0, "due": at(-1000), "n": 3,
+		"a1": story{at(0), testRef}, "b1": "k1"}
+	// wonAt is won by attempt att.
+	wonAt := func(att int, changes fields) fields {
+		f := with(won, fields{"att": att, "a1": nil, "b1": nil, fmt.Sprintf("a%d", att): story{at(0), testRef},
+			fmt.Sprintf("b%d", att): "k1"})
+		return with(f, changes)
+	}
+	lapsed := fields{"err": "lease", "em": "lease lapsed", "et": at(0)}
 	other := running(fields{"own": "c0"})
 	waiting := fields{"st": "W", "own": "c0", "att": 1, "fail": 1, "nb": at(5000), "due": at(-1000), "n": 3}
 	dead := fields{"st": "X", "own": "c0", "att": 3, "fail": 3, "due": at(-1000), "n": 3}
@@ -279,7 +315,7 @@ func TestClaimAnswersEveryState(t *testing.T) {
 		{name: "WaitingNotYetDueIsSpareUntilNotBefore", seed: waiting, want: Reply{Kind: Spare, Ms: 5000}},
 		{name: "WaitingDueRunsAgainKeepingFailures", seed: with(waiting, fields{"nb": at(-10)}),
 			want: Reply{Kind: Run, Attempt: 2}, write: true,
-			after: with(won, fields{"att": 2, "fail": 1, "nb": at(-10)})},
+			after: wonAt(2, fields{"fail": 1, "nb": at(-10)})},
 		{name: "OwnRunningIsReplayed", seed: running(nil), want: Reply{Kind: Run, Attempt: 1}},
 		{name: "OtherRunningIsSpareOneSecond", seed: other, want: Reply{Kind: Spare, Ms: 1000}, write: true,
 			after: with(other, fields{"sp": 1, "spc": "c1"})},
@@ -288,23 +324,36 @@ func TestClaimAnswersEveryState(t *testing.T) {
 		{name: "OtherRunningSpareStopsAtLeaseEnd", seed: with(other, fields{"sp": 5}),
 			want: Reply{Kind: Spare, Ms: 20000}, write: true, after: with(other, fields{"sp": 6, "spc": "c1"})},
 		{name: "ExpiredLeaseRunsAndCountsAFailure", seed: with(other, fields{"lease": at(-10), "sp": 2, "spc": "c9"}),
-			want: Reply{Kind: Run, Attempt: 2}, write: true, after: with(won, fields{"att": 2, "fail": 1})},
+			want: Reply{Kind: Run, Attempt: 2}, write: true, after: wonAt(2, with(lapsed, fields{"fail": 1}))},
+		{name: "ExpiredLeaseNamesTheConsumerThatHeldIt",
+			seed: with(other, fields{"lease": at(-10), "a1": story{at(-9000), otherRef}, "b1": "k0"}),
+			want: Reply{Kind: Run, Attempt: 2}, write: true,
+			after: wonAt(2, with(lapsed, fields{"fail": 1, "em": "lease lapsed on consumer k0",
+				"a1": story{at(-9000), otherRef}, "b1": "k0"}))},
+		{name: "OnlyTheLatestTwentyAttemptsAreKept",
+			seed: with(waiting, fields{"nb": at(-10), "att": 20, "a1": story{at(-9000), otherRef}, "b1": "k0",
+				"e1": story{at(-8000), "fail"}, "a20": story{at(-5000), otherRef}, "b20": "k0",
+				"e20": story{at(-4000), "fail"}}),
+			want: Reply{Kind: Run, Attempt: 21}, write: true,
+			after: wonAt(21, fields{"fail": 1, "nb": at(-10), "a20": story{at(-5000), otherRef}, "b20": "k0",
+				"e20": story{at(-4000), "fail"}})},
 		{name: "ExpiredLeaseOverMaxFailBuries", seed: with(other, fields{"lease": at(-10), "fail": 2}),
-			want: Reply{Kind: Bury}, write: true, after: with(other, fields{"lease": at(-10), "fail": 3, "st": "X"})},
+			want: Reply{Kind: Bury}, write: true,
+			after: with(other, with(lapsed, fields{"lease": at(-10), "fail": 3, "st": "X"}))},
 		{name: "KickedDeadLetterRunsWithFreshRetries", seed: with(dead, fields{"bur": 0, "bid": testRef}),
 			want: Reply{Kind: Run, Attempt: 4}, write: true,
-			after: with(won, fields{"att": 4, "bur": 0, "bid": testRef})},
+			after: wonAt(4, fields{"bur": 0, "bid": testRef})},
 		{name: "OtherCopyOfTheDeadLettersSlotDeletes", seed: with(dead, fields{"bur": 0, "bid": otherRef}),
 			want: Reply{Kind: Delete}},
 		{name: "DeadLetterOfAnotherSlotDeletes", seed: with(dead, fields{"bur": 1, "bid": otherRef}),
 			want: Reply{Kind: Delete}},
 		{name: "OlderVersionsDeadLetterKickedRunsBySlot", seed: with(dead, fields{"bur": 0}),
-			want: Reply{Kind: Run, Attempt: 4}, write: true, after: with(won, fields{"att": 4, "bur": 0})},
+			want: Reply{Kind: Run, Attempt: 4}, write: true, after: wonAt(4, fields{"bur": 0})},
 		{name: "OlderVersionsDeadLetterOfAnotherSlotDeletes", seed: with(dead, fields{"bur": 1}),
 			want: Reply{Kind: Delete}},
 		{name: "OverMaxFailForgetsTheOldDeadLetter", call: claimRef("c1", otherRef, -1000, 3, 0, false),
 			seed: with(other, fields{"lease": at(-10), "fail": 2, "bur": 0, "bid": testRef}), want: Reply{Kind: Bury},
-			write: true, after: with(other, fields{"lease": at(-10), "fail": 3, "st": "X"})},
+			write: true, after: with(other, with(lapsed, fields{"lease": at(-10), "fail": 3, "st": "X"}))},
 		{name: "DeadWithoutDeadLetterBuries", seed: dead, want: Reply{Kind: Bury}},
 		{name: "DoneDeletes", seed: fields{"st": "D", "own": "c0", "att": 1, "due": at(-1000), "n": 3},
 			want: Reply{Kind: Delete}},
@@ -355,7 +404,13 @@ func TestExtendAnswersEveryState(t *testing.T) {
 
 func finishWith(cid string, i int, o Outcome) call {
 	return func(b *testBundle, id string, _ int64) (Reply, error) {
-		return b.store.Finish(b.ctx, b.tube, id, cid, i, o, 5000, 2)
+		return b.store.Finish(b.ctx, b.tube, id, cid, i, o, 5000, 2, Failure{})
+	}
+}
+
+func finishWhy(o Outcome, why Failure) call {
+	return func(b *testBundle, id string, _ int64) (Reply, error) {
+		return b.store.Finish(b.ctx, b.tube, id, "c1", 0, o, 5000, 2, why)
 	}
 }
 
@@ -363,22 +418,52 @@ func TestFinishAnswersEveryState(t *testing.T) {
 	t.Parallel()
 	run := running(nil)
 	other := running(fields{"own": "c0"})
+	// started is a run whose attempt was recorded by its claim.
+	started := running(fields{"a1": story{at(-500), testRef}, "b1": "k1"})
+	ended := func(outcome string) story { return story{at(0), outcome} }
+	boom := Failure{Class: "error", Message: "boom: it broke"}
 	runStates(t, finishWith("c1", 0, OutcomeFail), []stateCase{
+		{name: "OKEndsTheAttempt", call: finishWith("c1", 0, OutcomeOK), seed: started,
+			want: Reply{Kind: Delete, Own: true}, write: true, after: with(started, fields{"st": "D", "e1": ended("ok")})},
+		{name: "FailEndsTheAttemptAndRecordsTheLastError", call: finishWhy(OutcomeFail, boom), seed: started,
+			want: Reply{Kind: Release, Ms: 5000, Own: true}, write: true,
+			after: with(started, fields{"st": "W", "fail": 1, "nb": at(5000), "e1": ended("fail"),
+				"err": "error", "em": "boom: it broke", "et": at(0)})},
+		{name: "DeadRecordsTheLastError", call: finishWhy(OutcomeDead, Failure{Class: "skip", Message: "no such order"}),
+			seed: with(started, fields{"err": "lease", "em": "lease lapsed", "et": at(-3000)}),
+			want: Reply{Kind: Bury, Own: true}, write: true,
+			after: with(started, fields{"st": "X", "fail": 1, "e1": ended("dead"),
+				"err": "skip", "em": "no such order", "et": at(0)})},
+		{name: "YieldEndsTheAttemptAndKeepsTheLastError", call: finishWhy(OutcomeYield, boom),
+			seed: with(started, fields{"err": "panic", "em": "p", "et": at(-3000)}),
+			want: Reply{Kind: Release, Own: true}, write: true,
+			after: with(started, fields{"st": "W", "nb": at(0), "e1": ended("yield"),
+				"err": "panic", "em": "p", "et": at(-3000)})},
+		{name: "ResentFailAppendsNothing", call: finishWhy(OutcomeFail, boom),
+			seed: with(started, fields{"st": "W", "fail": 1, "nb": at(5000), "e1": ended("fail")}),
+			want: Reply{Kind: Release, Ms: 5000, Own: true}},
+		{name: "StaleFinishRecordsNothing", call: finishWhy(OutcomeFail, boom),
+			seed: with(started, fields{"own": "c0"}), want: Reply{Kind: Spare, Ms: 1000}, write: true,
+			after: with(started, fields{"own": "c0", "sp": 1, "spc": "c1"})},
+		{name: "MissingRecordFailRecordsTheError", call: finishWhy(OutcomeFail, boom),
+			want: Reply{Kind: Release, Ms: 5000, Own: true}, write: true,
+			after: fields{"st": "W", "own": "c1", "fail": 1, "nb": at(5000), "err": "error", "em": "boom: it broke",
+				"et": at(0)}},
 		{name: "OKIsDone", call: finishWith("c1", 0, OutcomeOK), seed: run, want: Reply{Kind: Delete, Own: true}, write: true,
-			after: with(run, fields{"st": "D"})},
+			after: with(run, fields{"st": "D", "e1": ended("ok")})},
 		{name: "FailWaitsForBackoff", seed: run, want: Reply{Kind: Release, Ms: 5000, Own: true}, write: true,
-			after: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)})},
+			after: with(run, fields{"st": "W", "fail": 1, "nb": at(5000), "e1": ended("fail")})},
 		{name: "FailOverMaxFailBuries", seed: with(run, fields{"fail": 2}), want: Reply{Kind: Bury, Own: true}, write: true,
-			after: with(run, fields{"st": "X", "fail": 3})},
+			after: with(run, fields{"st": "X", "fail": 3, "e1": ended("fail")})},
 		{name: "FailOverMaxFailForgetsAnOldDeadLetter", seed: with(run, fields{"fail": 2, "bur": 1, "bid": otherRef}),
-			want: Reply{Kind: Bury, Own: true}, write: true, after: with(run, fields{"st": "X", "fail": 3})},
+			want: Reply{Kind: Bury, Own: true}, write: true, after: with(run, fields{"st": "X", "fail": 3, "e1": ended("fail")})},
 		{name: "DeadBuriesAtOnce", call: finishWith("c1", 0, OutcomeDead), seed: run, want: Reply{Kind: Bury, Own: true},
-			write: true, after: with(run, fields{"st": "X", "fail": 1})},
+			write: true, after: with(run, fields{"st": "X", "fail": 1, "e1": ended("dead")})},
 		{name: "YieldReleasesAtOnceWithoutAFailure", call: finishWith("c1", 0, OutcomeYield), seed: run,
-			want: Reply{Kind: Release, Own: true}, write: true, after: with(run, fields{"st": "W", "nb": at(0)})},
+			want: Reply{Kind: Release, Own: true}, write: true, after: with(run, fields{"st": "W", "nb": at(0), "e1": ended("yield")})},
 		{name: "UnrunReleasesAtOnceAndTakesTheAttemptBack", call: finishWith("c1", 0, OutcomeUnrun),
 			seed: with(run, fields{"att": 2}), want: Reply{Kind: Release, Own: true}, write: true,
-			after: with(run, fields{"st": "W", "nb": at(0), "att": 1})},
+			after: with(run, fields{"st": "W", "nb": at(0), "att": 1, "e2": ended("unrun")})},
 		{name: "ResentUnrunTakesTheAttemptBackOnce", call: finishWith("c1", 0, OutcomeUnrun),
 			seed: with(run, fields{"st": "W", "nb": at(-100)}), want: Reply{Kind: Release, Own: true}},
 		{name: "ResentFailCountsOnce", seed: with(run, fields{"st": "W", "fail": 1, "nb": at(5000)}),
@@ -434,7 +519,7 @@ func TestFinishAnswersEveryState(t *testing.T) {
 
 func goneAt(i int) call {
 	return func(b *testBundle, id string, _ int64) (Reply, error) {
-		return Reply{Kind: OK}, b.store.Gone(b.ctx, b.tube, id, i)
+		return Reply{Kind: OK}, b.store.Gone(b.ctx, b.tube, id, i, testRef)
 	}
 }
 
@@ -453,21 +538,32 @@ func goneMany(slots ...int) call {
 func TestGoneCollectsFinishedRecords(t *testing.T) {
 	t.Parallel()
 	done := fields{"st": "D", "own": "c0", "due": at(-1000), "n": 3}
+	spare := fields{"c:" + testRef: "s"}
 	runStates(t, goneAt(2), []stateCase{
 		{name: "PartialSetsTheSlotBit", call: goneAt(1), seed: with(done, fields{"gone": 1}), want: Reply{Kind: OK},
-			write: true, after: with(done, fields{"gone": 3})},
+			write: true, after: with(done, with(spare, fields{"gone": 3}))},
 		{name: "SameSlotTwiceCountsOnce", call: goneAt(0), seed: with(done, fields{"gone": 1}),
-			want: Reply{Kind: OK}, write: true, after: with(done, fields{"gone": 1})},
+			want: Reply{Kind: OK}, write: true, after: with(done, with(spare, fields{"gone": 1}))},
+		{name: "RevokedJobsCopyIsRevoked", call: goneAt(0), seed: fields{"st": "V", "why": "revoke", "n": 3},
+			want: Reply{Kind: OK}, write: true, after: fields{"st": "V", "why": "revoke", "n": 3, "gone": 1,
+				"c:" + testRef: "v"}},
+		{name: "ExtraDeadCopyIsExtra", call: goneAt(0), seed: fields{"st": "X", "bur": 1, "bid": otherRef, "n": 3},
+			want: Reply{Kind: OK}, write: true, after: fields{"st": "X", "bur": 1, "bid": otherRef, "n": 3, "gone": 1,
+				"c:" + testRef: "e"}},
+		{name: "DeletedDeadLetterIsDeleted", call: goneAt(1),
+			seed: fields{"st": "X", "bur": 1, "bid": testRef, "n": 3, "c:" + testRef: "x"},
+			want: Reply{Kind: OK}, write: true, after: fields{"st": "X", "bur": 1, "bid": testRef, "n": 3, "gone": 2,
+				"c:" + testRef: "d"}},
 		{name: "LastCopyOfDoneJobDeletesRecord", seed: with(done, fields{"gone": 3}), want: Reply{Kind: OK},
 			write: true},
 		{name: "LastCopyOfRevokedJobDeletesRecord", call: goneAt(0), seed: fields{"st": "V", "why": "revoke", "n": 1},
 			want: Reply{Kind: OK}, write: true},
 		{name: "UncertainPutKeepsRecord", seed: with(done, fields{"gone": 3, "unc": 1}), want: Reply{Kind: OK},
-			write: true, after: with(done, fields{"gone": 7, "unc": 1})},
+			write: true, after: with(done, with(spare, fields{"gone": 7, "unc": 1}))},
 		{name: "NotFinishedKeepsRecord", seed: with(running(nil), fields{"gone": 3}), want: Reply{Kind: OK},
-			write: true, after: with(running(nil), fields{"gone": 7})},
+			write: true, after: with(running(nil), fields{"gone": 7, "c:" + testRef: "d"})},
 		{name: "UnknownCountKeepsRecord", call: goneAt(0), seed: fields{"st": "D", "own": "c0"},
-			want: Reply{Kind: OK}, write: true, after: fields{"st": "D", "own": "c0", "gone": 1}},
+			want: Reply{Kind: OK}, write: true, after: fields{"st": "D", "own": "c0", "gone": 1, "c:" + testRef: "s"}},
 		{name: "MissingRecordIsNotCreated", want: Reply{Kind: OK}},
 		{name: "SeveralSlotsAtOnceSetEachBit", call: goneMany(0, 2), seed: done, want: Reply{Kind: OK},
 			write: true, after: with(done, fields{"gone": 5})},
@@ -490,7 +586,7 @@ func TestBuriedKeepsOneDeadLetter(t *testing.T) {
 	dead := fields{"st": "X", "own": "c0", "fail": 3, "due": at(-1000), "n": 3}
 	runStates(t, buriedAt(1), []stateCase{
 		{name: "FirstBuriedCopyIsTheDeadLetter", seed: dead, want: Reply{Kind: Keep}, write: true,
-			after: with(dead, fields{"bur": 1, "bid": testRef})},
+			after: with(dead, fields{"bur": 1, "bid": testRef, "c:" + testRef: "x"})},
 		{name: "DeadLetterBuriedAgainIsKept", seed: with(dead, fields{"bur": 1, "bid": testRef}),
 			want: Reply{Kind: Keep}},
 		{name: "AnotherCopyOfTheSameSlotIsExtra", seed: with(dead, fields{"bur": 1, "bid": otherRef}),
@@ -672,12 +768,12 @@ func TestExpiredLeaseIsTakenOverAndTheOldClaimLosesIt(t *testing.T) {
 	rep, err = b.store.Extend(b.ctx, b.tube, id, "a", 30)
 	require.NoError(t, err)
 	require.Equal(t, Lost, rep.Kind)
-	rep, err = b.store.Finish(b.ctx, b.tube, id, "a", 0, OutcomeFail, 1000, 2)
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "a", 0, OutcomeFail, 1000, 2, Failure{})
 	require.NoError(t, err)
 	require.Equal(t, Spare, rep.Kind, "the stale claim is routed like a spare copy")
 	require.Equal(t, "1", b.read(t, id)["fail"], "the stale claim's failure is not counted")
 
-	rep, err = b.store.Finish(b.ctx, b.tube, id, "b", 1, OutcomeOK, 0, 2)
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "b", 1, OutcomeOK, 0, 2, Failure{})
 	require.NoError(t, err)
 	require.Equal(t, Delete, rep.Kind)
 }
@@ -689,15 +785,15 @@ func happyPath(t *testing.T, b *testBundle, id string, unc bool) {
 	rep, err := b.store.Claim(b.ctx, b.tube, id, "c", due, Copy{N: 3, Slot: 0, Ref: testRef, Unc: unc}, 30000, 2)
 	require.NoError(t, err)
 	require.Equal(t, Run, rep.Kind)
-	rep, err = b.store.Finish(b.ctx, b.tube, id, "c", 0, OutcomeOK, 0, 2)
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "c", 0, OutcomeOK, 0, 2, Failure{})
 	require.NoError(t, err)
 	require.Equal(t, Delete, rep.Kind)
-	require.NoError(t, b.store.Gone(b.ctx, b.tube, id, 0))
+	require.NoError(t, b.store.Gone(b.ctx, b.tube, id, 0, testRef))
 	for i := 1; i < 3; i++ {
 		rep, err = b.store.Claim(b.ctx, b.tube, id, NewClaimID(), due, Copy{N: 3, Slot: i, Ref: testRef}, 30000, 2)
 		require.NoError(t, err)
 		require.Equal(t, Delete, rep.Kind, "copy %d of a done job", i)
-		require.NoError(t, b.store.Gone(b.ctx, b.tube, id, i))
+		require.NoError(t, b.store.Gone(b.ctx, b.tube, id, i, testRef))
 	}
 }
 
@@ -738,8 +834,11 @@ func TestEveryScriptAnswersATableOnAMissingKey(t *testing.T) {
 			return err
 		},
 		"extend": func() error { _, err := b.store.Extend(ctx, tube, id(), "c", 1000); return err },
-		"finish": func() error { _, err := b.store.Finish(ctx, tube, id(), "c", 0, OutcomeYield, 0, 1); return err },
-		"gone":   func() error { return b.store.Gone(ctx, tube, id(), 0) },
+		"finish": func() error {
+			_, err := b.store.Finish(ctx, tube, id(), "c", 0, OutcomeYield, 0, 1, Failure{})
+			return err
+		},
+		"gone":   func() error { return b.store.Gone(ctx, tube, id(), 0, testRef) },
 		"buried": func() error { _, err := b.store.Buried(ctx, tube, id(), 0, testRef); return err },
 		"note":   func() error { return b.store.Note(ctx, tube, id(), now, 3) },
 		"abort":  func() error { _, err := b.store.Abort(ctx, tube, id(), "w", now, 3); return err },
@@ -788,7 +887,7 @@ func TestScriptsRunAfterRedisForgetsThem(t *testing.T) {
 	rc := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rc.Close()
 	require.NoError(t, rc.ScriptFlush(b.ctx).Err())
-	rep, err = b.store.Finish(b.ctx, b.tube, id, "c", 0, OutcomeOK, 0, 1)
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "c", 0, OutcomeOK, 0, 1, Failure{})
 	require.NoError(t, err)
 	require.Equal(t, Delete, rep.Kind)
 }
@@ -851,11 +950,11 @@ func TestArgumentsOutOfRangeAreRefusedBeforeRedis(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadArg)
 	_, err = s.Extend(ctx, "t", "id", "c", -1)
 	require.ErrorIs(t, err, ErrBadArg)
-	_, err = s.Finish(ctx, "t", "id", "c", 0, Outcome(9), 0, 1)
+	_, err = s.Finish(ctx, "t", "id", "c", 0, Outcome(9), 0, 1, Failure{})
 	require.ErrorIs(t, err, ErrBadArg)
-	_, err = s.Finish(ctx, "t", "id", "c", 0, OutcomeFail, -5, 1)
+	_, err = s.Finish(ctx, "t", "id", "c", 0, OutcomeFail, -5, 1, Failure{})
 	require.ErrorIs(t, err, ErrBadArg)
-	require.ErrorIs(t, s.Gone(ctx, "t", "id", -1), ErrBadArg)
+	require.ErrorIs(t, s.Gone(ctx, "t", "id", -1, testRef), ErrBadArg)
 	_, err = s.Buried(ctx, "t", "id", -1, testRef)
 	require.ErrorIs(t, err, ErrBadArg)
 	_, err = s.Buried(ctx, "t", "id", 0, "")
@@ -921,15 +1020,15 @@ func BenchmarkClaimFinish(b *testing.B) {
 	due := tb.now(b)
 	for b.Loop() {
 		id, cid := NewClaimID(), NewClaimID()
-		rep, err := tb.store.Claim(ctx, tb.tube, id, cid, due, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 2)
+		rep, err := tb.store.Claim(ctx, tb.tube, id, cid, due, Copy{N: 1, Slot: 0, Ref: testRef, By: "host/123/ab12cd"}, 30000, 2)
 		if err != nil || rep.Kind != Run {
 			b.Fatalf("claim: %v %v", rep, err)
 		}
-		rep, err = tb.store.Finish(ctx, tb.tube, id, cid, 0, OutcomeOK, 0, 2)
+		rep, err = tb.store.Finish(ctx, tb.tube, id, cid, 0, OutcomeOK, 0, 2, Failure{})
 		if err != nil || rep.Kind != Delete {
 			b.Fatalf("finish: %v %v", rep, err)
 		}
-		if err := tb.store.Gone(ctx, tb.tube, id, 0); err != nil {
+		if err := tb.store.Gone(ctx, tb.tube, id, 0, testRef); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -945,7 +1044,7 @@ func TestGoneManyCollectsRecordsInOneRoundTrip(t *testing.T) {
 		rep, err := b.store.Claim(b.ctx, b.tube, id, cid, b.now(t), Copy{N: 2, Slot: 0, Ref: testRef}, 30000, 3)
 		require.NoError(t, err)
 		require.Equal(t, Run, rep.Kind)
-		rep, err = b.store.Finish(b.ctx, b.tube, id, cid, 0, OutcomeOK, 0, 3)
+		rep, err = b.store.Finish(b.ctx, b.tube, id, cid, 0, OutcomeOK, 0, 3, Failure{})
 		require.NoError(t, err)
 		require.Equal(t, Delete, rep.Kind)
 		require.False(t, rep.Revoked())
@@ -1070,4 +1169,184 @@ func TestLegacyLockTellsZerodqsOwnAttemptsFromAGoQueueRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storyOf runs a job of 3 copies the way consumers do: attempt 1 from copy
+// testRef on consumer k1 fails with err, attempt 2 from otherRef on k2
+// succeeds, and the three copies are deleted.
+func storyOf(t *testing.T, b *testBundle, id string) {
+	t.Helper()
+	refs := []string{testRef, otherRef, "127.0.0.1:11302/9"}
+	due := b.now(t)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c1", due, Copy{N: 3, Slot: 0, Ref: refs[0], By: "k1"}, 30000, 2)
+	require.NoError(t, err)
+	require.Equal(t, Run, rep.Kind)
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "c1", 0, OutcomeFail, 0, 2, Failure{Class: "error", Message: "boom"})
+	require.NoError(t, err)
+	require.Equal(t, Release, rep.Kind)
+	rep, err = b.store.Claim(b.ctx, b.tube, id, "c2", due, Copy{N: 3, Slot: 1, Ref: refs[1], By: "k2"}, 30000, 2)
+	require.NoError(t, err)
+	require.Equal(t, Reply{Kind: Run, Attempt: 2}, rep)
+	rep, err = b.store.Finish(b.ctx, b.tube, id, "c2", 1, OutcomeOK, 0, 2, Failure{})
+	require.NoError(t, err)
+	require.Equal(t, Delete, rep.Kind)
+	items := make([]GoneItem, len(refs))
+	for i, ref := range refs {
+		items[i] = GoneItem{Tube: b.tube, ID: id, Slot: i, Ref: ref}
+	}
+	require.NoError(t, b.store.GoneMany(b.ctx, items))
+}
+
+func TestGoneKeepsAFinishedJobsSummaryForHistory(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const history = time.Minute
+	b.store = New(b.rds, b.store.prefix, testTTL, WithHistory(history))
+	id := NewClaimID()
+	t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), b.key(id)) })
+	storyOf(t, b, id)
+
+	rec := b.read(t, id)
+	for _, f := range []string{"own", "lease", "nb", "sp", "spc", "unc"} {
+		require.NotContains(t, rec, f, "the summary drops what only the protocol needs")
+	}
+	require.Equal(t, "D", rec["st"])
+	require.Equal(t, "2", rec["att"])
+	require.Equal(t, "k2", rec["b2"])
+	require.Equal(t, "error", rec["err"])
+	require.Equal(t, map[string]string{"c:" + testRef: "s", "c:" + otherRef: "s", "c:127.0.0.1:11302/9": "s"},
+		map[string]string{"c:" + testRef: rec["c:"+testRef], "c:" + otherRef: rec["c:"+otherRef],
+			"c:127.0.0.1:11302/9": rec["c:127.0.0.1:11302/9"]}, "deleted as the finished job's copies")
+	ttl := b.pttl(t, id)
+	require.Greater(t, ttl, int64(0))
+	require.LessOrEqual(t, ttl, history.Milliseconds(), "the summary lives History at most")
+
+	// A re-sent gone (or a straggler's) changes nothing and never extends it.
+	require.NoError(t, b.store.Gone(b.ctx, b.tube, id, 2, "127.0.0.1:11302/9"))
+	require.Equal(t, rec, b.read(t, id))
+	require.LessOrEqual(t, b.pttl(t, id), ttl)
+	// The summary still routes a late copy: the job is done.
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c3", b.now(t), Copy{N: 3, Slot: 0, Ref: "127.0.0.1:11300/99"}, 30000, 2)
+	require.NoError(t, err)
+	require.Equal(t, Delete, rep.Kind)
+
+	got, ok, err := b.store.Record(b.ctx, b.tube, id)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, got.Summary)
+	require.LessOrEqual(t, got.TTLMs, history.Milliseconds())
+	require.Equal(t, []CopyFate{{testRef, FateRan}, {otherRef, FateRan}, {"127.0.0.1:11302/9", FateSpare}}, got.Copies,
+		"the copies attempts ran from have run")
+}
+
+func TestGoneNeverLengthensARecordsTTLForHistory(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// DedupeTTL shorter than History: the summary keeps the shorter TTL.
+	b.store = New(b.rds, b.store.prefix, 2*time.Second, WithHistory(time.Hour))
+	id := NewClaimID()
+	t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), b.key(id)) })
+	storyOf(t, b, id)
+	require.Equal(t, "D", b.read(t, id)["st"])
+	ttl := b.pttl(t, id)
+	require.Greater(t, ttl, int64(0))
+	// The record's own TTL: DedupeTTL past the last run's lease (30 s), not
+	// the hour of History.
+	require.LessOrEqual(t, ttl, int64(30000+2000+slack))
+}
+
+func TestRecordTellsTheJobsStory(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := NewClaimID()
+	t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), b.key(id)) })
+	_, ok, err := b.store.Record(b.ctx, b.tube, id)
+	require.NoError(t, err)
+	require.False(t, ok, "no record yet")
+
+	start := b.now(t)
+	storyOf(t, b, id) // History 0: the record goes with its last copy
+	_, ok, err = b.store.Record(b.ctx, b.tube, id)
+	require.NoError(t, err)
+	require.False(t, ok, "collected")
+
+	b.store = New(b.rds, b.store.prefix, testTTL, WithHistory(time.Minute))
+	storyOf(t, b, id)
+	rec, ok, err := b.store.Record(b.ctx, b.tube, id)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "D", rec.State)
+	require.Equal(t, 2, rec.Attempts)
+	require.Equal(t, 1, rec.Failures)
+	require.Equal(t, 3, rec.N)
+	require.Equal(t, "k2", rec.By)
+	require.Equal(t, Failure{Class: "error", Message: "boom"}, rec.LastError)
+	require.InDelta(t, start, rec.ErrorAtMs, 5000)
+	require.Equal(t, []CopyFate{{testRef, FateRan}, {otherRef, FateRan}, {"127.0.0.1:11302/9", FateSpare}}, rec.Copies)
+	require.Len(t, rec.Runs, 2)
+	require.Equal(t, Attempt{N: 1, StartMs: rec.Runs[0].StartMs, By: "k1", Ref: testRef, EndMs: rec.Runs[0].EndMs,
+		Outcome: "fail"}, rec.Runs[0])
+	require.Equal(t, Attempt{N: 2, StartMs: rec.Runs[1].StartMs, By: "k2", Ref: otherRef, EndMs: rec.Runs[1].EndMs,
+		Outcome: "ok"}, rec.Runs[1])
+	require.GreaterOrEqual(t, rec.Runs[0].EndMs, rec.Runs[0].StartMs)
+	require.GreaterOrEqual(t, rec.Runs[1].StartMs, rec.Runs[0].EndMs)
+	require.True(t, rec.Summary)
+	require.Greater(t, rec.TTLMs, int64(0))
+}
+
+func TestErrorMessagesAreCutAtARuneBoundary(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "short", cutMessage("short"))
+	long := strings.Repeat("a", MaxErrorMessage-1) + "é" + "tail" // é straddles the limit
+	got := cutMessage(long)
+	require.Equal(t, strings.Repeat("a", MaxErrorMessage-1), got)
+	require.Len(t, cutMessage(strings.Repeat("b", 2000)), MaxErrorMessage)
+}
+
+// TestAFinishedJobsSummaryStaysACompactHash: with a consumer ID and copy
+// references as long as a Kubernetes fleet's, every field of a finished
+// job's summary stays within hash-max-listpack-value (64 bytes), so Redis
+// keeps it in its compact encoding rather than a hash table several times
+// its size.
+func TestAFinishedJobsSummaryStaysACompactHash(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.store = New(b.rds, b.store.prefix, testTTL, WithHistory(time.Minute))
+	id := NewClaimID()
+	t.Cleanup(func() { _, _ = b.rds.DelCtx(context.Background(), b.key(id)) })
+	by := "order-api-7d9f8b6c5-x2x4k/1234567/ab12cd"
+	refs := []string{"10.120.33.201:11300/12345678", "10.120.33.202:11300/12345679", "10.120.33.203:11300/12345680"}
+	due := b.now(t)
+	rep, err := b.store.Claim(b.ctx, b.tube, id, "c1", due, Copy{N: 3, Slot: 0, Ref: refs[0], By: by}, 30000, 2)
+	require.NoError(t, err)
+	require.Equal(t, Run, rep.Kind)
+	_, err = b.store.Finish(b.ctx, b.tube, id, "c1", 0, OutcomeOK, 0, 2, Failure{})
+	require.NoError(t, err)
+	items := make([]GoneItem, len(refs))
+	for i, ref := range refs {
+		items[i] = GoneItem{Tube: b.tube, ID: id, Slot: i, Ref: ref}
+	}
+	require.NoError(t, b.store.GoneMany(b.ctx, items))
+	require.Equal(t, "D", b.read(t, id)["st"])
+	enc, err := b.rds.EvalCtx(b.ctx, "return redis.call('OBJECT', 'ENCODING', KEYS[1])", []string{b.key(id)})
+	require.NoError(t, err)
+	require.Contains(t, []string{"listpack", "ziplist"}, enc, "record %v", b.read(t, id))
+}
+
+func TestRecordTellsACopyThatRanFromItsAttemptUnlessItIsTheDeadLetter(t *testing.T) {
+	t.Parallel()
+	rec := parseRecord(map[string]string{
+		"st": "X", "att": "2", "fail": "2", "n": "2", "bid": testRef,
+		"a1": "1000 " + testRef, "b1": "k1", "e1": "1500 fail",
+		"a2": "2000 " + otherRef, "b2": "k2", "e2": "2600 fail",
+		"c:" + testRef: "x", "c:" + otherRef: "e",
+		"a3": "garbage", "ax": "3000 " + otherRef,
+	})
+	require.Equal(t, []CopyFate{{testRef, FateDeadLetter}, {otherRef, FateRan}}, rec.Copies)
+	require.Equal(t, []Attempt{
+		{N: 1, StartMs: 1000, By: "k1", Ref: testRef, EndMs: 1500, Outcome: "fail"},
+		{N: 2, StartMs: 2000, By: "k2", Ref: otherRef, EndMs: 2600, Outcome: "fail"},
+	}, rec.Runs)
+	require.False(t, rec.Summary)
+	require.Equal(t, testRef, rec.DeadRef)
 }

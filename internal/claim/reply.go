@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind is what a claim script tells its caller to do.
@@ -102,6 +103,29 @@ func (o Outcome) String() string {
 }
 
 func (o Outcome) valid() bool { return o >= OutcomeOK && o <= OutcomeUnrun }
+
+// Failure is why a run failed, as Finish records it for the job's last
+// error.
+type Failure struct {
+	Class   string // error, panic, timeout or skip (claim itself records lease)
+	Message string // Finish keeps MaxErrorMessage bytes of it
+}
+
+// MaxErrorMessage bounds the error message a record keeps, in bytes.
+const MaxErrorMessage = 512
+
+// cutMessage cuts msg to at most MaxErrorMessage bytes without splitting a
+// UTF-8 sequence.
+func cutMessage(msg string) string {
+	if len(msg) <= MaxErrorMessage {
+		return msg
+	}
+	end := MaxErrorMessage
+	for end > 0 && !utf8.RuneStart(msg[end]) {
+		end--
+	}
+	return msg[:end]
+}
 
 // ErrBadReply reports a script answer this version does not understand, e.g.
 // from a Redis that runs other scripts under the same names.

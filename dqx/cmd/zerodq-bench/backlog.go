@@ -51,6 +51,9 @@ func benchConf(endpoints []string, redisAddr, prefix, tube string, workers int) 
 		MaxRetries: 5,
 		// Records of a run against someone's Redis go away soon after.
 		DedupeTTL: 10 * time.Minute,
+		// Finished jobs are kept as summaries, as with the default config
+		// (a DqConf built in Go has 0: none), and go with the records.
+		History: 10 * time.Minute,
 	}
 	for _, ep := range endpoints {
 		c.Beanstalks = append(c.Beanstalks, dq.Beanstalk{Endpoint: ep, Tube: tube})

@@ -16,7 +16,7 @@ local bur = tonumber(h[2])
 if not bur then
   -- The first copy buried is the dead letter; its reference tells it from
   -- other copies of its slot, so that only it, kicked, runs again.
-  redis.call('HSET', key, 'bur', i, 'bid', ref)
+  redis.call('HSET', key, 'bur', i, 'bid', ref, 'c:' .. ref, 'x')
   expire(clock())
   return {'KEEP', 0, 0}
 end

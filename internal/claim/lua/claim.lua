@@ -3,7 +3,8 @@
 -- ARGV[1] DedupeTTL ms, [2] cid (claim id), [3] due ms, [4] n (0 unknown),
 --   [5] i (slot), [6] unc (1 or 0), [7] lease ms, [8] maxFail, [9] ref (the
 --   copy's own reference: node and beanstalkd job number), [10] writer (the
---   WithID writer that put the copy; '' unknown)
+--   WithID writer that put the copy; '' unknown), [11] by (the claimant's
+--   consumer ID; '' unknown)
 -- reply {kind, attempt, ms}: {'RUN', att, 0} | {'EARLY', 0, due - now} |
 --   {'SPARE', 0, ms} | {'DELETE', 0, 0} | {'DELETE', 0, 1} (revoked) | {'BURY', 0, 0}
 local cid = ARGV[2]
@@ -15,6 +16,7 @@ local leaseMs = tonumber(ARGV[7])
 local maxFail = tonumber(ARGV[8])
 local ref = ARGV[9]
 local writer = ARGV[10]
+local by = ARGV[11] or ''
 
 local now = clock()
 if due > now then return {'EARLY', 0, due - now} end
@@ -42,7 +44,7 @@ if r and writer ~= '' and r.w then
   end
 end
 
-local claimable, fail, att = false, 0, 0
+local claimable, fail, att, lapsed = false, 0, 0, false
 if not r then
   claimable = true
 else
@@ -53,13 +55,22 @@ else
     claimable = true
   elseif r.st == 'R' and r.lease <= now then
     -- The owner neither finished nor renewed: that run counts as failed.
-    claimable, fail = true, fail + 1
+    claimable, fail, lapsed = true, fail + 1, true
   elseif r.st == 'X' and r.bur and deadLetter(r, i, ref) then
     -- An operator kicked the dead letter: it gets a fresh set of retries.
     claimable, fail = true, 0
   end
 end
 if not claimable then return route(now, cid, i, r, ref) end
+
+if lapsed then
+  -- The last error is the lapsed lease, named after the consumer that held
+  -- it (its attempt keeps no end: it never finished).
+  local who = redis.call('HGET', key, 'b' .. r.att)
+  local msg = 'lease lapsed'
+  if who then msg = msg .. ' on consumer ' .. who end
+  redis.call('HSET', key, 'err', 'lease', 'em', msg, 'et', now)
+end
 
 if fail > maxFail then
   -- bur and bid are cleared so that the first copy buried now becomes the
@@ -70,8 +81,23 @@ if fail > maxFail then
   return {'BURY', 0, 0}
 end
 att = att + 1
-redis.call('HSET', key, 'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', now + leaseMs, 'sp', 0, 'due', due)
-redis.call('HDEL', key, 'spc')
+-- The attempt's start and copy (a<N>: the copy's fate is to have run) and
+-- its consumer (b<N>; that of the latest attempt is the job's owner) are
+-- fields of their own, each short enough for Redis to keep a small hash
+-- compact (hash-max-listpack-value, 64 bytes).
+local set = {'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', now + leaseMs, 'sp', 0, 'due', due,
+  'a' .. att, now .. ' ' .. ref}
+if by ~= '' then
+  set[#set + 1], set[#set + 2] = 'b' .. att, by
+end
+redis.call('HSET', key, unpack(set))
+if att > maxAttempts then
+  -- The story keeps the latest attempts only.
+  local old = att - maxAttempts
+  redis.call('HDEL', key, 'spc', 'a' .. old, 'b' .. old, 'e' .. old)
+else
+  redis.call('HDEL', key, 'spc')
+end
 if n > 0 then redis.call('HSET', key, 'n', n) end
 if unc then redis.call('HSET', key, 'unc', 1) end
 expire(now)

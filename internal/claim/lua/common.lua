@@ -34,3 +34,7 @@ local function expire(now)
   end
   redis.call('PEXPIRE', key, m - now + ttl)
 end
+
+-- maxAttempts is how many attempts (fields a<N>, b<N>, e<N>) a record keeps:
+-- the latest.
+local maxAttempts = 20

@@ -1,7 +1,8 @@
 -- finish: record how a run ended and say what to do with its copy.
 -- KEYS[1] the job's hash
 -- ARGV[1] DedupeTTL ms, [2] cid, [3] i (slot), [4] outcome (ok fail dead
---   yield unrun), [5] back-off ms, [6] maxFail
+--   yield unrun), [5] back-off ms, [6] maxFail, [7] error class and [8]
+--   message of a fail or dead ('' none)
 -- unrun is a yield of a claim whose handler never started (no worker came,
 -- or its reply was lost): the attempt it counted is taken back.
 -- reply {kind, 0, ms, 1} for the caller's own claim (its outcome recorded
@@ -16,6 +17,8 @@ local i = tonumber(ARGV[3])
 local outcome = ARGV[4]
 local backoff = tonumber(ARGV[5])
 local maxFail = tonumber(ARGV[6])
+local errClass = ARGV[7] or ''
+local errMsg = ARGV[8] or ''
 
 -- own marks an answer about the caller's own claim.
 local function own(reply)
@@ -35,7 +38,7 @@ if not r then
   elseif outcome == 'yield' or outcome == 'unrun' then
     return own({'RELEASE', 0, 0})
   end
-  r = {st = 'R', own = cid, fail = 0}
+  r = {st = 'R', own = cid, fail = 0, att = 0}
 end
 
 if r.own ~= cid then return route(now, cid, i, r, false) end
@@ -55,26 +58,36 @@ if r.st ~= 'R' then
   return route(now, cid, i, r, false)
 end
 
+-- The first send of this finish: its attempt gets its end and outcome
+-- (e<N>), and a failure is the last error; mark holds those fields, written
+-- with the state in one HSET.
+local mark = {}
+if r.att > 0 then mark = {'e' .. r.att, now .. ' ' .. outcome} end
+if (outcome == 'fail' or outcome == 'dead') and errClass ~= '' then
+  local k = #mark
+  mark[k + 1], mark[k + 2], mark[k + 3], mark[k + 4], mark[k + 5], mark[k + 6] = 'err', errClass, 'em', errMsg, 'et', now
+end
+
 if outcome == 'ok' then
-  redis.call('HSET', key, 'st', 'D', 'own', cid)
+  redis.call('HSET', key, 'st', 'D', 'own', cid, unpack(mark))
   expire(now)
   return own({'DELETE', 0, 0})
 elseif outcome == 'yield' then
-  redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now)
+  redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, unpack(mark))
   expire(now)
   return own({'RELEASE', 0, 0})
 elseif outcome == 'unrun' then
-  redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, 'att', math.max(num(r.att) - 1, 0))
+  redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, 'att', math.max(num(r.att) - 1, 0), unpack(mark))
   expire(now)
   return own({'RELEASE', 0, 0})
 end
 local fail = r.fail + 1
 if outcome == 'dead' or fail > maxFail then
-  redis.call('HSET', key, 'st', 'X', 'own', cid, 'fail', fail)
+  redis.call('HSET', key, 'st', 'X', 'own', cid, 'fail', fail, unpack(mark))
   redis.call('HDEL', key, 'bur', 'bid')
   expire(now)
   return own({'BURY', 0, 0})
 end
-redis.call('HSET', key, 'st', 'W', 'own', cid, 'fail', fail, 'nb', now + backoff)
+redis.call('HSET', key, 'st', 'W', 'own', cid, 'fail', fail, 'nb', now + backoff, unpack(mark))
 expire(now)
 return own({'RELEASE', 0, backoff})
