@@ -60,7 +60,8 @@ var ErrNoCronEntry = errors.New("dqx: no such cron entry")
 // the queue of c. It validates both (errors match dq.ErrBadConfig or
 // ErrBadCron); no server is contacted until a method is called.
 func NewCronInspector(c dq.DqConf, cc CronConf, opts ...CronInspectorOption) (*CronInspector, error) {
-	if err := c.Validate(); err != nil {
+	c, err := c.Normalized()
+	if err != nil {
 		return nil, err
 	}
 	cc, entries, err := cc.compile()
@@ -68,29 +69,18 @@ func NewCronInspector(c dq.DqConf, cc CronConf, opts ...CronInspectorOption) (*C
 		return nil, err
 	}
 	rc := c.Redis
-	if rc.Type == "" {
-		rc.Type = redis.NodeType
-	}
 	rc.NonBlock = true
 	rds, err := redis.NewRedis(rc)
 	if err != nil {
 		return nil, fmt.Errorf("dqx: cron inspector: %w", err)
 	}
-	prefix := c.KeyPrefix
-	if prefix == "" {
-		prefix = "zerodq"
-	}
-	dedupe := c.DedupeTTL
-	if dedupe == 0 {
-		dedupe = dqDefaultDedupeTTL
-	}
 	ci := &CronInspector{
 		conf:      cc,
 		entries:   entries,
-		queue:     queueName(c),
-		retention: retentionFor(dedupe),
+		queue:     c.QueueName(),
+		retention: retentionFor(c.DedupeTTL),
 	}
-	ci.state = newCronState(rds, prefix, ci.queue, cc.Name, 3*cc.Refresh, ci.retention)
+	ci.state = newCronState(rds, c.KeyPrefix, ci.queue, cc.Name, 3*cc.Refresh, ci.retention)
 	tags := make([]string, len(entries))
 	for i, e := range entries {
 		tags[i] = e.tag
