@@ -10,9 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beanstalkd/go-beanstalk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/dqtest"
+	"github.com/zerodq/zerodq/internal/envelope"
+	"github.com/zerodq/zerodq/internal/node"
 )
 
 // deadQueue is a queue whose consumer sends the jobs named in kill to the
@@ -263,4 +267,66 @@ func TestRetryDeadSkipsAnEntryWhoseCopyIsNotBuriedAnyMore(t *testing.T) {
 	n, err := q.in.CountDead(ctx, DeadFilter{})
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "a skipped entry stays for reconcile")
+}
+
+// Two copies of a job may be buried at once (claim answered Bury to both
+// before either bury was recorded): the first whose bury is recorded becomes
+// the dead letter and the other is deleted as extra. Until a bury is
+// recorded the index entry may name the copy that will be deleted, so the
+// Inspector must not act on a dead job whose record names no dead letter
+// yet: deleting the copy the entry names left the real dead letter buried
+// with no entry.
+func TestDeadLetterActionsWaitUntilTheBuryIsRecorded(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	ctx := context.Background()
+	in, err := NewInspector(c, WithActor("tester@ops"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = in.Close() })
+	id, err := newTestProducer(t, c).Delay([]byte("buried twice"), 0)
+	require.NoError(t, err)
+
+	// Reserve and bury every copy by hand, as consumers told Bury would.
+	var refs []string
+	var env envelope.Envelope
+	for _, b := range c.Beanstalks {
+		conn := dialNode(t, b.Endpoint)
+		ts := beanstalk.NewTubeSet(conn, b.Tube)
+		num, body, err := ts.Reserve(5 * time.Second)
+		require.NoError(t, err)
+		require.NoError(t, conn.Bury(num, 0))
+		env, err = envelope.Decode(body, nil, envelope.Accept{})
+		require.NoError(t, err)
+		key, _ := endpointKey(b.Endpoint)
+		refs = append(refs, claim.CopyRef(key, num))
+	}
+	// The job dies (maxFail -1: its first claim buries it), no bury recorded
+	// yet; the entry names the last copy, which will turn out extra.
+	rep, err := in.store.Claim(ctx, in.tube, id, claim.NewClaimID(), env.DueMs,
+		claim.Copy{N: int(env.Count), Slot: 0, Ref: refs[0]}, 30000, -1)
+	require.NoError(t, err)
+	require.Equal(t, claim.Bury, rep.Kind)
+	last := refs[len(refs)-1]
+	require.NoError(t, in.store.Index().DeadAdd(ctx, in.tube, claim.DeadEntry{ID: id, Ref: last, At: env.DueMs}, true))
+
+	res, err := in.DeleteDead(ctx, DeadSelect{IDs: []string{id}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 0, res.Done, "a dead letter acted on before its bury was recorded")
+	require.Len(t, res.Skipped, 1)
+	_, _, _, buried := countJobs(t, c)
+	require.Equal(t, len(refs), buried, "no copy deleted")
+
+	// The first copy's bury is recorded: it is the dead letter, and delete
+	// takes it, whatever the entry said.
+	rep, err = in.store.Buried(ctx, in.tube, id, 0, refs[0])
+	require.NoError(t, err)
+	require.Equal(t, claim.Keep, rep.Kind)
+	res, err = in.DeleteDead(ctx, DeadSelect{IDs: []string{id}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Done)
+	_, _, _, buried = countJobs(t, c)
+	require.Equal(t, len(refs)-1, buried, "the recorded dead letter deleted, the extra copies left to their consumers")
+	nd, num, _ := splitRef(refs[0])
+	_, err = in.nodesByKey()[nd].JobStat(ctx, num)
+	require.ErrorIs(t, err, node.ErrNotFound, "the copy deleted is the recorded dead letter")
 }
