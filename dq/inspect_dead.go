@@ -449,6 +449,11 @@ func (in *Inspector) resolveDead(ctx context.Context, batch []claim.DeadEntry) (
 		switch {
 		case d.state != "" && d.state != "X":
 			d.skip = "job is not dead (state " + d.state + ")"
+		case d.state == "X" && !recorded(cmds[i].Val()):
+			// Dead, its bury not recorded yet: several copies may be on
+			// their way to the buried list, and the entry may name one that
+			// will be deleted as extra. The record will say which stays.
+			d.skip = "bury not recorded yet (a consumer is burying it): try again"
 		case ref == "":
 			d.skip = "not a dead letter"
 		case !ok:
@@ -461,6 +466,15 @@ func (in *Inspector) resolveDead(ctx context.Context, batch []claim.DeadEntry) (
 		out[i] = d
 	}
 	return out, nil
+}
+
+// recorded says whether a record's st, bid pair names its dead letter.
+func recorded(v []any) bool {
+	if len(v) != 2 {
+		return false
+	}
+	bid, _ := v[1].(string)
+	return bid != ""
 }
 
 // nodesByKey maps each configured node's endpoint, as copy references spell
