@@ -283,23 +283,7 @@ func TestDeadLetterActionsWaitUntilTheBuryIsRecorded(t *testing.T) {
 	in, err := NewInspector(c, WithActor("tester@ops"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = in.Close() })
-	id, err := newTestProducer(t, c).Delay([]byte("buried twice"), 0)
-	require.NoError(t, err)
-
-	// Reserve and bury every copy by hand, as consumers told Bury would.
-	var refs []string
-	var env envelope.Envelope
-	for _, b := range c.Beanstalks {
-		conn := dialNode(t, b.Endpoint)
-		ts := beanstalk.NewTubeSet(conn, b.Tube)
-		num, body, err := ts.Reserve(5 * time.Second)
-		require.NoError(t, err)
-		require.NoError(t, conn.Bury(num, 0))
-		env, err = envelope.Decode(body, nil, envelope.Accept{})
-		require.NoError(t, err)
-		key, _ := endpointKey(b.Endpoint)
-		refs = append(refs, claim.CopyRef(key, num))
-	}
+	id, env, refs := buryByHand(t, c, "buried twice")
 	// The job dies (maxFail -1: its first claim buries it), no bury recorded
 	// yet; the entry names the last copy, which will turn out extra.
 	rep, err := in.store.Claim(ctx, in.tube, id, claim.NewClaimID(), env.DueMs,
@@ -329,4 +313,56 @@ func TestDeadLetterActionsWaitUntilTheBuryIsRecorded(t *testing.T) {
 	nd, num, _ := splitRef(refs[0])
 	_, err = in.nodesByKey()[nd].JobStat(ctx, num)
 	require.ErrorIs(t, err, node.ErrNotFound, "the copy deleted is the recorded dead letter")
+}
+
+// buryByHand enqueues a job and buries every copy of it by hand, as
+// consumers told Bury would, with no bury recorded; it returns the job's ID,
+// its envelope and its copies' references.
+func buryByHand(t *testing.T, c DqConf, body string) (string, envelope.Envelope, []string) {
+	t.Helper()
+	id, err := newTestProducer(t, c).Delay([]byte(body), 0)
+	require.NoError(t, err)
+	var refs []string
+	var env envelope.Envelope
+	for _, b := range c.Beanstalks {
+		conn := dialNode(t, b.Endpoint)
+		ts := beanstalk.NewTubeSet(conn, b.Tube)
+		num, body, err := ts.Reserve(5 * time.Second)
+		require.NoError(t, err)
+		require.NoError(t, conn.Bury(num, 0))
+		env, err = envelope.Decode(body, nil, envelope.Accept{})
+		require.NoError(t, err)
+		key, _ := endpointKey(b.Endpoint)
+		refs = append(refs, claim.CopyRef(key, num))
+	}
+	return id, env, refs
+}
+
+// An entry written by a copy that knew nothing of the job's runs (a claim
+// that buried the job after its leases lapsed) carries no attempts and no
+// error; the listing takes them from the job's record.
+func TestDeadLettersTakeAttemptsAndErrorFromTheRecordWhenTheEntryHasNone(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	ctx := context.Background()
+	in, err := NewInspector(c)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = in.Close() })
+	id, env, refs := buryByHand(t, c, "lapsed")
+	cid := claim.NewClaimID()
+	rep, err := in.store.Claim(ctx, in.tube, id, cid, env.DueMs, claim.Copy{N: int(env.Count), Ref: refs[0]}, 30000, 5)
+	require.NoError(t, err)
+	require.Equal(t, claim.Run, rep.Kind)
+	rep, err = in.store.Finish(ctx, in.tube, id, cid, 0, claim.OutcomeDead, 0, 5,
+		claim.Failure{Class: "timeout", Message: "handler took too long"})
+	require.NoError(t, err)
+	require.Equal(t, claim.Bury, rep.Kind)
+	require.NoError(t, in.store.Index().DeadAdd(ctx, in.tube, claim.DeadEntry{ID: id, Ref: refs[1], At: env.DueMs}, true))
+
+	dead, err := in.DeadLetters(ctx, DeadFilter{})
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	require.Equal(t, 1, dead[0].Attempts)
+	require.Equal(t, "timeout", dead[0].Error.Class)
+	require.Equal(t, "handler took too long", dead[0].Error.Message)
 }
