@@ -155,15 +155,17 @@ func (in *Inspector) eachDead(ctx context.Context, f DeadFilter, resolve bool, f
 // copy the job's record names (bid), when there is a record. The entry was
 // written before the bury by the copy about to be buried, and when two
 // copies of a job are buried at once, the first whose bury is recorded is
-// the dead letter and the other is deleted.
+// the dead letter and the other is deleted. An entry written by a copy that
+// knew nothing of the job's runs (a claim that buried it after its leases
+// lapsed) takes the attempts and last error from the record too.
 func (in *Inspector) realRefs(ctx context.Context, page []claim.DeadEntry) error {
 	if len(page) == 0 {
 		return nil
 	}
-	cmds := make([]*goredis.StringCmd, len(page))
+	cmds := make([]*goredis.SliceCmd, len(page))
 	err := in.rds.PipelinedCtx(ctx, func(p goredis.Pipeliner) error {
 		for i, e := range page {
-			cmds[i] = p.HGet(ctx, in.store.Key(in.tube, e.ID), "bid")
+			cmds[i] = p.HMGet(ctx, in.store.Key(in.tube, e.ID), "bid", "att", "err", "em")
 		}
 		_, err := p.Exec(ctx)
 		return err
@@ -172,8 +174,19 @@ func (in *Inspector) realRefs(ctx context.Context, page []claim.DeadEntry) error
 		return fmt.Errorf("dq: inspector: job records: %w", err)
 	}
 	for i := range page {
-		if bid := cmds[i].Val(); bid != "" {
+		v := cmds[i].Val()
+		if len(v) != 4 {
+			continue
+		}
+		field := func(j int) string { s, _ := v[j].(string); return s }
+		if bid := field(0); bid != "" {
 			page[i].Ref = bid
+		}
+		if page[i].Att == 0 {
+			page[i].Att, _ = strconv.Atoi(field(1))
+		}
+		if page[i].Cls == "" && field(2) != "" {
+			page[i].Cls, page[i].Msg = field(2), field(3)
 		}
 	}
 	return nil
