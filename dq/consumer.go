@@ -3,6 +3,7 @@ package dq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,12 @@ type consumerOptions struct {
 	maxHeld   int
 	reservers int
 }
+
+// The defaults of the consumer options.
+const (
+	defaultReservers = 2
+	defaultMaxHeld   = 16384
+)
 
 // WithReserversPerNode sets how many connections reserve copies from each
 // node, each in its own loop. If unset or zero, 2: while one waits for a
@@ -138,10 +145,10 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		opt(&o)
 	}
 	if o.maxHeld <= 0 {
-		o.maxHeld = 16384
+		o.maxHeld = defaultMaxHeld
 	}
 	if o.reservers <= 0 {
-		o.reservers = 2
+		o.reservers = defaultReservers
 	}
 	// No ping: a consumer may start before its Redis (pods start in any
 	// order); Start waits for Redis, paused, as it does in an outage.
@@ -149,7 +156,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	rc.NonBlock = true
 	rds, err := redis.NewRedis(rc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dq: consumer: %w", err)
 	}
 	store := claim.New(rds, c.KeyPrefix, c.DedupeTTL, claim.WithHistory(c.History))
 	ctx, cancel := context.WithCancel(context.Background())
