@@ -134,8 +134,8 @@ const (
 	defaultShutdownTimeout = 3 * time.Second
 	defaultDedupeTTL       = 24 * time.Hour
 	defaultKeyPrefix       = "zerodq"
-	defaultDialTimeout     = time.Second
-	defaultIOTimeout       = 2 * time.Second
+	defaultDialTimeout     = node.DefaultDialTimeout
+	defaultIOTimeout       = node.DefaultIOTimeout
 	defaultMaxJobSize      = 65535
 	defaultRetryBackoff    = time.Second
 	defaultMaxRetryBackoff = 10 * time.Minute

@@ -16,32 +16,40 @@ import (
 
 // Options tunes the connections to one node. Zero fields take their defaults.
 type Options struct {
-	// DialTimeout bounds a dial. If zero, default 1s.
+	// DialTimeout bounds a dial. If zero, DefaultDialTimeout.
 	DialTimeout time.Duration
 	// IOTimeout bounds the wait for a reply beyond a reserve's own timeout,
-	// and every write. If zero, default 2s.
+	// and every write. If zero, DefaultIOTimeout.
 	IOTimeout time.Duration
 	// Conns is how many connections a Node pools for puts, peeks and
-	// deletes. If zero, default 2.
+	// deletes. If zero, DefaultConns.
 	Conns int
 	// Backoff is how long a node is skipped (ErrBackoff) after a dial failure
 	// or a timeout: a frozen node must not cost every call a full IOTimeout.
-	// If zero, default 1s.
+	// If zero, DefaultBackoff.
 	Backoff time.Duration
 }
 
+// The defaults of Options; dq's DialTimeout and IOTimeout defaults are these.
+const (
+	DefaultDialTimeout = time.Second
+	DefaultIOTimeout   = 2 * time.Second
+	DefaultConns       = 2
+	DefaultBackoff     = time.Second
+)
+
 func (o Options) withDefaults() Options {
 	if o.DialTimeout <= 0 {
-		o.DialTimeout = time.Second
+		o.DialTimeout = DefaultDialTimeout
 	}
 	if o.IOTimeout <= 0 {
-		o.IOTimeout = 2 * time.Second
+		o.IOTimeout = DefaultIOTimeout
 	}
 	if o.Conns <= 0 {
-		o.Conns = 2
+		o.Conns = DefaultConns
 	}
 	if o.Backoff <= 0 {
-		o.Backoff = time.Second
+		o.Backoff = DefaultBackoff
 	}
 	return o
 }
