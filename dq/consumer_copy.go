@@ -12,11 +12,12 @@ import (
 
 // heldCopy is a reserved copy on its way through the claim protocol.
 type heldCopy struct {
-	loop *nodeLoop
-	cp   *node.Copy
-	env  envelope.Envelope
-	pri  uint32
-	slot int
+	loop   *nodeLoop
+	cp     *node.Copy
+	env    envelope.Envelope
+	pri    uint32
+	slot   int
+	refStr string // ref, once spelt
 	// What the run of this copy knew of the job, for its dead-letter entry:
 	// the attempt (0 when it did not run) and its failure.
 	att            int
@@ -25,10 +26,14 @@ type heldCopy struct {
 
 // ref is the copy's own reference in the claim store, which tells a job's
 // dead letter from other copies of its slot: its node, spelt as the config
-// check normalizes it, and its beanstalkd job number.
+// check normalizes it, and its beanstalkd job number. A claim, a gone and a
+// bury each send it: it is spelt once.
 func (h *heldCopy) ref() string {
-	key, _ := endpointKey(h.loop.endpoint)
-	return claim.CopyRef(key, h.cp.ID)
+	if h.refStr == "" {
+		key, _ := endpointKey(h.loop.endpoint)
+		h.refStr = claim.CopyRef(key, h.cp.ID)
+	}
+	return h.refStr
 }
 
 // process takes one reserved copy through the claim protocol: hold it until
