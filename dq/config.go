@@ -39,7 +39,7 @@ type Beanstalk struct {
 //	c.Redis.Host = "127.0.0.1:6379"
 //
 // Fields for which zero means nothing (Replicas, MinWrites, TTR, Workers,
-// Timeout, ShutdownTimeout, DedupeTTL, KeyPrefix, the I/O timeouts,
+// Timeout, ShutdownTimeout, DedupeTTL, KeyPrefix, the I/O and Redis timeouts,
 // MaxJobSize and the back-offs) are also filled with their default when left
 // zero. MaxRetries and History are not: 0 means that a job is never retried,
 // and that a finished job's record goes with its last copy. A negative
@@ -96,6 +96,10 @@ type DqConf struct {
 	// IOTimeout bounds one beanstalkd request and its reply, beyond the wait a
 	// reserve asks for. If zero, default 2s.
 	IOTimeout time.Duration `json:",default=2s"`
+	// RedisTimeout bounds one Redis call of the claim protocol (a script, or
+	// a round trip of many) and of the scheduler; a caller whose ctx ends
+	// sooner stops waiting then. If zero, default 3s.
+	RedisTimeout time.Duration `json:",default=3s"`
 	// MaxJobSize is the nodes' maximum job size in bytes (beanstalkd -z); the
 	// envelope counts against it. At least 512. If zero, default 65535.
 	MaxJobSize int `json:",default=65535"`
@@ -136,6 +140,7 @@ const (
 	defaultKeyPrefix       = "zerodq"
 	defaultDialTimeout     = node.DefaultDialTimeout
 	defaultIOTimeout       = node.DefaultIOTimeout
+	defaultRedisTimeout    = claim.DefaultCallTimeout
 	defaultMaxJobSize      = 65535
 	defaultRetryBackoff    = time.Second
 	defaultMaxRetryBackoff = 10 * time.Minute
@@ -206,6 +211,7 @@ func (c DqConf) withDefaults() DqConf {
 	fill(&c.KeyPrefix, defaultKeyPrefix)
 	fill(&c.DialTimeout, defaultDialTimeout)
 	fill(&c.IOTimeout, defaultIOTimeout)
+	fill(&c.RedisTimeout, defaultRedisTimeout)
 	fill(&c.MaxJobSize, defaultMaxJobSize)
 	fill(&c.RetryBackoff, defaultRetryBackoff)
 	fill(&c.MaxRetryBackoff, defaultMaxRetryBackoff)
@@ -262,6 +268,8 @@ func (c DqConf) validate() error {
 		return badConfig("DialTimeout", c.DialTimeout, "must be positive")
 	case c.IOTimeout <= 0:
 		return badConfig("IOTimeout", c.IOTimeout, "must be positive")
+	case c.RedisTimeout <= 0:
+		return badConfig("RedisTimeout", c.RedisTimeout, "must be positive")
 	case c.MaxJobSize < minMaxJobSize:
 		return badConfig("MaxJobSize", c.MaxJobSize,
 			"must be at least "+strconv.Itoa(minMaxJobSize))

@@ -73,10 +73,9 @@ func WithMaxHeld(n int) ConsumerOption {
 }
 
 // How long the consumer waits between probes of a Redis that stopped
-// answering, and how long a ctx-less internal Redis call may take.
+// answering, and how long a reserve waits for a ready copy.
 const (
 	redisProbeInterval = 250 * time.Millisecond
-	redisCallTimeout   = 3 * time.Second
 	reserveWait        = time.Second
 )
 
@@ -158,7 +157,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	if err != nil {
 		return nil, fmt.Errorf("dq: consumer: %w", err)
 	}
-	store := claim.New(rds, c.KeyPrefix, c.DedupeTTL, claim.WithHistory(c.History))
+	store := claim.New(rds, c.KeyPrefix, c.DedupeTTL, claim.WithHistory(c.History), claim.WithCallTimeout(c.RedisTimeout))
 	ctx, cancel := context.WithCancel(context.Background())
 	cs := &consumer{
 		conf:      c,

@@ -116,7 +116,7 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 		return false
 	}
 	cid := claim.NewClaimID()
-	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.conf.RedisTimeout)
 	claimed := time.Now()
 	writer, _ := env.Header(envelope.WriterHeader)
 	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs,
@@ -246,7 +246,7 @@ func (c *consumer) buryCopy(h *heldCopy) {
 	if err := h.cp.Bury(h.pri); err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.conf.RedisTimeout)
 	rep, err := c.store.Buried(ctx, c.tube, h.env.ID, h.slot, h.ref())
 	cancel()
 	switch {

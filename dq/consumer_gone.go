@@ -53,7 +53,7 @@ func (g *goneBatcher) add(it claim.GoneItem) {
 	}
 	g.mu.RUnlock()
 	if !queued {
-		ctx, cancel := context.WithTimeout(g.c.ctx, redisCallTimeout)
+		ctx, cancel := context.WithTimeout(g.c.ctx, g.c.conf.RedisTimeout)
 		_ = g.c.store.Gone(ctx, it.Tube, it.ID, it.Slot, it.Ref)
 		cancel()
 	}
@@ -79,7 +79,7 @@ func (g *goneBatcher) loop() {
 				break fill
 			}
 		}
-		ctx, cancel := context.WithTimeout(g.c.ctx, redisCallTimeout)
+		ctx, cancel := context.WithTimeout(g.c.ctx, g.c.conf.RedisTimeout)
 		_ = g.c.store.GoneMany(ctx, batch)
 		cancel()
 	}

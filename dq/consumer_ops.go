@@ -244,7 +244,7 @@ func (e *panicError) Error() string { return fmt.Sprintf("dq: handler panic: %v"
 // itself answered Bury). A failure is logged: the copy is buried anyway,
 // since keeping it visible is the safe side.
 func (c *consumer) deadIntent(h *heldCopy) {
-	ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.conf.RedisTimeout)
 	defer cancel()
 	err := c.store.Index().DeadAdd(ctx, c.tube, claim.DeadEntry{
 		ID: h.env.ID, Ref: h.ref(), At: c.clock.NowMs(), Att: h.att, Cls: h.errCls, Msg: h.errMsg,

@@ -63,12 +63,12 @@ func (h *redisHealth) init(c *consumer) {
 	h.c = c
 	h.quit = make(chan struct{})
 	h.back = closedCh
-	h.side = newSideClient(c.conf.Redis)
+	h.side = newSideClient(c.conf.Redis, c.conf.RedisTimeout)
 }
 
 // newSideClient returns a go-redis client for rc with one try per call and
 // a small pool: for the prober and the clock only.
-func newSideClient(rc redis.RedisConf) goredis.UniversalClient {
+func newSideClient(rc redis.RedisConf, dialTimeout time.Duration) goredis.UniversalClient {
 	var tc *tls.Config
 	if rc.Tls {
 		tc = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // as go-zero's own client does
@@ -77,12 +77,12 @@ func newSideClient(rc redis.RedisConf) goredis.UniversalClient {
 	if rc.Type == redis.ClusterType {
 		return goredis.NewClusterClient(&goredis.ClusterOptions{
 			Addrs: strings.Split(rc.Host, ","), Username: rc.User, Password: rc.Pass, TLSConfig: tc,
-			MaxRetries: -1, DialTimeout: redisCallTimeout, PoolSize: size, Protocol: 2, DisableIdentity: true,
+			MaxRetries: -1, DialTimeout: dialTimeout, PoolSize: size, Protocol: 2, DisableIdentity: true,
 		})
 	}
 	return goredis.NewClient(&goredis.Options{
 		Addr: rc.Host, Username: rc.User, Password: rc.Pass, TLSConfig: tc,
-		MaxRetries: -1, DialTimeout: redisCallTimeout, PoolSize: size, Protocol: 2, DisableIdentity: true,
+		MaxRetries: -1, DialTimeout: dialTimeout, PoolSize: size, Protocol: 2, DisableIdentity: true,
 	})
 }
 
@@ -179,7 +179,7 @@ func (h *redisHealth) probe() {
 			continue
 		}
 		if !h.c.clock.Synced() {
-			ctx, cancel := context.WithTimeout(h.c.ctx, redisCallTimeout)
+			ctx, cancel := context.WithTimeout(h.c.ctx, h.c.conf.RedisTimeout)
 			err := h.c.clock.Sync(ctx)
 			cancel()
 			if err != nil {
@@ -214,7 +214,7 @@ func (h *redisHealth) reportLost() bool {
 			o = claim.OutcomeUnrun
 		}
 		sent := time.Now()
-		ctx, cancel := context.WithTimeout(h.c.ctx, redisCallTimeout)
+		ctx, cancel := context.WithTimeout(h.c.ctx, h.c.conf.RedisTimeout)
 		rep, err := h.c.store.Finish(ctx, h.c.tube, lc.id, lc.cid, lc.slot, o, lc.backoff.Milliseconds(), h.c.maxFail, lc.why)
 		cancel()
 		if err != nil {

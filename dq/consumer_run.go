@@ -78,7 +78,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 		// A mixed fleet: go-queue consumers take this lock for the same body;
 		// if one already did, it ran the job. zerodq's own mark there is an
 		// earlier attempt of ours.
-		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+		ctx, cancel := context.WithTimeout(c.ctx, c.conf.RedisTimeout)
 		mine, err := c.store.LegacyLock(ctx, envelope.LegacyLockKey(h.cp.Body), claim.LegacyLockMark(env.ID))
 		cancel()
 		if err != nil {
@@ -215,7 +215,7 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 	lastTouch := time.Now()
 	for attempt := 0; ; attempt++ {
 		sent := time.Now()
-		ctx, cancel := context.WithTimeout(c.ctx, redisCallTimeout)
+		ctx, cancel := context.WithTimeout(c.ctx, c.conf.RedisTimeout)
 		rep, err := c.store.Finish(ctx, c.tube, h.env.ID, cid, h.slot, o, backoff.Milliseconds(), c.maxFail, why)
 		cancel()
 		if err == nil {
@@ -322,7 +322,7 @@ func (r *activeRun) heartbeat(start time.Time) {
 				continue
 			}
 			sent := time.Now()
-			ctx, cancel := context.WithTimeout(r.hbCtx, min(redisCallTimeout, r.every))
+			ctx, cancel := context.WithTimeout(r.hbCtx, min(c.conf.RedisTimeout, r.every))
 			rep, err := c.store.Extend(ctx, c.tube, r.id, r.cid, c.leaseMs)
 			cancel()
 			switch {

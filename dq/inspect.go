@@ -72,7 +72,7 @@ func NewInspector(c DqConf, opts ...InspectorOption) (*Inspector, error) {
 		tube:  c.claimTube(),
 		actor: defaultActor(),
 		rds:   rds,
-		store: claim.New(rds, c.KeyPrefix, c.DedupeTTL),
+		store: claim.New(rds, c.KeyPrefix, c.DedupeTTL, claim.WithHistory(c.History), claim.WithCallTimeout(c.RedisTimeout)),
 	}
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
 	for _, b := range c.Beanstalks {

@@ -84,12 +84,9 @@ const (
 	// defaultProducerConns lets concurrent enqueues pipeline on a few
 	// connections per node instead of queueing behind one socket.
 	defaultProducerConns = 4
-	// producerRedisTimeout bounds one claim-store call of an enqueue or a
-	// revoke when the caller's context has no earlier deadline.
-	producerRedisTimeout = 3 * time.Second
 	// clockSyncTimeout bounds the first Redis TIME sample, at construction
 	// or, when that failed, in the first enqueues.
-	clockSyncTimeout = 2 * time.Second
+	clockSyncTimeout = clock.SyncTimeout
 )
 
 // producer is the Producer of NewProducer.
@@ -133,7 +130,7 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dq: producer: %w", err)
 	}
-	store := claim.New(rds, c.KeyPrefix, c.DedupeTTL)
+	store := claim.New(rds, c.KeyPrefix, c.DedupeTTL, claim.WithCallTimeout(c.RedisTimeout))
 
 	p := &producer{
 		conf:   c,
@@ -277,11 +274,11 @@ func jobSettings(opts []JobOption) jobOptions {
 
 // redisCtx bounds one claim-store call, and keeps it going when the caller
 // gave up half way through work that must be finished or undone.
-func redisCtx(ctx context.Context, detach bool) (context.Context, context.CancelFunc) {
+func (p *producer) redisCtx(ctx context.Context, detach bool) (context.Context, context.CancelFunc) {
 	if detach {
 		ctx = context.WithoutCancel(ctx)
 	}
-	return context.WithTimeout(ctx, producerRedisTimeout)
+	return context.WithTimeout(ctx, p.conf.RedisTimeout)
 }
 
 func randomHex(n int) string {

@@ -175,7 +175,7 @@ func (p *producer) writeOnce(ctx context.Context, jp **putJob, wid string) (stri
 	id := j.env.ID
 	for {
 		start := time.Now()
-		rctx, cancel := redisCtx(ctx, false)
+		rctx, cancel := p.redisCtx(ctx, false)
 		rep, err := p.store.Reserve(rctx, p.tube, id, wid, j.env.DueMs, p.window.Milliseconds())
 		cancel()
 		if err != nil {
@@ -208,7 +208,7 @@ func (p *producer) writeOnce(ctx context.Context, jp **putJob, wid string) (stri
 		// still in flight lands under this writer's id, and is deleted
 		// when it lands if the enqueue is undone below, or by a consumer
 		// (the writer check) if it lands after that.
-		rctx, cancel = redisCtx(ctx, true)
+		rctx, cancel = p.redisCtx(ctx, true)
 		rep, err = p.store.Confirm(rctx, p.tube, id, wid)
 		cancel()
 		if err != nil {
@@ -291,7 +291,7 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 			// The copy may still land under this slot, beside the spill
 			// copy: the record must then never be collected by counting
 			// deleted slots.
-			rctx, cancel := redisCtx(ctx, false)
+			rctx, cancel := p.redisCtx(ctx, false)
 			err := p.store.Note(rctx, p.tube, j.env.ID, j.env.DueMs, n)
 			cancel()
 			if err != nil {
@@ -419,7 +419,7 @@ func (p *producer) lateLocked(j *putJob, r putResult) (note bool) {
 // lateNote records that an uncertain put may still land, then spills past
 // it; if the note fails, there is no spill.
 func (p *producer) lateNote(j *putJob, r putResult) {
-	rctx, cancel := context.WithTimeout(context.Background(), producerRedisTimeout)
+	rctx, cancel := context.WithTimeout(context.Background(), p.conf.RedisTimeout)
 	err := p.store.Note(rctx, p.tube, j.env.ID, j.env.DueMs, p.conf.Replicas)
 	cancel()
 	j.mu.Lock()
@@ -517,7 +517,7 @@ func (p *producer) missed(ctx context.Context, j *putJob, wid string, noteErr, c
 		err = fmt.Errorf("%w; the call ended with %d put(s) in flight: %w", err, inflight, cause)
 	}
 
-	rctx, cancel := redisCtx(ctx, true)
+	rctx, cancel := p.redisCtx(ctx, true)
 	rep, aerr := p.store.Abort(rctx, p.tube, j.env.ID, wid, j.env.DueMs, p.conf.Replicas)
 	cancel()
 	switch {

@@ -26,7 +26,7 @@ func (p *producer) RevokeCtx(ctx context.Context, id string) error {
 	}
 
 	due, _ := envelope.IDDue(id) // 0 when not a generated ID: unknown
-	rctx, cancel := redisCtx(ctx, false)
+	rctx, cancel := p.redisCtx(ctx, false)
 	rep, err := p.store.Revoke(rctx, p.tube, id, due)
 	cancel()
 	if err != nil {
@@ -158,7 +158,7 @@ func goQueueCopy(ctx context.Context, n *node.Node, jid uint64) ([]byte, envelop
 // go-queue body it also takes go-queue's own lock, so that go-queue consumers
 // still in the fleet skip the job too.
 func (p *producer) revokeRecord(ctx context.Context, env envelope.Envelope, raw []byte) error {
-	rctx, cancel := redisCtx(ctx, false)
+	rctx, cancel := p.redisCtx(ctx, false)
 	defer cancel()
 	rep, err := p.store.Revoke(rctx, p.tube, env.ID, env.DueMs)
 	if err != nil {

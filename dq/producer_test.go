@@ -459,7 +459,7 @@ func TestProducerNeedsRedisOnlyForWithID(t *testing.T) {
 	_, err = p.DelayCtx(context.Background(), []byte("x"), time.Hour, WithID("needs-redis"))
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrQuorum)
-	require.Less(t, time.Since(start), producerRedisTimeout+time.Second)
+	require.Less(t, time.Since(start), defaultRedisTimeout+time.Second)
 	require.Equal(t, 3, countCopies(t, c), "nothing written for the WithID job")
 }
 

@@ -61,6 +61,8 @@ type Scheduler struct {
 	ownsProd bool
 	clock    Clock
 	dedupe   time.Duration // the queue's DedupeTTL: how long a fire's record lives
+	// redisTimeout is the queue's RedisTimeout: it bounds one Redis call.
+	redisTimeout time.Duration
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -107,14 +109,13 @@ func WithProducer(p dq.Producer) SchedulerOption {
 	return func(o *schedulerOptions) { o.producer = p }
 }
 
-// schedulerRedisTimeout bounds one Redis call of a top-up, and
+// dq's RedisTimeout bounds one Redis call of a top-up, and
 // schedulerEnqueueTimeout the writing of the fires a top-up recorded. Once
 // Stop is called, the writes go on for stopWriteGrace at most, and noting
 // them written takes stopNoteTimeout at most: Stop then returns within
 // stopWriteGrace + IOTimeout (a put in flight) + a Redis call or two, well
 // inside go-zero's 4.5 s shutdown window with dq's default 2 s IOTimeout.
 const (
-	schedulerRedisTimeout   = 3 * time.Second
 	schedulerEnqueueTimeout = 3 * time.Second
 	stopWriteGrace          = 500 * time.Millisecond
 	stopNoteTimeout         = time.Second
@@ -153,11 +154,12 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 			"is written late for %v at most", cc.Name, dedupe, retention)
 	}
 	s := &Scheduler{
-		conf:    cc,
-		entries: entries,
-		state:   newCronState(rds, c.KeyPrefix, c.QueueName(), cc.Name, 3*cc.Refresh, retention),
-		clock:   o.clock,
-		dedupe:  dedupe,
+		conf:         cc,
+		entries:      entries,
+		state:        newCronState(rds, c.KeyPrefix, c.QueueName(), cc.Name, 3*cc.Refresh, retention),
+		clock:        o.clock,
+		dedupe:       dedupe,
+		redisTimeout: c.RedisTimeout,
 	}
 	for _, e := range entries {
 		s.tags = append(s.tags, e.tag)
@@ -251,7 +253,7 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 		now = s.clock.Now()
 	}
 	started := time.Now()
-	rctx, cancel := context.WithTimeout(ctx, schedulerRedisTimeout)
+	rctx, cancel := context.WithTimeout(ctx, s.redisTimeout)
 	res, err := s.state.sync(rctx, s.cfg, now, !s.claimed, s.entries)
 	cancel()
 	if err != nil {
@@ -278,7 +280,7 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 
 	revoked, late := s.revokeDoomed(ctx, now, res.doomed, kept)
 	plan := append(s.plan(now, res.last), late...)
-	rctx, cancel = context.WithTimeout(ctx, schedulerRedisTimeout)
+	rctx, cancel = context.WithTimeout(ctx, s.redisTimeout)
 	owner, err := s.state.record(rctx, s.cfg, revoked, nil, plan)
 	cancel()
 	if err != nil || !owner {
@@ -320,7 +322,7 @@ func (s *Scheduler) topUp(ctx context.Context) error {
 	// Noted on a context of its own: the write budget may be spent, and a
 	// fire written but not noted is written again later, which is safe only
 	// while its record lives.
-	noteTimeout := schedulerRedisTimeout
+	noteTimeout := s.redisTimeout
 	if ctx.Err() != nil {
 		noteTimeout = stopNoteTimeout
 	}

@@ -33,6 +33,8 @@ type Store struct {
 	// histMs is how long a finished or revoked job's summary outlives its
 	// last copy (0: its record goes with it).
 	histMs int64
+	// callTimeout bounds one pipelined round trip of many callers' scripts.
+	callTimeout time.Duration
 	// loaded marks scripts known to be in Redis's script cache, so that the
 	// first EVALSHA does not draw a NOSCRIPT error reply, which go-zero's
 	// breaker would count as a failure.
@@ -57,15 +59,30 @@ func WithHistory(d time.Duration) Option {
 	return func(s *Store) { s.histMs = max(d.Milliseconds(), 0) }
 }
 
+// DefaultCallTimeout bounds one Redis round trip of the claim store unless
+// WithCallTimeout says otherwise; dq's RedisTimeout defaults to it.
+const DefaultCallTimeout = 3 * time.Second
+
+// WithCallTimeout bounds one pipelined round trip that carries many callers'
+// scripts (each caller also stops waiting when its own ctx ends).
+func WithCallTimeout(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.callTimeout = d
+		}
+	}
+}
+
 // New returns a store for jobs under keys keyPrefix:tube:id whose records
 // live dedupeTTL past their due time. A dedupeTTL under 1 ms counts as 1 ms:
 // a record always gets a TTL.
 func New(rds *redis.Redis, keyPrefix string, dedupeTTL time.Duration, opts ...Option) *Store {
 	s := &Store{
-		rds:    rds,
-		prefix: keyPrefix,
-		ttlMs:  max(dedupeTTL.Milliseconds(), 1),
-		loaded: make(map[*redis.Script]*atomic.Bool, len(sources)),
+		callTimeout: DefaultCallTimeout,
+		rds:         rds,
+		prefix:      keyPrefix,
+		ttlMs:       max(dedupeTTL.Milliseconds(), 1),
+		loaded:      make(map[*redis.Script]*atomic.Bool, len(sources)),
 	}
 	for sc := range sources {
 		s.loaded[sc] = new(atomic.Bool)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/zeromicro/go-zero/core/stores/redis"
@@ -18,10 +17,6 @@ const (
 	pipeMax     = 256
 	pipeSenders = 1
 )
-
-// pipeTimeout bounds one pipelined round trip; each caller also stops
-// waiting when its own ctx ends.
-const pipeTimeout = 3 * time.Second
 
 // pipe sends the job scripts of concurrent callers in pipelined round trips:
 // while one batch is on the wire the next one gathers, so under load many
@@ -117,7 +112,7 @@ func (p *pipe) send(batch []*pipeCall) {
 		c.done <- pipeResult{v, err}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), pipeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), p.s.callTimeout)
 	defer cancel()
 	cmds := make([]*goredis.Cmd, len(batch))
 	err := p.s.rds.PipelinedCtx(ctx, func(pl redis.Pipeliner) error {

@@ -15,6 +15,10 @@ import (
 // DefaultInterval is how often the offset is sampled again.
 const DefaultInterval = 10 * time.Second
 
+// SyncTimeout bounds one background Sync; callers of Sync and Ready bound
+// theirs with their own ctx (a producer's first sample uses it too).
+const SyncTimeout = 2 * time.Second
+
 // Source reads the reference time in Unix microseconds (Redis TIME).
 type Source func(ctx context.Context) (int64, error)
 
@@ -164,7 +168,7 @@ func (c *Clock) sample(stop <-chan struct{}) {
 		wait = c.interval
 	}
 	for routine.Sleep(stop, wait) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), SyncTimeout)
 		err := c.Sync(ctx)
 		cancel()
 		wait = c.interval
