@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -17,6 +16,7 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/zerodq/zerodq/internal/claim"
+	"github.com/zerodq/zerodq/internal/routine"
 )
 
 // consumerOps keeps a consumer visible to operators and obeys them: it
@@ -29,8 +29,7 @@ type consumerOps struct {
 	config   map[string]string        // a digest per DqConf field, secrets left out
 	outcomes map[string]*atomic.Int64 // fixed keys: read and added to without a lock
 	started  time.Time
-	quit     chan struct{}
-	wg       sync.WaitGroup
+	loop     *routine.Loop
 	ran      atomic.Bool // started: Stop removes the entry
 	read     atomic.Bool // the pause flag was read once
 	paused   atomic.Bool // the queue is paused (or the flag not read yet)
@@ -51,7 +50,7 @@ func (o *consumerOps) init(c *consumer) {
 		outcomeMalformed} {
 		o.outcomes[k] = new(atomic.Int64)
 	}
-	o.quit = make(chan struct{})
+	o.loop = routine.NewLoop()
 }
 
 // consumed counts a copy's outcome, in the metrics and for the registry.
@@ -70,23 +69,14 @@ func (o *consumerOps) start() {
 	o.ran.Store(true)
 	o.paused.Store(true)
 	o.c.gate.setPaused(pauseQueue, true)
-	o.wg.Add(1)
-	go o.loop()
+	o.loop.Start(o.run)
 }
 
-func (o *consumerOps) loop() {
-	defer o.wg.Done()
-	pause := time.NewTicker(pauseEvery)
-	defer pause.Stop()
+func (o *consumerOps) run(stop <-chan struct{}) {
 	o.readPause()
 	o.writeEntry()
 	lastWrite := time.Now()
-	for {
-		select {
-		case <-o.quit:
-			return
-		case <-pause.C:
-		}
+	for routine.Sleep(stop, pauseEvery) {
 		if o.readPause() || time.Since(lastWrite) >= registryEvery-pauseEvery/2 {
 			o.writeEntry()
 			lastWrite = time.Now()
@@ -165,14 +155,8 @@ func (o *consumerOps) info() ConsumerInfo {
 // stop ends the loop and removes the registry entry, so that a stopped
 // consumer leaves the registry at once rather than when its entry expires.
 func (o *consumerOps) stop() {
-	select {
-	case <-o.quit:
-		return
-	default:
-		close(o.quit)
-	}
-	o.wg.Wait()
-	if !o.ran.Load() {
+	o.loop.Stop()
+	if !o.ran.CompareAndSwap(true, false) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(o.c.ctx, time.Second)

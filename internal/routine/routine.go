@@ -1,6 +1,7 @@
 // Package routine is the one way zerodq's background goroutines start and
-// stop: a Loop runs one function in a goroutine of its own until told to
-// stop, and Sleep waits for a duration unless told to stop first.
+// stop: a Group runs goroutines that share one stop signal, a Loop is a
+// Group of one goroutine started once, and Sleep waits for a duration unless
+// told to stop first.
 package routine
 
 import (
@@ -8,48 +9,73 @@ import (
 	"time"
 )
 
-// Loop is a goroutine with a stop signal. Start runs its function once;
+// Group runs goroutines that share one stop signal. Stop signals them and
+// waits until every one has returned; Go after Stop starts nothing. It is
+// safe for concurrent use.
+type Group struct {
+	stop    chan struct{}
+	mu      sync.Mutex // Go's check and Add against Stop's close
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// NewGroup returns a Group with no goroutine yet.
+func NewGroup() *Group { return &Group{stop: make(chan struct{})} }
+
+// Go runs fn in a new goroutine unless the Group is stopped; it reports
+// whether it did. fn should return soon after stop is closed.
+func (g *Group) Go(fn func(stop <-chan struct{})) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return false
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		fn(g.stop)
+	}()
+	return true
+}
+
+// Stopping is closed once Stop is called.
+func (g *Group) Stopping() <-chan struct{} { return g.stop }
+
+// Stop signals every goroutine to return and waits until they have. It is
+// idempotent.
+func (g *Group) Stop() {
+	g.mu.Lock()
+	if !g.stopped {
+		g.stopped = true
+		close(g.stop)
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+}
+
+// Loop is one goroutine with a stop signal: Start runs its function once,
 // Stop signals it and waits for it to return. Both are idempotent, safe for
 // concurrent use, and Stop works on a Loop that never started.
 type Loop struct {
-	startOnce sync.Once
-	stopOnce  sync.Once
-	stop      chan struct{}
-	done      chan struct{}
+	g    *Group
+	once sync.Once
 }
 
 // NewLoop returns a Loop that has not started.
-func NewLoop() *Loop {
-	return &Loop{stop: make(chan struct{}), done: make(chan struct{})}
-}
+func NewLoop() *Loop { return &Loop{g: NewGroup()} }
 
 // Start runs fn in a new goroutine, the first time it is called; fn should
 // return soon after stop is closed. A Loop stopped before it started never
 // runs fn.
 func (l *Loop) Start(fn func(stop <-chan struct{})) {
-	l.startOnce.Do(func() {
-		go func() {
-			defer close(l.done)
-			select {
-			case <-l.stop:
-				return
-			default:
-			}
-			fn(l.stop)
-		}()
-	})
+	l.once.Do(func() { l.g.Go(fn) })
 }
 
 // Stopping is closed once Stop is called.
-func (l *Loop) Stopping() <-chan struct{} { return l.stop }
+func (l *Loop) Stopping() <-chan struct{} { return l.g.Stopping() }
 
-// Stop signals the function to return and waits until it has; for a Loop
-// that never started it only marks it stopped.
-func (l *Loop) Stop() {
-	l.stopOnce.Do(func() { close(l.stop) })
-	l.startOnce.Do(func() { close(l.done) })
-	<-l.done
-}
+// Stop signals the function to return and waits until it has.
+func (l *Loop) Stop() { l.g.Stop() }
 
 // Sleep waits for d, or until stop is closed; it reports whether all of d
 // passed. A d of zero or less returns at once, true unless stop is closed.

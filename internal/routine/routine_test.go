@@ -68,3 +68,24 @@ func TestSleepReturnsEarlyOnStop(t *testing.T) {
 		t.Fatal("Sleep(0) after a stop reported true")
 	}
 }
+
+func TestGroupStopWaitsForEveryGoroutineAndGoAfterStopStartsNothing(t *testing.T) {
+	g := NewGroup()
+	var returned atomic.Int32
+	for range 3 {
+		if !g.Go(func(stop <-chan struct{}) {
+			<-stop
+			returned.Add(1)
+		}) {
+			t.Fatal("Go refused before Stop")
+		}
+	}
+	g.Stop()
+	if returned.Load() != 3 {
+		t.Fatalf("Stop returned with %d of 3 goroutines done", returned.Load())
+	}
+	if g.Go(func(<-chan struct{}) { t.Error("ran after Stop") }) {
+		t.Fatal("Go after Stop reported a start")
+	}
+	g.Stop()
+}

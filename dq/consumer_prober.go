@@ -12,6 +12,7 @@ import (
 	"github.com/zeromicro/go-zero/core/stores/redis"
 
 	"github.com/zerodq/zerodq/internal/claim"
+	"github.com/zerodq/zerodq/internal/routine"
 )
 
 // lostClaim is a claim Redis could not be told about: one whose reply did
@@ -48,8 +49,8 @@ type redisHealth struct {
 	down bool
 	back chan struct{} // closed when the outage ends
 	lost []lostClaim
-	quit chan struct{}
-	wg   sync.WaitGroup
+	// probes runs the prober, one per outage; Stop ends it.
+	probes *routine.Group
 }
 
 // closedCh is a channel that is always closed.
@@ -61,7 +62,7 @@ var closedCh = func() chan struct{} {
 
 func (h *redisHealth) init(c *consumer) {
 	h.c = c
-	h.quit = make(chan struct{})
+	h.probes = routine.NewGroup()
 	h.back = closedCh
 	h.side = newSideClient(c.conf.Redis, c.conf.RedisTimeout)
 }
@@ -133,7 +134,7 @@ func (h *redisHealth) failed(err error, lc lostClaim) {
 		return
 	}
 	select {
-	case <-h.quit:
+	case <-h.probes.Stopping():
 		return
 	default:
 	}
@@ -156,21 +157,15 @@ func (h *redisHealth) pauseLocked() {
 	h.down = true
 	h.back = make(chan struct{})
 	h.c.gate.setPaused(pauseRedis, true)
-	h.wg.Add(1)
-	go h.probe()
+	h.probes.Go(h.probe)
 }
 
-func (h *redisHealth) probe() {
-	defer h.wg.Done()
-	t := time.NewTicker(redisProbeInterval)
-	defer t.Stop()
+// probe pings Redis every redisProbeInterval until it answers and what it
+// could not take is reported, then lifts the pause.
+func (h *redisHealth) probe(stop <-chan struct{}) {
 	for first := true; ; first = false {
-		if !first {
-			select {
-			case <-h.quit:
-				return
-			case <-t.C:
-			}
+		if !first && !routine.Sleep(stop, redisProbeInterval) {
+			return
 		}
 		ctx, cancel := context.WithTimeout(h.c.ctx, redisProbeInterval)
 		err := h.ping(ctx)
@@ -234,16 +229,7 @@ func (h *redisHealth) reportLost() bool {
 }
 
 // stop ends the prober and waits for it.
-func (h *redisHealth) stop() {
-	h.mu.Lock()
-	select {
-	case <-h.quit:
-	default:
-		close(h.quit)
-	}
-	h.mu.Unlock()
-	h.wg.Wait()
-}
+func (h *redisHealth) stop() { h.probes.Stop() }
 
 // close releases the side client, once the prober and the clock are done.
 func (h *redisHealth) close() { _ = h.side.Close() }
