@@ -58,6 +58,9 @@ func TestEveryCommandHasHelpWithExamples(t *testing.T) {
 		require.Contains(t, r.stderr, "-json", c.name)
 		require.Equal(t, c.destructive, strings.Contains(r.stderr, "-yes"), "%s: --yes", c.name)
 		require.Equal(t, c.bulk, strings.Contains(r.stderr, "-dry-run"), "%s: --dry-run", c.name)
+		// A bulk action over a large index must not be cut off by a default
+		// bound; every other command has one.
+		require.Equal(t, !c.bulk, strings.Contains(r.stderr, "(default 30s)"), "%s: --timeout default", c.name)
 	}
 	r := runCLI(t, "-h")
 	require.Equal(t, 0, r.code)
