@@ -211,7 +211,13 @@ func (cl *cli) runCommand(ctx context.Context, c *command, args []string) error 
 	fs.StringVar(&cl.section, "section", "Dq", "the yaml `section` holding the dq.DqConf")
 	fs.StringVar(&cl.cronSection, "cron-section", "Cron", "the yaml `section` holding the dqx.CronConf")
 	fs.BoolVar(&cl.json, "json", false, "print JSON (the API's types) instead of text")
-	fs.DurationVar(&cl.timeout, "timeout", 30*time.Second, "bound on the whole command")
+	// A bulk action on a large index takes as long as it takes (it shows
+	// progress and stops on an interrupt); every other command is bounded.
+	timeout := 30 * time.Second
+	if c.bulk {
+		timeout = 0
+	}
+	fs.DurationVar(&cl.timeout, "timeout", timeout, "bound on the whole command (0: none)")
 	fs.BoolVar(&cl.progress, "progress", false, "print progress on stderr even when it is not a terminal")
 	fs.StringVar(&cl.actor, "actor", "", "who acts, in the audit stream (default user@host)")
 	if c.destructive {
