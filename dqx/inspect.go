@@ -60,32 +60,19 @@ var ErrNoCronEntry = errors.New("dqx: no such cron entry")
 // the queue of c. It validates both (errors match dq.ErrBadConfig or
 // ErrBadCron); no server is contacted until a method is called.
 func NewCronInspector(c dq.DqConf, cc CronConf, opts ...CronInspectorOption) (*CronInspector, error) {
-	c, err := c.Normalized()
-	if err != nil {
-		return nil, err
-	}
-	cc, entries, err := cc.compile()
-	if err != nil {
-		return nil, err
-	}
-	rc := c.Redis
-	rc.NonBlock = true
-	rds, err := redis.NewRedis(rc)
+	sc, err := openSchedule(c, cc, true)
 	if err != nil {
 		return nil, fmt.Errorf("dqx: cron inspector: %w", err)
 	}
+	c = sc.dq
 	ci := &CronInspector{
-		conf:      cc,
-		entries:   entries,
+		conf:      sc.conf,
+		entries:   sc.entries,
 		queue:     c.QueueName(),
-		retention: retentionFor(c.DedupeTTL),
+		retention: sc.retention,
+		state:     sc.state,
+		cfg:       sc.cfg,
 	}
-	ci.state = newCronState(rds, c.KeyPrefix, ci.queue, cc.Name, 3*cc.Refresh, ci.retention)
-	tags := make([]string, len(entries))
-	for i, e := range entries {
-		tags[i] = e.tag
-	}
-	ci.cfg = configDigest(cc.Name, tags)
 	for _, o := range opts {
 		o(ci)
 	}

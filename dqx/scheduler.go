@@ -130,41 +130,30 @@ const cfgScheme = "ids=recorded\n"
 // queue of c. It validates both (errors match dq.ErrBadConfig or ErrBadCron)
 // and connects to Redis.
 func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler, error) {
-	c, err := c.Normalized()
+	sc, err := openSchedule(c, cc, false)
 	if err != nil {
 		return nil, err
 	}
-	cc, entries, err := cc.compile()
-	if err != nil {
-		return nil, err
-	}
+	c, cc = sc.dq, sc.conf
 	var o schedulerOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 
-	rds, err := redis.NewRedis(c.Redis)
-	if err != nil {
-		return nil, err
-	}
-	dedupe := c.DedupeTTL
-	retention := retentionFor(dedupe)
-	if retention < fireRetention {
+	if sc.retention < fireRetention {
 		logx.Infof("dqx: scheduler %s: DedupeTTL %v is short: a fire that could not be written by its time "+
-			"is written late for %v at most", cc.Name, dedupe, retention)
+			"is written late for %v at most", cc.Name, c.DedupeTTL, sc.retention)
 	}
 	s := &Scheduler{
 		conf:         cc,
-		entries:      entries,
-		state:        newCronState(rds, c.KeyPrefix, c.QueueName(), cc.Name, 3*cc.Refresh, retention),
+		entries:      sc.entries,
+		state:        sc.state,
+		tags:         sc.tags,
+		cfg:          sc.cfg,
 		clock:        o.clock,
-		dedupe:       dedupe,
+		dedupe:       c.DedupeTTL,
 		redisTimeout: c.RedisTimeout,
 	}
-	for _, e := range entries {
-		s.tags = append(s.tags, e.tag)
-	}
-	s.cfg = configDigest(cc.Name, s.tags)
 
 	s.producer = o.producer
 	if s.producer == nil {
@@ -175,6 +164,47 @@ func NewScheduler(c dq.DqConf, cc CronConf, opts ...SchedulerOption) (*Scheduler
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// cronSetup is what a Scheduler and a CronInspector both derive from their
+// configs: the queue's config with dq's defaults, the compiled entries with
+// their tags and digest, and the schedule's state in Redis, whose owner is
+// stale after three of its Refresh periods and whose fires are kept for
+// retentionFor(DedupeTTL).
+type cronSetup struct {
+	dq        dq.DqConf
+	conf      CronConf
+	entries   []*entry
+	tags      []string
+	cfg       string
+	state     *cronState
+	retention time.Duration
+}
+
+// openSchedule validates c and cc and opens the schedule's state; with
+// nonBlock, Redis is not contacted until the state is first used.
+func openSchedule(c dq.DqConf, cc CronConf, nonBlock bool) (*cronSetup, error) {
+	c, err := c.Normalized()
+	if err != nil {
+		return nil, err
+	}
+	cc, entries, err := cc.compile()
+	if err != nil {
+		return nil, err
+	}
+	rc := c.Redis
+	rc.NonBlock = nonBlock
+	rds, err := redis.NewRedis(rc)
+	if err != nil {
+		return nil, err
+	}
+	sc := &cronSetup{dq: c, conf: cc, entries: entries, retention: retentionFor(c.DedupeTTL)}
+	for _, e := range entries {
+		sc.tags = append(sc.tags, e.tag)
+	}
+	sc.cfg = configDigest(cc.Name, sc.tags)
+	sc.state = newCronState(rds, c.KeyPrefix, c.QueueName(), cc.Name, 3*cc.Refresh, sc.retention)
+	return sc, nil
 }
 
 // configDigest identifies a config of the schedule name by its entries'

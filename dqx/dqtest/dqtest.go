@@ -91,6 +91,7 @@ type Servers struct {
 	Nodes []*Server
 	Redis *Server
 	o     Options
+	env   *dqtest.Env
 }
 
 // StartServers starts the servers o selects. The caller stops them with
@@ -104,7 +105,7 @@ func StartServers(o Options) (*Servers, error) {
 }
 
 func servers(env *dqtest.Env, o Options) *Servers {
-	s := &Servers{Redis: &Server{s: env.Redis}, o: o}
+	s := &Servers{Redis: &Server{s: env.Redis}, o: o, env: env}
 	for _, n := range env.Nodes {
 		s.Nodes = append(s.Nodes, &Server{s: n})
 	}
@@ -130,21 +131,10 @@ func (s *Servers) Conf(name string) dq.DqConf {
 }
 
 // Endpoints lists the nodes' host:port addresses, in the order of Nodes.
-func (s *Servers) Endpoints() []string {
-	eps := make([]string, len(s.Nodes))
-	for i, n := range s.Nodes {
-		eps[i] = n.Addr()
-	}
-	return eps
-}
+func (s *Servers) Endpoints() []string { return s.env.Endpoints() }
 
 // Close stops every server and removes its data. It is idempotent.
-func (s *Servers) Close() {
-	for _, n := range s.Nodes {
-		n.Close()
-	}
-	s.Redis.Close()
-}
+func (s *Servers) Close() { s.env.Close() }
 
 // Shared returns three beanstalkd nodes and a Redis (the zero Options)
 // shared by every test of the process, started by the first call; Main stops
