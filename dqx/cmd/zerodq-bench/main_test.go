@@ -141,3 +141,17 @@ func TestSoakUnderEveryFaultLosesNoJobAndAttributesEveryDouble(t *testing.T) {
 	require.Empty(t, rep.ranAfterQuorum)
 	require.True(t, rep.drained)
 }
+
+// The drain drains the backlog the 16-goroutine produce writes: asked for
+// alone, it must run that produce too rather than wait on an empty tube.
+func TestBenchOnlyDrainRunsTheProduceItDrains(t *testing.T) {
+	var out, log bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := run(ctx, []string{"bench", "-smoke", "-json", "-only", "drain"}, &out, &log)
+	require.Equal(t, 0, code, "bench failed; stderr:\n%s", log.String())
+	var res map[string]float64
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res), "output: %s", out.String())
+	require.Greater(t, res["drain_jobs_per_s"], 0.0)
+	require.Contains(t, res, "produce_jobs_per_s")
+}
