@@ -278,6 +278,11 @@ func (b *bench) runAll(ctx context.Context) error {
 	for n := range unknown {
 		return fmt.Errorf("-only: no scenario %q", n)
 	}
+	if only["drain"] && !only["produce"] {
+		// The drain's backlog is what the 16-goroutine produce wrote.
+		only["produce"] = true
+		b.progress("drain drains the backlog produce writes: running produce too")
+	}
 	for _, s := range steps {
 		if len(only) > 0 && !only[s.name] {
 			continue
