@@ -191,3 +191,16 @@ func containsAll(s string, words ...string) bool {
 	}
 	return true
 }
+
+// `--delay 0s` means due now, as Producer.Delay(body, 0) does, not a second
+// later.
+func TestJobEnqueueWithAZeroDelayIsDueNow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	before := time.Now()
+	var res enqueueResult
+	b.zerodq(t, "job", "enqueue", "--delay", "0s", "--body", "now", "--json").ok(t).decode(t, &res)
+	j := b.jobs(t, res.ID)[res.ID]
+	require.WithinDuration(t, before, j.DueAt, 500*time.Millisecond, "due %v, enqueued at %v", j.DueAt, before)
+	require.WithinDuration(t, j.DueAt, res.Due, 500*time.Millisecond, "the due time printed")
+}
