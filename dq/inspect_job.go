@@ -378,6 +378,27 @@ func (in *Inspector) Revoke(ctx context.Context, id string) error {
 // Enqueue writes a job due at at, as Producer.AtCtx does (WithID makes it
 // idempotent), and writes the action to the audit stream first.
 func (in *Inspector) Enqueue(ctx context.Context, body []byte, at time.Time, opts ...JobOption) (string, error) {
+	p, err := in.enqueuer(ctx, "at "+at.UTC().Format(time.RFC3339Nano), opts)
+	if err != nil {
+		return "", err
+	}
+	return p.AtCtx(ctx, body, at, opts...)
+}
+
+// EnqueueIn writes a job due after delay, as Producer.DelayCtx does (on
+// Redis time, so 0 is due now), and writes the action to the audit stream.
+func (in *Inspector) EnqueueIn(ctx context.Context, body []byte, delay time.Duration, opts ...JobOption) (string,
+	error) {
+	p, err := in.enqueuer(ctx, "in "+delay.String(), opts)
+	if err != nil {
+		return "", err
+	}
+	return p.DelayCtx(ctx, body, delay, opts...)
+}
+
+// enqueuer checks a WithID ID, audits the enqueue, and returns the producer
+// that writes it.
+func (in *Inspector) enqueuer(ctx context.Context, when string, opts []JobOption) (Producer, error) {
 	var o jobOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -386,14 +407,10 @@ func (in *Inspector) Enqueue(ctx context.Context, body []byte, at time.Time, opt
 	if id == "" {
 		id = "new"
 	} else if err := envelope.ValidID(id); err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrBadID, id, err)
+		return nil, fmt.Errorf("%w: %q: %v", ErrBadID, id, err)
 	}
-	if err := in.Audit(ctx, "enqueue "+id+" at "+at.UTC().Format(time.RFC3339Nano)); err != nil {
-		return "", err
+	if err := in.Audit(ctx, "enqueue "+id+" "+when); err != nil {
+		return nil, err
 	}
-	p, err := in.producer()
-	if err != nil {
-		return "", err
-	}
-	return p.AtCtx(ctx, body, at, opts...)
+	return in.producer()
 }

@@ -207,9 +207,6 @@ func jobRevokeCommand() *command {
 	}
 }
 
-// minDelay is the shortest delay job enqueue writes.
-const minDelay = time.Second
-
 // enqueueResult is what `job enqueue --json` prints.
 type enqueueResult struct {
 	ID  string    `json:"id"`
@@ -221,7 +218,7 @@ func jobEnqueueCommand() *command {
 	var at, id, body string
 	return &command{
 		name: "job enqueue",
-		summary: "Enqueues a job due after --delay (1s at least) or at --at (RFC 3339), with --body @file or the " +
+		summary: "Enqueues a job due after --delay or at --at (RFC 3339), with --body @file or the " +
 			"text itself; --id makes it idempotent (an ID already enqueued writes nothing).",
 		example: "  zerodq -f etc/order-api.yaml job enqueue --delay 30m --body @order.json\n" +
 			"  zerodq -f etc/order-api.yaml job enqueue --at 2030-01-01T02:00:00+08:00 --id report-2030 --body '{}'",
@@ -248,10 +245,9 @@ func jobEnqueueCommand() *command {
 			case delay < 0:
 				return usagef("--delay %v: negative", delay)
 			default:
-				// The Inspector enqueues at a time, and a time already past
-				// when the write starts is refused: a delay shorter than
-				// minDelay counts as minDelay.
-				due = time.Now().Add(max(delay, minDelay))
+				// Dated on Redis time by the producer; this is the local
+				// estimate printed.
+				due = time.Now().Add(delay)
 			}
 			data := []byte(body)
 			if file, ok := strings.CutPrefix(body, "@"); ok {
@@ -265,7 +261,13 @@ func jobEnqueueCommand() *command {
 				opts = append(opts, dq.WithID(id))
 			}
 			return cl.withInspector(func(in *dq.Inspector) error {
-				got, err := in.Enqueue(ctx, data, due, opts...)
+				var got string
+				var err error
+				if at != "" {
+					got, err = in.Enqueue(ctx, data, due, opts...)
+				} else {
+					got, err = in.EnqueueIn(ctx, data, delay, opts...)
+				}
 				if err != nil {
 					return fmt.Errorf("enqueue: %w", err)
 				}
