@@ -114,7 +114,12 @@ func runTestSoak(t *testing.T, o soakOptions) *soakReport {
 func TestSoakUnderEveryFaultLosesNoJobAndAttributesEveryDouble(t *testing.T) {
 	dqtest.VerifyNoLeaks(t)
 	o := soakTestOptions()
-	o.duration = 30 * time.Second
+	// A WithID job is enqueued again once its record has surely expired,
+	// reenqueueAfter (25s here, at the shortest TTR and DedupeTTL the soak
+	// takes) after it completed: 40s of production leave the jobs that
+	// complete in the first 15s room to be, even when a Redis outage early
+	// on delays them (30s left 5s, and a clean-clone run saw none).
+	o.duration = 40 * time.Second
 	o.drain = 45 * time.Second
 	o.ttr = 3 * time.Second
 	o.dedupeTTL = 11 * time.Second

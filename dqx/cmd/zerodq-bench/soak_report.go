@@ -213,6 +213,9 @@ func (r *soakReport) table(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  lost: %s\n", id)
 	}
+	for _, q := range r.ranAfterQuorum {
+		fmt.Fprintf(w, "  ran after ErrQuorum: %s\n", q)
+	}
 	for _, k := range r.recordsLived {
 		fmt.Fprintf(w, "  record still there when enqueued again: %s\n", k)
 	}
