@@ -64,7 +64,14 @@ var (
 	// ErrBadID is returned for a WithID or Revoke ID that cannot be a job ID.
 	ErrBadID = errors.New("dq: bad job id")
 	// ErrQuorum is matched by a *QuorumError: fewer than MinWrites copies were acknowledged.
+	// The job never runs.
 	ErrQuorum = errors.New("dq: write quorum not reached")
+	// ErrMaybeEnqueued is returned by an enqueue that missed its quorum and
+	// could not make sure the job never runs: Redis did not take the abort,
+	// and a copy written could not be deleted (a consumer had it already) or
+	// a put may still land. The job may run once; enqueue it again only with
+	// the same WithID.
+	ErrMaybeEnqueued = errors.New("dq: enqueue failed, but the job may run")
 	// ErrClosed is returned by a Producer or Consumer used after Close/Stop.
 	ErrClosed = errors.New("dq: closed")
 	// ErrRevoked is returned when enqueueing a WithID job whose ID was revoked.
