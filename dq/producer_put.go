@@ -416,6 +416,17 @@ func (p *producer) lateLocked(j *putJob, r putResult) (note bool) {
 	return false
 }
 
+// anyUncertain says whether a put may still land: one whose request went
+// out without an answer.
+func anyUncertain(failed []NodeError) bool {
+	for _, f := range failed {
+		if node.IsUncertain(f.Err) {
+			return true
+		}
+	}
+	return false
+}
+
 // lateNote records that an uncertain put may still land, then spills past
 // it; if the note fails, there is no spill.
 func (p *producer) lateNote(j *putJob, r putResult) {
@@ -522,7 +533,16 @@ func (p *producer) missed(ctx context.Context, j *putJob, wid string, noteErr, c
 	cancel()
 	switch {
 	case aerr != nil:
-		err = fmt.Errorf("%w; recording the abort in Redis failed, a copy that lands late may run: %v", err, aerr)
+		// Without the abort only deleting every copy keeps the job from
+		// running: ErrQuorum stands only if that happened and no put may
+		// still land.
+		derr := p.unput(ctx, j)
+		if derr != nil || inflight > 0 || anyUncertain(qerr.Nodes) || noteErr != nil {
+			return "", fmt.Errorf("%w: %v; recording the abort in Redis failed: %v; removing written copies: %v",
+				ErrMaybeEnqueued, err, aerr, derr)
+		}
+		return "", fmt.Errorf("%w; recording the abort in Redis failed, but every copy written was deleted: %v",
+			err, aerr)
 	case rep.Kind == claim.Started:
 		j.mu.Lock()
 		j.recorded = len(j.written)
