@@ -206,25 +206,11 @@ func sinceMs(t time.Time) int64 {
 
 func deadLetterOf(e claim.DeadEntry) DeadLetter {
 	at := time.UnixMilli(e.At)
-	nd, num, _ := splitRef(e.Ref)
+	nd, num, _ := claim.SplitRef(e.Ref)
 	return DeadLetter{
 		ID: e.ID, At: at, Attempts: e.Att, Node: nd, JobNum: num,
 		Error: JobError{Class: e.Cls, Message: e.Msg, At: at},
 	}
-}
-
-// splitRef splits a copy reference (claim.CopyRef) into its node and job
-// number.
-func splitRef(ref string) (string, uint64, bool) {
-	i := strings.LastIndexByte(ref, '/')
-	if i < 0 {
-		return "", 0, false
-	}
-	num, err := strconv.ParseUint(ref[i+1:], 10, 64)
-	if err != nil {
-		return "", 0, false
-	}
-	return ref[:i], num, true
 }
 
 // RetryDead kicks the selected dead letters in bounded batches: each runs
@@ -458,7 +444,8 @@ func (in *Inspector) resolveDead(ctx context.Context, batch []claim.DeadEntry) (
 				ref = bid
 			}
 		}
-		nd, num, ok := splitRef(ref)
+		nd, num, serr := claim.SplitRef(ref)
+		ok := serr == nil
 		switch {
 		case d.state != "" && d.state != "X":
 			d.skip = "job is not dead (state " + d.state + ")"

@@ -310,7 +310,7 @@ func TestDeadLetterActionsWaitUntilTheBuryIsRecorded(t *testing.T) {
 	require.Equal(t, 1, res.Done)
 	_, _, _, buried = countJobs(t, c)
 	require.Equal(t, len(refs)-1, buried, "the recorded dead letter deleted, the extra copies left to their consumers")
-	nd, num, _ := splitRef(refs[0])
+	nd, num, _ := claim.SplitRef(refs[0])
 	_, err = in.nodesByKey()[nd].JobStat(ctx, num)
 	require.ErrorIs(t, err, node.ErrNotFound, "the copy deleted is the recorded dead letter")
 }
