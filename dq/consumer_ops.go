@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/zeromicro/go-zero/core/logx"
 
@@ -187,12 +186,9 @@ func configDigests(c DqConf) map[string]string {
 	return out
 }
 
-// deadMsgMax bounds the error message a dead-letter entry keeps, in bytes.
-const deadMsgMax = 512
-
 // deadCause names how a run failed, as the dead-letter index keeps it: its
-// class (error, panic, timeout, lease, skip) and message, cut to deadMsgMax
-// bytes at a UTF-8 boundary.
+// class (error, panic, timeout, lease, skip) and message, cut as the job's
+// record cuts it (claim.CutMessage).
 func deadCause(herr error, hctx context.Context) (class, msg string) {
 	var pe *panicError
 	switch {
@@ -207,15 +203,7 @@ func deadCause(herr error, hctx context.Context) (class, msg string) {
 	default:
 		class = "error"
 	}
-	msg = herr.Error()
-	if len(msg) > deadMsgMax {
-		cut := deadMsgMax
-		for cut > 0 && !utf8.RuneStart(msg[cut]) {
-			cut--
-		}
-		msg = msg[:cut]
-	}
-	return class, msg
+	return class, claim.CutMessage(herr.Error())
 }
 
 // panicError is a handler's panic turned into its failure.

@@ -193,7 +193,7 @@ func (s *Store) Finish(ctx context.Context, tube, id, cid string, i int, o Outco
 	if backoffMs < 0 {
 		return Reply{}, fmt.Errorf("%w: back-off %d ms", ErrBadArg, backoffMs)
 	}
-	return s.job(ctx, finishScript, tube, id, cid, i, o.String(), backoffMs, maxFail, why.Class, cutMessage(why.Message))
+	return s.job(ctx, finishScript, tube, id, cid, i, o.String(), backoffMs, maxFail, why.Class, CutMessage(why.Message))
 }
 
 // Gone records that the copy in slot i with reference ref (CopyRef; ""

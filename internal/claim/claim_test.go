@@ -1296,11 +1296,11 @@ func TestRecordTellsTheJobsStory(t *testing.T) {
 
 func TestErrorMessagesAreCutAtARuneBoundary(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "short", cutMessage("short"))
+	require.Equal(t, "short", CutMessage("short"))
 	long := strings.Repeat("a", MaxErrorMessage-1) + "é" + "tail" // é straddles the limit
-	got := cutMessage(long)
+	got := CutMessage(long)
 	require.Equal(t, strings.Repeat("a", MaxErrorMessage-1), got)
-	require.Len(t, cutMessage(strings.Repeat("b", 2000)), MaxErrorMessage)
+	require.Len(t, CutMessage(strings.Repeat("b", 2000)), MaxErrorMessage)
 }
 
 // TestAFinishedJobsSummaryStaysACompactHash: with a consumer ID and copy

@@ -107,16 +107,16 @@ func (o Outcome) valid() bool { return o >= OutcomeOK && o <= OutcomeUnrun }
 // Failure is why a run failed, as Finish records it for the job's last
 // error.
 type Failure struct {
-	Class   string // error, panic, timeout or skip (claim itself records lease)
+	Class   string // error, panic, timeout, lease (cancelled as its lease lapsed) or skip
 	Message string // Finish keeps MaxErrorMessage bytes of it
 }
 
 // MaxErrorMessage bounds the error message a record keeps, in bytes.
 const MaxErrorMessage = 512
 
-// cutMessage cuts msg to at most MaxErrorMessage bytes without splitting a
+// CutMessage cuts msg to at most MaxErrorMessage bytes without splitting a
 // UTF-8 sequence.
-func cutMessage(msg string) string {
+func CutMessage(msg string) string {
 	if len(msg) <= MaxErrorMessage {
 		return msg
 	}
