@@ -36,6 +36,12 @@ type ConsumerInfo struct {
 	// Outcomes counts this consumer's outcomes since it started: ok, retry,
 	// dead, duplicate, revoked, malformed.
 	Outcomes map[string]int64 `json:"outcomes"`
+	// Lateness is the histogram of the jobs this consumer started since
+	// its previous entry.
+	Lateness Lateness `json:"lateness"`
+	// ReserveErrors counts, by node endpoint, the reserve round trips that
+	// failed since the consumer started.
+	ReserveErrors map[string]int64 `json:"reserve_errors,omitempty"`
 }
 
 // PauseInfo is the queue-wide pause.

@@ -1,0 +1,99 @@
+package dq
+
+import (
+	"context"
+	"time"
+)
+
+// LatenessBounds are the upper bounds of a Lateness histogram's buckets, in
+// order; a last bucket past them counts everything later.
+var LatenessBounds = []time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	500 * time.Millisecond, time.Second, 5 * time.Second, 30 * time.Second, time.Minute,
+}
+
+// Lateness is a histogram of how late jobs started (a handler's start minus
+// the job's due time) over one interval: what a consumer saw between two
+// registry writes, or several of those merged.
+type Lateness struct {
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	Count int64     `json:"count"`
+	// Min and Max are the earliest and latest start of the interval; a Min
+	// below zero would be a job started early, which never happens.
+	Min time.Duration `json:"min"`
+	Max time.Duration `json:"max"`
+	// Buckets counts starts per LatenessBounds bucket, len(LatenessBounds)+1
+	// of them (the last past every bound); a start before its due time
+	// counts in the first.
+	Buckets []int64 `json:"buckets"`
+}
+
+// Quantile estimates the q-quantile (0 < q ≤ 1) of the interval's
+// lateness from its buckets, never outside [Min, Max]; 0 when it is empty.
+func (l Lateness) Quantile(q float64) time.Duration {
+	return 0
+}
+
+// Merge adds o's starts to l, widening l's interval to cover o's.
+func (l *Lateness) Merge(o Lateness) {}
+
+// PutCounts are one node's puts as a producer saw them since it started.
+type PutCounts struct {
+	Puts      int64 `json:"puts"`      // copies the node stored
+	Failed    int64 `json:"failed"`    // puts refused or not sent
+	Uncertain int64 `json:"uncertain"` // puts whose reply never came: the copy may exist
+}
+
+// ProducerInfo is a producer's registry entry, rewritten every few seconds
+// while it is open (beside the consumers' ones, same lifetime rules).
+type ProducerInfo struct {
+	ID       string               `json:"id"`
+	Host     string               `json:"host"`
+	Pid      int                  `json:"pid"`
+	Version  string               `json:"version"`
+	Queue    string               `json:"queue"`
+	Started  time.Time            `json:"started"`
+	Seen     time.Time            `json:"seen"`
+	Enqueued int64                `json:"enqueued"` // enqueues that returned a job ID
+	Failed   int64                `json:"failed"`   // enqueues that returned an error
+	Nodes    map[string]PutCounts `json:"nodes"`    // by node endpoint
+}
+
+// Producers lists the queue's producers from their registry entries.
+func (in *Inspector) Producers(ctx context.Context) ([]ProducerInfo, error) {
+	return nil, errUnbuilt
+}
+
+// BulkOp is a bulk action on dead letters started with StartBulk, as kept in
+// Redis under its ID while it runs and for a day after, so that any process
+// of the queue can report its progress.
+type BulkOp struct {
+	ID       string     `json:"id"`
+	Verb     string     `json:"verb"` // "retry" or "delete"
+	Select   DeadSelect `json:"select"`
+	By       string     `json:"by"` // the actor who started it
+	Started  time.Time  `json:"started"`
+	Updated  time.Time  `json:"updated"`
+	Matched  int        `json:"matched"` // counted first
+	Done     int        `json:"done"`
+	Skipped  int        `json:"skipped"`
+	Finished bool       `json:"finished"`
+	Err      string     `json:"err,omitempty"` // why it stopped early
+}
+
+// StartBulk counts the dead letters sel names, records the operation in
+// Redis and works through them in the background (verb "retry" as
+// RetryDead, "delete" as DeleteDead), updating its progress after every
+// batch. It returns at once with the operation as recorded. The work stops
+// early when the Inspector is closed.
+func (in *Inspector) StartBulk(ctx context.Context, verb string, sel DeadSelect) (BulkOp, error) {
+	return BulkOp{}, errUnbuilt
+}
+
+// Bulk reads a bulk operation's progress by its ID, whichever process
+// started it.
+func (in *Inspector) Bulk(ctx context.Context, id string) (BulkOp, error) {
+	return BulkOp{}, errUnbuilt
+}
