@@ -3,16 +3,20 @@ GO ?= go
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test servers vet lint fuzz bench soak demo fmt
+.PHONY: test servers browser vet lint fuzz bench soak demo fmt
 
-## test: install the servers if missing, vet, run every test with -race, and every benchmark once so none rots
-test: servers vet
+## test: install the servers and the headless browser if missing, vet, run every test with -race, and every benchmark once so none rots
+test: servers browser vet
 	$(GO) test $(GOFLAGS_TEST) ./...
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
 
 ## servers: make sure beanstalkd and redis-server are installed
 servers:
 	@bash scripts/install-servers.sh
+
+## browser: make sure Debian's chromium-headless-shell is installed for the dashboard's browser tests (ZERODQ_CHROME picks another)
+browser:
+	@bash scripts/install-browser.sh
 
 ## demo: run the order example on 3 beanstalkd nodes and Redis and show each job firing (ARGS=-h for options)
 demo: servers
