@@ -2,6 +2,8 @@ package dq
 
 import (
 	"context"
+	"math"
+	"slices"
 	"time"
 )
 
@@ -33,11 +35,62 @@ type Lateness struct {
 // Quantile estimates the q-quantile (0 < q ≤ 1) of the interval's
 // lateness from its buckets, never outside [Min, Max]; 0 when it is empty.
 func (l Lateness) Quantile(q float64) time.Duration {
-	return 0
+	switch {
+	case l.Count <= 0:
+		return 0
+	case q <= 0:
+		return l.Min
+	case q >= 1:
+		return l.Max
+	}
+	rank := q * float64(l.Count)
+	var below int64
+	for i, n := range l.Buckets {
+		if n <= 0 || float64(below+n) < rank {
+			below += n
+			continue
+		}
+		// The bucket's span, narrowed to what the interval saw.
+		lo, hi := l.Min, l.Max
+		if i > 0 && i-1 < len(LatenessBounds) {
+			lo = max(lo, LatenessBounds[i-1])
+		}
+		if i < len(LatenessBounds) {
+			hi = min(hi, LatenessBounds[i])
+		}
+		if hi <= lo {
+			return lo
+		}
+		frac := (rank - float64(below)) / float64(n)
+		return lo + time.Duration(math.Round(float64(hi-lo)*frac))
+	}
+	return l.Max
 }
 
 // Merge adds o's starts to l, widening l's interval to cover o's.
-func (l *Lateness) Merge(o Lateness) {}
+func (l *Lateness) Merge(o Lateness) {
+	if !o.From.IsZero() && (l.From.IsZero() || o.From.Before(l.From)) {
+		l.From = o.From
+	}
+	if o.To.After(l.To) {
+		l.To = o.To
+	}
+	if o.Count <= 0 {
+		return
+	}
+	if l.Count <= 0 {
+		l.Min, l.Max = o.Min, o.Max
+	} else {
+		l.Min, l.Max = min(l.Min, o.Min), max(l.Max, o.Max)
+	}
+	l.Count += o.Count
+	if len(l.Buckets) < len(o.Buckets) {
+		l.Buckets = append(l.Buckets, make([]int64, len(o.Buckets)-len(l.Buckets))...)
+	}
+	for i, n := range o.Buckets {
+		l.Buckets[i] += n
+	}
+}
 
 // PutCounts are one node's puts as a producer saw them since it started.
 type PutCounts struct {
@@ -99,4 +152,16 @@ func (in *Inspector) Bulk(ctx context.Context, id string) (BulkOp, error) {
 }
 
 // add counts one start d late in l.
-func (l *Lateness) add(d time.Duration) {}
+func (l *Lateness) add(d time.Duration) {
+	if len(l.Buckets) != len(LatenessBounds)+1 {
+		l.Buckets = make([]int64, len(LatenessBounds)+1)
+	}
+	if l.Count == 0 {
+		l.Min, l.Max = d, d
+	} else {
+		l.Min, l.Max = min(l.Min, d), max(l.Max, d)
+	}
+	l.Count++
+	i, _ := slices.BinarySearch(LatenessBounds, d)
+	l.Buckets[i]++
+}
