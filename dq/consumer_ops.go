@@ -33,10 +33,10 @@ type consumerOps struct {
 	reserveErrs map[string]*atomic.Int64
 	late        latenessRecorder
 	started     time.Time
-	loop     *routine.Loop
-	ran      atomic.Bool // started: Stop removes the entry
-	read     atomic.Bool // the pause flag was read once
-	paused   atomic.Bool // the queue is paused (or the flag not read yet)
+	loop        *routine.Loop
+	ran         atomic.Bool // started: Stop removes the entry
+	read        atomic.Bool // the pause flag was read once
+	paused      atomic.Bool // the queue is paused (or the flag not read yet)
 }
 
 // How often a consumer rewrites its registry entry and reads the pause flag.
