@@ -2,8 +2,11 @@ package dq
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -116,7 +119,28 @@ type ProducerInfo struct {
 
 // Producers lists the queue's producers from their registry entries.
 func (in *Inspector) Producers(ctx context.Context) ([]ProducerInfo, error) {
-	return nil, errUnbuilt
+	now, err := in.store.Now(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dq: inspector: producers: %w", err)
+	}
+	raw, err := in.store.Index().Producers(ctx, in.tube, now)
+	if err != nil {
+		return nil, fmt.Errorf("dq: inspector: producers: %w", err)
+	}
+	out := make([]ProducerInfo, 0, len(raw))
+	for _, b := range raw {
+		var pi ProducerInfo
+		if json.Unmarshal(b, &pi) == nil {
+			out = append(out, pi)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ProducerInfo) int {
+		if c := a.Started.Compare(b.Started); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
 // BulkOp is a bulk action on dead letters started with StartBulk, as kept in
