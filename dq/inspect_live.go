@@ -3,6 +3,7 @@ package dq
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -157,7 +158,9 @@ type BulkOp struct {
 	Done     int        `json:"done"`
 	Skipped  int        `json:"skipped"`
 	Finished bool       `json:"finished"`
-	Err      string     `json:"err,omitempty"` // why it stopped early
+	// Skips are the first entries left alone, each with why.
+	Skips []BulkSkip `json:"skips,omitempty"`
+	Err   string     `json:"err,omitempty"` // why it stopped early
 }
 
 // StartBulk counts the dead letters sel names, records the operation in
@@ -189,3 +192,11 @@ func (l *Lateness) add(d time.Duration) {
 	i, _ := slices.BinarySearch(LatenessBounds, d)
 	l.Buckets[i]++
 }
+
+// ErrNoSuchOp is returned by Inspector.Bulk for an ID that names no bulk
+// operation (never started, or finished more than a day ago).
+var ErrNoSuchOp = errors.New("dq: no such bulk operation")
+
+// ErrBadVerb is returned by Inspector.StartBulk for a verb other than
+// "retry" and "delete".
+var ErrBadVerb = errors.New("dq: bulk operation verb must be retry or delete")
