@@ -3,7 +3,6 @@ package dq
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -144,40 +143,6 @@ func (in *Inspector) Producers(ctx context.Context) ([]ProducerInfo, error) {
 	return out, nil
 }
 
-// BulkOp is a bulk action on dead letters started with StartBulk, as kept in
-// Redis under its ID while it runs and for a day after, so that any process
-// of the queue can report its progress.
-type BulkOp struct {
-	ID       string     `json:"id"`
-	Verb     string     `json:"verb"` // "retry" or "delete"
-	Select   DeadSelect `json:"select"`
-	By       string     `json:"by"` // the actor who started it
-	Started  time.Time  `json:"started"`
-	Updated  time.Time  `json:"updated"`
-	Matched  int        `json:"matched"` // counted first
-	Done     int        `json:"done"`
-	Skipped  int        `json:"skipped"`
-	Finished bool       `json:"finished"`
-	// Skips are the first entries left alone, each with why.
-	Skips []BulkSkip `json:"skips,omitempty"`
-	Err   string     `json:"err,omitempty"` // why it stopped early
-}
-
-// StartBulk counts the dead letters sel names, records the operation in
-// Redis and works through them in the background (verb "retry" as
-// RetryDead, "delete" as DeleteDead), updating its progress after every
-// batch. It returns at once with the operation as recorded. The work stops
-// early when the Inspector is closed.
-func (in *Inspector) StartBulk(ctx context.Context, verb string, sel DeadSelect) (BulkOp, error) {
-	return BulkOp{}, errUnbuilt
-}
-
-// Bulk reads a bulk operation's progress by its ID, whichever process
-// started it.
-func (in *Inspector) Bulk(ctx context.Context, id string) (BulkOp, error) {
-	return BulkOp{}, errUnbuilt
-}
-
 // add counts one start d late in l.
 func (l *Lateness) add(d time.Duration) {
 	if len(l.Buckets) != len(LatenessBounds)+1 {
@@ -192,11 +157,3 @@ func (l *Lateness) add(d time.Duration) {
 	i, _ := slices.BinarySearch(LatenessBounds, d)
 	l.Buckets[i]++
 }
-
-// ErrNoSuchOp is returned by Inspector.Bulk for an ID that names no bulk
-// operation (never started, or finished more than a day ago).
-var ErrNoSuchOp = errors.New("dq: no such bulk operation")
-
-// ErrBadVerb is returned by Inspector.StartBulk for a verb other than
-// "retry" and "delete".
-var ErrBadVerb = errors.New("dq: bulk operation verb must be retry or delete")
