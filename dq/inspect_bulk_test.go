@@ -105,3 +105,28 @@ func TestBulkOfAnUnknownIDOrVerbIsAnError(t *testing.T) {
 	_, err := in.StartBulk(ctx, "kick", DeadSelect{})
 	require.ErrorIs(t, err, ErrBadVerb)
 }
+
+func TestClosingTheInspectorEndsItsBulkOperationsAndRecordsTheirEnd(t *testing.T) {
+	t.Parallel()
+	q := newDeadQueue(t)
+	q.bury(t, "close-1", "close-2")
+	ctx := context.Background()
+	in, err := NewInspector(q.c)
+	require.NoError(t, err)
+	op, err := in.StartBulk(ctx, "delete", DeadSelect{})
+	require.NoError(t, err)
+	require.NoError(t, in.Close())
+
+	// Close waited for the work: its end is recorded by now, complete or
+	// stopped early.
+	got, err := q.in.Bulk(ctx, op.ID)
+	require.NoError(t, err)
+	require.True(t, got.Finished)
+	if got.Err != "" {
+		require.Contains(t, got.Err, "closed")
+	} else {
+		require.Equal(t, got.Matched, got.Done)
+	}
+	_, err = in.StartBulk(ctx, "delete", DeadSelect{})
+	require.ErrorIs(t, err, ErrClosed, "a closed Inspector starts nothing")
+}
