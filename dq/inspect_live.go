@@ -102,8 +102,10 @@ type PutCounts struct {
 	Uncertain int64 `json:"uncertain"` // puts whose reply never came: the copy may exist
 }
 
-// ProducerInfo is a producer's registry entry, rewritten every few seconds
-// while it is open (beside the consumers' ones, same lifetime rules).
+// ProducerInfo is a producer's registry entry, written at its first enqueue
+// and rewritten every few seconds until Close, which removes it (beside the
+// consumers' ones, same lifetime rules). A producer that never enqueues has
+// none.
 type ProducerInfo struct {
 	ID       string               `json:"id"`
 	Host     string               `json:"host"`
@@ -113,7 +115,7 @@ type ProducerInfo struct {
 	Started  time.Time            `json:"started"`
 	Seen     time.Time            `json:"seen"`
 	Enqueued int64                `json:"enqueued"` // enqueues that returned a job ID
-	Failed   int64                `json:"failed"`   // enqueues that returned an error
+	Failed   int64                `json:"failed"`   // enqueues that returned an error once under way (not a refused time or delay)
 	Nodes    map[string]PutCounts `json:"nodes"`    // by node endpoint
 }
 
