@@ -131,6 +131,7 @@ func (cl *cli) commands() []*command {
 		tubePauseCommand(), tubeResumeCommand(),
 		cronLsCommand(), cronNextCommand(),
 		doctorCommand(), auditCommand(),
+		serveCommand(),
 	}
 }
 

@@ -1,0 +1,199 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/zerodq/zerodq/dq"
+)
+
+// Actions change the queue. Each one passed authentication, the read-only
+// switch and the same-origin check (wrap) before it gets here, and writes
+// the authenticated user to the audit stream before it acts: the Inspector
+// then writes the action itself under its own actor.
+
+// audit writes "dashboard <user>: <what>" to the queue's audit stream.
+func (d *Dashboard) audit(ctx context.Context, in *dq.Inspector, user, what string) error {
+	return in.Audit(ctx, fmt.Sprintf("dashboard user %s: %s", user, what))
+}
+
+func (d *Dashboard) actRevoke(w http.ResponseWriter, r *http.Request, rq *request) {
+	id := r.PathValue("id")
+	if err := d.audit(r.Context(), rq.queue, rq.user, "revoke "+id); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not done: the audit stream refused it: "+err.Error())
+		return
+	}
+	if err := rq.queue.Revoke(r.Context(), id); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Revoked string `json:"revoked"`
+	}{id})
+}
+
+func (d *Dashboard) actPause(w http.ResponseWriter, r *http.Request, rq *request) {
+	d.pauseResume(w, r, rq, "pause", rq.queue.Pause)
+}
+
+func (d *Dashboard) actResume(w http.ResponseWriter, r *http.Request, rq *request) {
+	d.pauseResume(w, r, rq, "resume", rq.queue.Resume)
+}
+
+func (d *Dashboard) pauseResume(w http.ResponseWriter, r *http.Request, rq *request, verb string, fn func(context.Context) error) {
+	if err := d.audit(r.Context(), rq.queue, rq.user, verb+" the queue"); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not done: the audit stream refused it: "+err.Error())
+		return
+	}
+	if err := fn(r.Context()); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	p, err := rq.queue.Paused(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (d *Dashboard) actDeadRetry(w http.ResponseWriter, r *http.Request, rq *request) {
+	d.bulk(w, r, rq, "retry")
+}
+
+func (d *Dashboard) actDeadDelete(w http.ResponseWriter, r *http.Request, rq *request) {
+	d.bulk(w, r, rq, "delete")
+}
+
+// bulkRequest is the body of /api/dead/retry and /api/dead/delete: the IDs
+// given, or, with All, every entry the filter selects (counted, then worked
+// through server-side in the background).
+type bulkRequest struct {
+	IDs   []string `json:"ids"`
+	All   bool     `json:"all"`
+	Match string   `json:"match"`
+	Since string   `json:"since"`
+}
+
+// maxActionBody bounds an action's body.
+const maxActionBody = 1 << 20
+
+func readBulkRequest(r *http.Request) (bulkRequest, error) {
+	var br bulkRequest
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/json" {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxActionBody))
+		if err != nil {
+			return br, fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		// all may come as true or as 1, as in a form.
+		var raw struct {
+			IDs   []string        `json:"ids"`
+			All   json.RawMessage `json:"all"`
+			Match string          `json:"match"`
+			Since string          `json:"since"`
+		}
+		if err := json.Unmarshal(body, &raw); err != nil {
+			return br, fmt.Errorf("%w: body: %v", errBadRequest, err)
+		}
+		br = bulkRequest{IDs: raw.IDs, Match: raw.Match, Since: raw.Since}
+		switch strings.Trim(string(raw.All), `"`) {
+		case "", "false", "0", "null":
+		case "true", "1":
+			br.All = true
+		default:
+			return br, fmt.Errorf("%w: all %s: true or 1", errBadRequest, raw.All)
+		}
+		return br, nil
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, maxActionBody)
+	if err := r.ParseForm(); err != nil {
+		return br, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	for _, v := range r.PostForm["ids"] {
+		br.IDs = append(br.IDs, strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' })...)
+	}
+	br.IDs = append(br.IDs, r.PostForm["id"]...)
+	switch r.PostForm.Get("all") {
+	case "1", "true", "on":
+		br.All = true
+	}
+	br.Match, br.Since = r.PostForm.Get("match"), r.PostForm.Get("since")
+	return br, nil
+}
+
+// selection turns the request into a DeadSelect: IDs, or all=1 with the
+// filter; both or neither is refused, so that a missing list never means
+// "every dead letter".
+func (br bulkRequest) selection() (dq.DeadSelect, error) {
+	switch {
+	case len(br.IDs) > 0 && br.All:
+		return dq.DeadSelect{}, fmt.Errorf("%w: give ids or all=1, not both", errBadRequest)
+	case len(br.IDs) > 0:
+		return dq.DeadSelect{IDs: br.IDs}, nil
+	case !br.All:
+		return dq.DeadSelect{}, fmt.Errorf("%w: give ids, or all=1 (with match and since) for every entry matching", errBadRequest)
+	}
+	f := dq.DeadFilter{Match: br.Match}
+	if br.Since != "" {
+		t, err := parseSince(br.Since)
+		if err != nil {
+			return dq.DeadSelect{}, fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		f.Since = t
+	}
+	return dq.DeadSelect{Filter: f}, nil
+}
+
+// describe says what a selection names, for the audit stream.
+func describe(sel dq.DeadSelect) string {
+	if len(sel.IDs) > 0 {
+		if len(sel.IDs) > 5 {
+			return fmt.Sprintf("%d dead letters (%s, ...)", len(sel.IDs), strings.Join(sel.IDs[:5], ", "))
+		}
+		return "dead letters " + strings.Join(sel.IDs, ", ")
+	}
+	s := "every dead letter"
+	if sel.Filter.Match != "" {
+		s += fmt.Sprintf(" matching %q", sel.Filter.Match)
+	}
+	if !sel.Filter.Since.IsZero() {
+		s += " buried since " + sel.Filter.Since.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	return s
+}
+
+// opAnswer is a bulk action's answer: its operation, whose progress
+// /api/ops/{id} reports from any replica.
+type opAnswer struct {
+	OpID    string `json:"op_id"`
+	Matched int    `json:"matched"`
+}
+
+func (d *Dashboard) bulk(w http.ResponseWriter, r *http.Request, rq *request, verb string) {
+	br, err := readBulkRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sel, err := br.selection()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := d.audit(r.Context(), rq.queue, rq.user, verb+" "+describe(sel)); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not done: the audit stream refused it: "+err.Error())
+		return
+	}
+	op, err := rq.queue.StartBulk(r.Context(), verb, sel)
+	if err != nil {
+		writeError(w, statusOf(err), err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, opAnswer{OpID: op.ID, Matched: op.Matched})
+}

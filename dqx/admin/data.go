@@ -1,0 +1,539 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zerodq/zerodq/dq"
+	"github.com/zerodq/zerodq/dqx"
+)
+
+// overview is the queue at a glance: the overview page and /api/overview.
+type overview struct {
+	Queue       string             `json:"queue"`
+	Tubes       []dq.TubeStats     `json:"tubes"` // one per node
+	Total       dq.TubeStats       `json:"total"`
+	Paused      dq.PauseInfo       `json:"paused"`
+	Consumers   int                `json:"consumers"`
+	InFlight    int                `json:"in_flight"`
+	Held        int                `json:"held"`
+	DeadLetters int64              `json:"dead_letters"`
+	Outcomes    map[string]int64   `json:"outcomes"`
+	Rates       map[string]float64 `json:"rates,omitempty"` // per second, latest interval
+	RatesKnown  bool               `json:"rates_known"`
+	Lateness    latenessView       `json:"lateness"`
+	Alerts      []alert            `json:"alerts"`
+	// Unavailable names the parts that could not be read, with why.
+	Unavailable []string `json:"unavailable,omitempty"`
+}
+
+// outcomeNames are the consumers' outcomes in the order pages show them.
+var outcomeNames = []string{"ok", "retry", "dead", "duplicate", "revoked", "malformed"}
+
+// readOverview reads everything the overview shows, at once.
+func (d *Dashboard) readOverview(ctx context.Context, in *dq.Inspector) (overview, []dq.ConsumerInfo) {
+	var (
+		wg       sync.WaitGroup
+		st       dq.Stats
+		stErr    error
+		cs       []dq.ConsumerInfo
+		csErr    error
+		ps       []dq.ProducerInfo
+		psErr    error
+		pause    dq.PauseInfo
+		pauseErr error
+	)
+	wg.Add(4)
+	go func() { defer wg.Done(); st, stErr = in.Stats(ctx) }()
+	go func() { defer wg.Done(); cs, csErr = in.Consumers(ctx) }()
+	go func() { defer wg.Done(); ps, psErr = in.Producers(ctx) }()
+	go func() { defer wg.Done(); pause, pauseErr = in.Paused(ctx) }()
+	wg.Wait()
+	o := overview{Queue: in.Queue(), Outcomes: map[string]int64{}}
+	if stErr != nil {
+		o.Unavailable = append(o.Unavailable, "stats: "+stErr.Error())
+	} else {
+		o.Tubes, o.Total = st.Tubes, st.Total
+		o.Consumers, o.InFlight, o.Held = st.Consumers, st.InFlight, st.Held
+		o.DeadLetters, o.Outcomes = st.DeadLetters, st.Outcomes
+		o.Paused.Paused = st.Paused
+		for _, e := range st.Errors {
+			o.Unavailable = append(o.Unavailable, e)
+		}
+	}
+	if pauseErr == nil {
+		o.Paused = pause
+	}
+	h := health{stats: st}
+	if csErr != nil {
+		o.Unavailable = append(o.Unavailable, "consumers: "+csErr.Error())
+	} else {
+		d.samples.addConsumers(cs)
+		h.consumers = cs
+		h.rates, h.reserve, h.ratesKnown = d.samples.rates(cs)
+		o.Rates, o.RatesKnown = h.rates, h.ratesKnown
+		h.lateness = mergeLateness(cs)
+		o.Lateness = newLatenessView(h.lateness)
+	}
+	if psErr != nil {
+		o.Unavailable = append(o.Unavailable, "producers: "+psErr.Error())
+	} else {
+		d.samples.addProducers(ps)
+		h.producers, h.prodKnown = ps, true
+	}
+	o.Alerts = evaluate(d.c.Alerts, h)
+	if o.Alerts == nil {
+		o.Alerts = []alert{}
+	}
+	return o, cs
+}
+
+// nodeRow is one node of the health matrix.
+type nodeRow struct {
+	dq.NodeInfo
+	Counts        dq.TubeStats `json:"counts"`
+	Puts          int64        `json:"puts"`
+	PutFailed     int64        `json:"put_failed"`
+	PutUncertain  int64        `json:"put_uncertain"`
+	ReserveErrors int64        `json:"reserve_errors"`
+}
+
+// nodesView is the nodes page and /api/nodes.
+type nodesView struct {
+	Queue       string       `json:"queue"`
+	Nodes       []nodeRow    `json:"nodes"`
+	Paused      dq.PauseInfo `json:"paused"`
+	Unavailable []string     `json:"unavailable,omitempty"`
+}
+
+func (d *Dashboard) readNodes(ctx context.Context, in *dq.Inspector) nodesView {
+	var (
+		wg       sync.WaitGroup
+		ns       []dq.NodeInfo
+		nsErr    error
+		st       dq.Stats
+		stErr    error
+		cs       []dq.ConsumerInfo
+		csErr    error
+		ps       []dq.ProducerInfo
+		psErr    error
+		pause    dq.PauseInfo
+		pauseErr error
+	)
+	wg.Add(5)
+	go func() { defer wg.Done(); ns, nsErr = in.Nodes(ctx) }()
+	go func() { defer wg.Done(); st, stErr = in.Stats(ctx) }()
+	go func() { defer wg.Done(); cs, csErr = in.Consumers(ctx) }()
+	go func() { defer wg.Done(); ps, psErr = in.Producers(ctx) }()
+	go func() { defer wg.Done(); pause, pauseErr = in.Paused(ctx) }()
+	wg.Wait()
+	v := nodesView{Queue: in.Queue(), Paused: pause}
+	for _, e := range []struct {
+		what string
+		err  error
+	}{{"nodes", nsErr}, {"stats", stErr}, {"consumers", csErr}, {"producers", psErr}, {"pause", pauseErr}} {
+		if e.err != nil {
+			v.Unavailable = append(v.Unavailable, e.what+": "+e.err.Error())
+		}
+	}
+	if csErr == nil {
+		d.samples.addConsumers(cs)
+	}
+	if psErr == nil {
+		d.samples.addProducers(ps)
+	}
+	for _, n := range ns {
+		row := nodeRow{NodeInfo: n}
+		for _, t := range st.Tubes {
+			if t.Node == n.Endpoint {
+				row.Counts = t
+			}
+		}
+		for _, p := range ps {
+			pc := p.Nodes[n.Endpoint]
+			row.Puts += pc.Puts
+			row.PutFailed += pc.Failed
+			row.PutUncertain += pc.Uncertain
+		}
+		for _, c := range cs {
+			row.ReserveErrors += c.ReserveErrors[n.Endpoint]
+		}
+		v.Nodes = append(v.Nodes, row)
+	}
+	return v
+}
+
+// latenessView is a Lateness with its summary in milliseconds: the
+// lateness page, the overview and the SSE "lateness" event.
+type latenessView struct {
+	Queue   string    `json:"queue,omitempty"`
+	At      time.Time `json:"at"`
+	From    time.Time `json:"from,omitzero"`
+	To      time.Time `json:"to,omitzero"`
+	Count   int64     `json:"count"`
+	MinMs   float64   `json:"min_ms"`
+	P50Ms   float64   `json:"p50_ms"`
+	P99Ms   float64   `json:"p99_ms"`
+	MaxMs   float64   `json:"max_ms"`
+	Buckets []int64   `json:"buckets"`
+	// Bounds are the buckets' upper bounds in milliseconds (the last
+	// bucket has none).
+	Bounds []float64 `json:"bounds_ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func newLatenessView(l dq.Lateness) latenessView {
+	v := latenessView{
+		At: time.Now().UTC(), From: l.From, To: l.To, Count: l.Count,
+		Buckets: make([]int64, len(dq.LatenessBounds)+1),
+		Bounds:  make([]float64, len(dq.LatenessBounds)),
+	}
+	copy(v.Buckets, l.Buckets)
+	for i, b := range dq.LatenessBounds {
+		v.Bounds[i] = ms(b)
+	}
+	if l.Count > 0 {
+		v.MinMs, v.MaxMs = ms(l.Min), ms(l.Max)
+		v.P50Ms, v.P99Ms = ms(l.Quantile(0.5)), ms(l.Quantile(0.99))
+	}
+	return v
+}
+
+// readLateness merges the consumers' latest intervals.
+func (d *Dashboard) readLateness(ctx context.Context, in *dq.Inspector) (latenessView, error) {
+	cs, err := in.Consumers(ctx)
+	if err != nil {
+		return newLatenessView(dq.Lateness{}), err
+	}
+	d.samples.addConsumers(cs)
+	v := newLatenessView(mergeLateness(cs))
+	v.Queue = in.Queue()
+	return v, nil
+}
+
+// consumersView is the consumers page and /api/consumers.
+type consumersView struct {
+	Queue     string            `json:"queue"`
+	Consumers []dq.ConsumerInfo `json:"consumers"`
+	Producers []dq.ProducerInfo `json:"producers"`
+	// Drift names the config fields the consumers disagree on.
+	Drift       []string `json:"drift"`
+	Unavailable []string `json:"unavailable,omitempty"`
+}
+
+func (d *Dashboard) readConsumers(ctx context.Context, in *dq.Inspector) consumersView {
+	v := consumersView{Queue: in.Queue(), Consumers: []dq.ConsumerInfo{}, Producers: []dq.ProducerInfo{}, Drift: []string{}}
+	cs, err := in.Consumers(ctx)
+	if err != nil {
+		v.Unavailable = append(v.Unavailable, "consumers: "+err.Error())
+	} else {
+		d.samples.addConsumers(cs)
+		v.Consumers = cs
+		if drift := dq.ConfigDrift(cs); len(drift) > 0 {
+			v.Drift = drift
+		}
+	}
+	ps, err := in.Producers(ctx)
+	if err != nil {
+		v.Unavailable = append(v.Unavailable, "producers: "+err.Error())
+	} else {
+		d.samples.addProducers(ps)
+		if ps != nil {
+			v.Producers = ps
+		}
+	}
+	return v
+}
+
+// jobView is one looked-up job.
+type jobView struct {
+	ID       string      `json:"id"`
+	Info     *dq.JobInfo `json:"info,omitempty"`
+	Err      string      `json:"error,omitempty"`
+	Timeline []timeEvent `json:"timeline,omitempty"`
+	Body     string      `json:"body,omitempty"`
+}
+
+// timeEvent is one line of a job's timeline.
+type timeEvent struct {
+	Kind string    `json:"kind"` // enqueued, attempt, copy, retry, running, end, dead, revoked
+	At   time.Time `json:"at,omitzero"`
+	Text string    `json:"text"`
+}
+
+// maxLookup bounds the IDs one lookup reads.
+const maxLookup = 50
+
+// jobIDs reads the IDs of a lookup: id parameters, and ids split on commas
+// and white space.
+func jobIDs(q map[string][]string) []string {
+	var ids []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		s = strings.TrimSpace(s)
+		if s != "" && !seen[s] && len(ids) < maxLookup {
+			seen[s] = true
+			ids = append(ids, s)
+		}
+	}
+	for _, s := range q["id"] {
+		add(s)
+	}
+	for _, s := range q["ids"] {
+		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
+			add(f)
+		}
+	}
+	return ids
+}
+
+func (d *Dashboard) readJobs(ctx context.Context, in *dq.Inspector, ids []string) []jobView {
+	out := make([]jobView, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := jobView{ID: id}
+			info, err := in.Job(ctx, id)
+			switch {
+			case errors.Is(err, dq.ErrJobNotFound):
+				v.Err = "no such job: Redis has no record of it and its ID carries no due time"
+			case err != nil:
+				v.Err = err.Error()
+			default:
+				v.Info = &info
+				v.Timeline = timeline(info)
+			}
+			out[i] = v
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// timeline orders what is known of a job: its due time, each attempt, each
+// copy met, and how it ended.
+func timeline(j dq.JobInfo) []timeEvent {
+	var ev []timeEvent
+	if !j.DueAt.IsZero() {
+		ev = append(ev, timeEvent{Kind: "enqueued", At: j.DueAt, Text: "due"})
+	}
+	for _, r := range j.Runs {
+		text := fmt.Sprintf("attempt %d on %s from %s #%d", r.Attempt, r.Consumer, r.Node, r.JobNum)
+		if r.Outcome != "" {
+			text += ": " + r.Outcome
+		}
+		if !r.End.IsZero() {
+			text += fmt.Sprintf(" after %v", r.End.Sub(r.Start).Round(time.Millisecond))
+		}
+		ev = append(ev, timeEvent{Kind: "attempt", At: r.Start, Text: text})
+	}
+	for _, c := range j.Copies {
+		ev = append(ev, timeEvent{Kind: "copy", Text: fmt.Sprintf("copy %s #%d: %s", c.Node, c.JobNum, c.Fate)})
+	}
+	switch j.State {
+	case dq.StateDone:
+		ev = append(ev, timeEvent{Kind: "end", At: lastEnd(j), Text: "done"})
+	case dq.StateDead:
+		ev = append(ev, timeEvent{Kind: "dead", At: lastEnd(j), Text: "dead letter"})
+	case dq.StateRevoked:
+		ev = append(ev, timeEvent{Kind: "revoked", Text: "revoked"})
+	case dq.StateRetrying:
+		ev = append(ev, timeEvent{Kind: "retry", At: j.NextAttempt, Text: "next attempt"})
+	case dq.StateRunning:
+		ev = append(ev, timeEvent{Kind: "running", At: j.LeaseUntil, Text: "running, lease until"})
+	case dq.StateWaiting:
+		ev = append(ev, timeEvent{Kind: "waiting", Text: "waiting"})
+	}
+	return ev
+}
+
+func lastEnd(j dq.JobInfo) time.Time {
+	var t time.Time
+	for _, r := range j.Runs {
+		if r.End.After(t) {
+			t = r.End
+		}
+	}
+	return t
+}
+
+// deadQuery is a dead-letter filter as the page and the API take it.
+type deadQuery struct {
+	Match string
+	Since time.Time
+	Limit int
+	After string // cursor: "<unix nanos>-<id>" of the last entry of the previous page
+}
+
+const (
+	defaultDeadLimit = 50
+	maxDeadLimit     = 1000
+)
+
+func parseDeadQuery(q map[string][]string) (deadQuery, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return strings.TrimSpace(v[0])
+		}
+		return ""
+	}
+	dqy := deadQuery{Match: get("match"), Limit: defaultDeadLimit, After: get("after")}
+	if s := get("since"); s != "" {
+		t, err := parseSince(s)
+		if err != nil {
+			return dqy, err
+		}
+		dqy.Since = t
+	}
+	if s := get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxDeadLimit {
+			return dqy, fmt.Errorf("limit %q: a number from 1 to %d", s, maxDeadLimit)
+		}
+		dqy.Limit = n
+	}
+	return dqy, nil
+}
+
+// parseSince reads an RFC 3339 time, a datetime-local value (UTC), or a
+// duration back from now ("1h").
+func parseSince(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02T15:04", s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("since %q: an RFC 3339 time or a duration such as 1h", s)
+}
+
+// deadPage is one page of dead letters.
+type deadPage struct {
+	Count   int             `json:"count"` // every entry the filter selects
+	Letters []dq.DeadLetter `json:"letters"`
+	Next    string          `json:"next,omitempty"` // after= of the next page
+}
+
+func (dqy deadQuery) filter() dq.DeadFilter {
+	return dq.DeadFilter{Since: dqy.Since, Match: dqy.Match}
+}
+
+func (d *Dashboard) readDead(ctx context.Context, in *dq.Inspector, dqy deadQuery) (deadPage, error) {
+	p := deadPage{Letters: []dq.DeadLetter{}}
+	n, err := in.CountDead(ctx, dqy.filter())
+	if err != nil {
+		return p, err
+	}
+	p.Count = n
+	f := dqy.filter()
+	skipTo := ""
+	if dqy.After != "" {
+		ns, id, ok := strings.Cut(dqy.After, "-")
+		v, err := strconv.ParseInt(ns, 10, 64)
+		if !ok || err != nil {
+			return p, fmt.Errorf("after %q: not a cursor this dashboard gave", dqy.After)
+		}
+		if at := time.Unix(0, v); at.After(f.Since) {
+			f.Since = at
+		}
+		skipTo = id
+	}
+	// Entries buried in the same instant as the cursor's come again from
+	// Since: read a few more and skip through the cursor's.
+	extra := 0
+	if skipTo != "" {
+		extra = 100
+	}
+	f.Limit = dqy.Limit + extra + 1
+	ls, err := in.DeadLetters(ctx, f)
+	if err != nil {
+		return p, err
+	}
+	if skipTo != "" {
+		for i, l := range ls {
+			if l.ID == skipTo {
+				ls = ls[i+1:]
+				break
+			}
+		}
+	}
+	if len(ls) > dqy.Limit {
+		ls = ls[:dqy.Limit]
+		last := ls[len(ls)-1]
+		p.Next = fmt.Sprintf("%d-%s", last.At.UnixNano(), last.ID)
+	}
+	p.Letters = append(p.Letters, ls...)
+	return p, nil
+}
+
+// cronView is the cron page and /api/cron.
+type cronView struct {
+	Owner   dqx.CronOwner   `json:"owner"`
+	Entries []cronEntryView `json:"entries"`
+	Err     string          `json:"error,omitempty"`
+}
+
+type cronEntryView struct {
+	dqx.CronEntryInfo
+	Next []dqx.CronFire     `json:"next"`
+	Past []dqx.CronPastFire `json:"past"`
+	Err  string             `json:"error,omitempty"`
+}
+
+const (
+	cronNext = 5
+	cronPast = 10
+)
+
+func (d *Dashboard) readCron(ctx context.Context) (cronView, error) {
+	v := cronView{Entries: []cronEntryView{}}
+	if d.cron == nil {
+		return v, errNoCron
+	}
+	owner, err := d.cron.Owner(ctx)
+	if err != nil {
+		return v, err
+	}
+	v.Owner = owner
+	entries, err := d.cron.Entries(ctx)
+	if err != nil {
+		return v, err
+	}
+	v.Entries = make([]cronEntryView, len(entries))
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := cronEntryView{CronEntryInfo: e, Next: []dqx.CronFire{}, Past: []dqx.CronPastFire{}}
+			next, err := d.cron.Next(ctx, e.Name, cronNext)
+			if err == nil {
+				ev.Next = next
+				var past []dqx.CronPastFire
+				past, err = d.cron.Past(ctx, e.Name, cronPast)
+				if past != nil {
+					ev.Past = past
+				}
+			}
+			if err != nil {
+				ev.Err = err.Error()
+			}
+			v.Entries[i] = ev
+		}()
+	}
+	wg.Wait()
+	return v, nil
+}
+
+var errNoCron = errors.New("admin: no cron schedule (WithCron)")
