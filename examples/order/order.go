@@ -2,6 +2,9 @@
 // zerodq: POST /orders schedules an order's cancellation, POST
 // /orders/{id}/pay revokes it, GET /orders/{id} shows both.
 //
+// The API process also serves zerodq's dashboard under /zerodq, read-only
+// and behind basic auth (the Dashboard section of its config).
+//
 // By default one process serves the API and runs the cancellation worker in
 // the same service group. -mode api or -mode worker runs one of them, for
 // separate deployments; the order store of this example is in memory, so the
@@ -14,11 +17,13 @@ import (
 	"os"
 
 	"github.com/zeromicro/go-zero/core/conf"
+	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/service"
 	"github.com/zeromicro/go-zero/rest"
 	"github.com/zeromicro/go-zero/rest/httpx"
 
 	"github.com/zerodq/zerodq/dq"
+	"github.com/zerodq/zerodq/dqx/admin"
 	"github.com/zerodq/zerodq/examples/order/internal/config"
 	"github.com/zerodq/zerodq/examples/order/internal/handler"
 	"github.com/zerodq/zerodq/examples/order/internal/mqs"
@@ -53,6 +58,14 @@ func main() {
 	if api {
 		handler.RegisterHandlers(server, ctx)
 		httpx.SetErrorHandlerCtx(handler.ErrorHandler)
+
+		// The dashboard looks at the queue through an Inspector of its own.
+		in, err := dq.NewInspector(c.Dq)
+		logx.Must(err)
+		defer in.Close()
+		dash, err := admin.Mount(server, c.Dashboard, in)
+		logx.Must(err)
+		defer dash.Close()
 		fmt.Printf("Starting server at %s:%d...\n", c.Host, c.Port)
 	}
 

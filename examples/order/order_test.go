@@ -15,9 +15,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/zeromicro/go-zero/core/conf"
 	"github.com/zeromicro/go-zero/core/stores/redis"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/zerodq/zerodq/dqx/dqtest"
+	"github.com/zerodq/zerodq/examples/order/internal/config"
 	"github.com/zerodq/zerodq/examples/order/internal/demo"
 	"github.com/zerodq/zerodq/examples/order/internal/types"
 )
@@ -170,6 +173,20 @@ func TestOrderService(t *testing.T) {
 		require.True(t, counted, "want %+v of tube %s on %s; its zerodq samples:\n%s", want, tube, url, zerodqLines(page))
 	})
 
+	t.Run("DashboardAnswersTheDemoUserOnlyAndRefusesActions", func(t *testing.T) {
+		t.Parallel()
+		page := client.URL + demo.DashboardPath
+		dashboardStatus(t, http.MethodGet, page, "", "", http.StatusUnauthorized)
+		dashboardStatus(t, http.MethodGet, page, demo.DashboardUser, "not-the-password", http.StatusUnauthorized)
+		body := dashboardStatus(t, http.MethodGet, page, demo.DashboardUser, demo.DashboardPassword, http.StatusOK)
+		require.Contains(t, body, `data-actions="off"`, "the example's dashboard is read-only")
+		dashboardStatus(t, http.MethodGet, client.URL+demo.DashboardPath+"api/overview",
+			demo.DashboardUser, demo.DashboardPassword, http.StatusOK)
+		// Read-only: an action, same origin and authenticated, is refused.
+		dashboardStatus(t, http.MethodPost, client.URL+demo.DashboardPath+"api/pause",
+			demo.DashboardUser, demo.DashboardPassword, http.StatusForbidden)
+	})
+
 	t.Run("DemoPassesAgainstServersAlreadyListening", func(t *testing.T) {
 		t.Parallel()
 		cfg := filepath.Join(t.TempDir(), "order-api.yaml")
@@ -200,7 +217,49 @@ func TestOrderService(t *testing.T) {
 		require.Contains(t, report, "still paid; job revoked, never ran")
 		require.Contains(t, report, "cancelled 2 of 2 unpaid orders at their due time; paid 1, of which cancelled 0")
 		require.Contains(t, report, "PASS")
+		require.Contains(t, report, "/zerodq/ (read-only), user "+demo.DashboardUser+", password "+demo.DashboardPassword)
 	})
+}
+
+// TestExampleConfigMountsTheDashboardReadOnlyForTheDemoUser loads the
+// example's own config: the dashboard is read-only and its one user is the
+// demo user, whose password the demo prints.
+func TestExampleConfigMountsTheDashboardReadOnlyForTheDemoUser(t *testing.T) {
+	t.Parallel()
+	var c config.Config
+	require.NoError(t, conf.Load(filepath.Join("etc", "order-api.yaml"), &c))
+	require.False(t, c.Dashboard.Actions)
+	require.Equal(t, strings.TrimSuffix(demo.DashboardPath, "/"), c.Dashboard.Prefix)
+	require.Len(t, c.Dashboard.Users, 1)
+	hash := c.Dashboard.Users[demo.DashboardUser]
+	require.Equal(t, demo.DashboardHash, hash)
+	require.NoError(t, bcrypt.CompareHashAndPassword([]byte(hash), []byte(demo.DashboardPassword)))
+}
+
+// dashboardStatus sends a request to the dashboard as user (none if empty),
+// from the dashboard's own origin, requires status and returns the body.
+func dashboardStatus(t *testing.T, method, url, user, password string, status int) string {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	require.NoError(t, err)
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Origin", "http://"+req.URL.Host)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Header.Set("X-Requested-With", "zerodq")
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, status, resp.StatusCode, "%s %s as %q: %s", method, url, user, body)
+	if status == http.StatusUnauthorized {
+		require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Basic", "a browser asks for the password")
+	}
+	return string(body)
 }
 
 // startService runs bin on env with a tube and key prefix of the test's own,

@@ -8,6 +8,7 @@ import (
 	"github.com/zeromicro/go-zero/rest"
 
 	"github.com/zerodq/zerodq/dq"
+	"github.com/zerodq/zerodq/dqx/admin"
 )
 
 // Config is the order service's configuration.
@@ -15,6 +16,9 @@ type Config struct {
 	rest.RestConf
 	Dq    dq.DqConf
 	Order OrderConf
+	// Dashboard is the zerodq dashboard the service mounts beside its API:
+	// read-only unless Actions, behind basic auth for its Users.
+	Dashboard admin.Config
 }
 
 // OrderConf tunes the orders themselves.

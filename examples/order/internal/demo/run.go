@@ -54,8 +54,11 @@ type Options struct {
 	BuildFlags []string
 	// Scenario is the orders to run; DefaultScenario if empty.
 	Scenario []Step
-	// Timeout bounds the whole run; 60 s if zero.
+	// Timeout bounds the run up to the end of the scenario; 60 s if zero.
 	Timeout time.Duration
+	// Keep leaves the service and its dashboard running after the
+	// scenario, until ctx ends (an interrupt), to look at the dashboard.
+	Keep bool
 }
 
 // Run finds or starts the servers, starts the order service, plays the
@@ -74,6 +77,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Timeout == 0 {
 		o.Timeout = 60 * time.Second
 	}
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
@@ -128,6 +132,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	p.header(servers, svc, name, o.Scenario)
 	playErr := p.play(ctx, o.Scenario)
+	if o.Keep && playErr == nil {
+		p.printf("")
+		p.printf("the service and its dashboard stay up at %s%s until interrupted (Ctrl-C)", svc.URL, DashboardPath)
+		select {
+		case <-outer.Done():
+		case <-svc.Exited():
+		}
+	}
 	stopErr := svc.Stop()
 	if stopErr != nil {
 		p.fail("service: %v", stopErr)
@@ -194,6 +206,7 @@ func (p *player) header(s *Servers, svc *Service, name string, scenario []Step) 
 		p.printf("  %s", n)
 	}
 	p.printf("  service order-api at %s (child process), tube and key prefix %s", svc.URL, name)
+	p.printf("  dashboard %s%s (read-only), user %s, password %s", svc.URL, DashboardPath, DashboardUser, DashboardPassword)
 	if p.offset.Abs() > time.Millisecond {
 		p.printf("  times below are Redis time (this host's clock is %v behind it), the clock zerodq fires by", p.offset.Round(time.Millisecond))
 	}

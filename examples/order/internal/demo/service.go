@@ -45,6 +45,17 @@ func Build(ctx context.Context, dir string, flags ...string) (string, error) {
 	return bin, nil
 }
 
+// The dashboard the service mounts, as the demo configures it and as
+// etc/order-api.yaml does: read-only, behind basic auth for one demo user.
+const (
+	DashboardPath     = "/zerodq/"
+	DashboardUser     = "demo"
+	DashboardPassword = "zerodq-demo"
+	// DashboardHash is DashboardPassword's bcrypt hash, the value of the
+	// user in the config.
+	DashboardHash = "$2a$10$gCo1i8pC6uvYKqBfotmdReFPe5TubG9AzpjKtopowqRktGNXC3bxC"
+)
+
 // ServiceConfig is what WriteConfig puts in the service's yaml.
 type ServiceConfig struct {
 	Port       int
@@ -58,8 +69,8 @@ type ServiceConfig struct {
 }
 
 // WriteConfig writes c as the service's yaml config file: quiet logs, client
-// chosen delays, a tube and key prefix of the run's own, and the DevServer if
-// c asks for one.
+// chosen delays, a tube and key prefix of the run's own, the DevServer if c
+// asks for one, and the read-only dashboard with the demo user.
 func WriteConfig(path string, c ServiceConfig) error {
 	var b strings.Builder
 	// JSON strings are valid yaml scalars: whatever the password holds, it
@@ -81,6 +92,8 @@ func WriteConfig(path string, c ServiceConfig) error {
 		q(c.Redis.Host), q(cmpOr(c.Redis.Type, redis.NodeType)), q(c.Redis.User), q(c.Redis.Pass), c.Redis.Tls)
 	fmt.Fprintf(&b, "  KeyPrefix: %s\n  DedupeTTL: 10m\n", q(c.KeyPrefix))
 	b.WriteString("Order:\n  CancelAfter: 1m\n  ClientDelays: true\n")
+	fmt.Fprintf(&b, "Dashboard:\n  Prefix: %s\n  Actions: false\n  Users:\n    %s: %s\n",
+		q(strings.TrimSuffix(DashboardPath, "/")), q(DashboardUser), q(DashboardHash))
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
