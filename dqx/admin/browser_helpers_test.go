@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,8 +103,10 @@ type tab struct {
 	ctx  context.Context
 	base *url.URL // the dashboard server: every request must go there
 	rec  *pageRecord
-	shot int
 }
+
+// shots numbers the failure screenshots, so that a test's tabs keep apart.
+var shots atomic.Int64
 
 // pageRecord collects, from the tab's events, every URL it requested and
 // every console error, uncaught exception, browser log error and Content
@@ -368,8 +371,7 @@ func (tb *tab) saveFailure() {
 		tb.t.Logf("no screenshot: %v", err)
 		return
 	}
-	tb.shot++
-	name := filepath.Join(dir, "failure-"+strconv.Itoa(tb.shot))
+	name := filepath.Join(dir, "failure-"+strconv.FormatInt(shots.Add(1), 10))
 	if png, err := tb.screenshot(); err != nil {
 		tb.t.Logf("no screenshot: %v", err)
 	} else if err := os.WriteFile(name+".png", png, 0o644); err == nil {
