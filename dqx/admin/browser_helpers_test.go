@@ -126,7 +126,7 @@ func (r *pageRecord) listen(ev any) {
 		r.requests = append(r.requests, ev.Request.URL)
 	case *runtime.EventConsoleAPICalled:
 		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-			r.problems = append(r.problems, fmt.Sprintf("console.%s(%s)", ev.Type, consoleArgs(ev.Args)))
+			r.problem("console.%s(%s)", ev.Type, consoleArgs(ev.Args))
 		}
 	case *runtime.EventExceptionThrown:
 		d := ev.ExceptionDetails
@@ -134,13 +134,23 @@ func (r *pageRecord) listen(ev any) {
 		if d.Exception != nil && d.Exception.Description != "" {
 			text += " " + d.Exception.Description
 		}
-		r.problems = append(r.problems, fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber+1, text))
+		r.problem("exception at %s:%d: %s", d.URL, d.LineNumber+1, text)
 	case *log.EventEntryAdded:
 		e := ev.Entry
 		if e.Level == log.EntryLevelError || e.Source == log.EntrySourceSecurity || e.Source == log.EntrySourceViolation {
-			r.problems = append(r.problems, fmt.Sprintf("browser log (%s, %s): %s %s", e.Source, e.Level, e.Text, e.URL))
+			r.problem("%s (browser log, %s): %s", e.URL, e.Source, e.Text)
 		}
 	}
+}
+
+// problem records a problem, cut to a line's length (Chromium's CSP
+// messages run to several hundred characters).
+func (r *pageRecord) problem(format string, args ...any) {
+	p := fmt.Sprintf(format, args...)
+	if len(p) > 200 {
+		p = p[:200] + "…"
+	}
+	r.problems = append(r.problems, p)
 }
 
 func consoleArgs(args []*runtime.RemoteObject) string {
@@ -381,7 +391,7 @@ func (tb *tab) saveFailure() {
 		_ = os.WriteFile(name+".html", []byte(html), 0o644)
 	}
 	loc, _ := tryEval[string](tb, `location.href`)
-	tb.t.Logf("the failed page was %s; its requests and problems: %q %q", loc, tb.requests(), tb.problems())
+	tb.t.Logf("the failed page was %s; the tab requested %q", loc, tb.requests())
 }
 
 func (tb *tab) requests() []string {
