@@ -43,7 +43,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	var c config.Config
+	var c config.File
 	conf.MustLoad(*configFile, &c)
 
 	var server *rest.Server
@@ -52,7 +52,7 @@ func main() {
 	} else {
 		c.MustSetUp()
 	}
-	ctx := svc.NewServiceContext(c)
+	ctx := svc.NewServiceContext(c.Config)
 	defer ctx.Producer.Close()
 
 	if api {

@@ -226,8 +226,9 @@ func TestOrderService(t *testing.T) {
 // demo user, whose password the demo prints.
 func TestExampleConfigMountsTheDashboardReadOnlyForTheDemoUser(t *testing.T) {
 	t.Parallel()
-	var c config.Config
+	var c config.File
 	require.NoError(t, conf.Load(filepath.Join("etc", "order-api.yaml"), &c))
+	require.Equal(t, 8888, c.Port, "the service's own sections load beside the dashboard's")
 	require.False(t, c.Dashboard.Actions)
 	require.Equal(t, strings.TrimSuffix(demo.DashboardPath, "/"), c.Dashboard.Prefix)
 	require.Len(t, c.Dashboard.Users, 1)

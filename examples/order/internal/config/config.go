@@ -16,8 +16,13 @@ type Config struct {
 	rest.RestConf
 	Dq    dq.DqConf
 	Order OrderConf
-	// Dashboard is the zerodq dashboard the service mounts beside its API:
-	// read-only unless Actions, behind basic auth for its Users.
+}
+
+// File is what the config file holds: the service's Config, and the
+// Dashboard section of the zerodq dashboard its API process mounts,
+// read-only unless Actions, behind basic auth for its Users.
+type File struct {
+	Config
 	Dashboard admin.Config
 }
 
