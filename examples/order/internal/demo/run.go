@@ -132,6 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	p.header(servers, svc, name, o.Scenario)
 	playErr := p.play(ctx, o.Scenario)
+	took := time.Since(start)
 	if o.Keep && playErr == nil {
 		p.printf("")
 		p.printf("the service and its dashboard stay up at %s%s until interrupted (Ctrl-C)", svc.URL, DashboardPath)
@@ -144,7 +145,7 @@ func Run(ctx context.Context, o Options) error {
 	if stopErr != nil {
 		p.fail("service: %v", stopErr)
 	}
-	p.summary(time.Since(start))
+	p.summary(took)
 	if playErr != nil {
 		return fmt.Errorf("demo: %w; service log:\n%s", playErr, svc.LogTail(30))
 	}
