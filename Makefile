@@ -3,7 +3,7 @@ GO ?= go
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test servers browser vet lint fuzz bench soak demo fmt
+.PHONY: test servers browser screenshots vet lint fuzz bench soak demo fmt
 
 ## test: install the servers and the headless browser if missing, vet, run every test with -race, and every benchmark once so none rots
 test: servers browser vet
@@ -17,6 +17,10 @@ servers:
 ## browser: make sure Debian's chromium-headless-shell is installed for the dashboard's browser tests (ZERODQ_CHROME picks another)
 browser:
 	@bash scripts/install-browser.sh
+
+## screenshots: the README's pictures of the dashboard (docs/img/overview.png, job.png), from a browser test on real servers
+screenshots: servers browser
+	ZERODQ_SCREENSHOTS=docs/img $(GO) test -count=1 -run 'TestDashboardInABrowser' ./dqx/admin/
 
 ## demo: run the order example on 3 beanstalkd nodes and Redis and show each job firing (ARGS=-h for options)
 demo: servers

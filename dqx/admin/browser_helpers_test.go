@@ -31,7 +31,8 @@ import (
 const chromeEnv = "ZERODQ_CHROME"
 
 // screenshotsEnv names a directory the browser tests write the README's
-// screenshots into (overview.png, job.png); unset, they write nothing.
+// screenshots into (overview.png, job.png), relative to the module's root
+// unless absolute; unset, they write nothing.
 const screenshotsEnv = "ZERODQ_SCREENSHOTS"
 
 // chromePath finds the browser: $ZERODQ_CHROME, else the binary of Debian's
@@ -352,6 +353,9 @@ func (tb *tab) saveReadmeShot(name string) {
 	if err != nil {
 		tb.t.Fatalf("screenshot %s: %v", name, err)
 	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(moduleRoot(tb.t), dir)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.t.Fatal(err)
 	}
@@ -360,6 +364,25 @@ func (tb *tab) saveReadmeShot(name string) {
 		tb.t.Fatal(err)
 	}
 	tb.t.Logf("screenshot written: %s", p)
+}
+
+// moduleRoot is the directory of go.mod above the test's working
+// directory (go test runs a package's tests in its own directory).
+func moduleRoot(t *testing.T) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }
 
 var unsafePath = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
