@@ -272,3 +272,23 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestDashboardLeavesNoGoroutineAfterClose: the poller, the streams and
+// their heartbeats end with Close.
+func TestDashboardLeavesNoGoroutineAfterClose(t *testing.T) {
+	dqtest.VerifyNoLeaks(t)
+	c := testConf(t)
+	in := inspector(t, c)
+	d, err := New(authConf(), in)
+	require.NoError(t, err)
+	d.heartbeat = 20 * time.Millisecond
+	hs := httptest.NewServer(d)
+	t.Cleanup(hs.Close)
+	s := &server{Server: hs, d: d}
+	for range 2 {
+		ev := openEvents(t, s.url("/api/events"), true)
+		ev.await(t, 5*time.Second, func(e event) bool { return e.name == "overview" })
+	}
+	require.NoError(t, d.Close())
+	require.False(t, d.hub.running())
+}
