@@ -56,7 +56,9 @@ func WithAuth(fn func(r *http.Request) (user string, ok bool)) Option {
 }
 
 // WithBodyFormatter renders job bodies with fn (e.g. decoding a protobuf)
-// instead of as text; its result is escaped like any other text.
+// instead of as text; its result is escaped like any other text. Config.
+// HideBodies wins over it. A body is shown only where the Inspector reports
+// one: dq.JobInfo carries no body, so the pages show none.
 func WithBodyFormatter(fn func(queue string, body []byte) string) Option {
 	return func(d *Dashboard) { d.format = fn }
 }

@@ -62,9 +62,7 @@ func (d *Dashboard) readOverview(ctx context.Context, in *dq.Inspector) (overvie
 		o.Consumers, o.InFlight, o.Held = st.Consumers, st.InFlight, st.Held
 		o.DeadLetters, o.Outcomes = st.DeadLetters, st.Outcomes
 		o.Paused.Paused = st.Paused
-		for _, e := range st.Errors {
-			o.Unavailable = append(o.Unavailable, e)
-		}
+		o.Unavailable = append(o.Unavailable, st.Errors...)
 	}
 	if pauseErr == nil {
 		o.Paused = pause

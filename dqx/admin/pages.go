@@ -175,9 +175,9 @@ func (d *Dashboard) apiCron(w http.ResponseWriter, r *http.Request, rq *request)
 // statusOf maps an Inspector error to an HTTP status.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, errNoCron), errors.Is(err, dq.ErrJobNotFound):
+	case errors.Is(err, errNoCron), errors.Is(err, dq.ErrJobNotFound), errors.Is(err, dq.ErrNoSuchOp):
 		return http.StatusNotFound
-	case errors.Is(err, errBadRequest):
+	case errors.Is(err, errBadRequest), errors.Is(err, dq.ErrBadVerb):
 		return http.StatusBadRequest
 	}
 	return http.StatusServiceUnavailable
