@@ -92,6 +92,7 @@ func TestConsumerEntryCarriesTheLatenessOfTheJobsStartedSinceItsLastEntry(t *tes
 }
 
 func TestConsumerEntryCountsReserveErrorsOfAKilledNode(t *testing.T) {
+	t.Parallel()
 	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, env)
 	in := newTestInspector(t, c)

@@ -76,6 +76,7 @@ func TestProducerRegistersOnItsFirstEnqueueWithItsPutsPerNodeAndLeavesOnClose(t 
 }
 
 func TestProducerEntryCountsFailedAndUncertainPutsPerNode(t *testing.T) {
+	t.Parallel()
 	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
 	c := testConf(t, env)
 	in := newTestInspector(t, c)

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -29,7 +30,11 @@ func (d *Dashboard) actRevoke(w http.ResponseWriter, r *http.Request, rq *reques
 		return
 	}
 	if err := rq.queue.Revoke(r.Context(), id); err != nil {
-		writeError(w, http.StatusConflict, err.Error())
+		code := http.StatusConflict
+		if errors.Is(err, dq.ErrBadID) {
+			code = http.StatusBadRequest
+		}
+		writeError(w, code, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {

@@ -179,6 +179,8 @@ func TestActionsOnShowButtonsAndRevokeAJob(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, fmt.Sprint(log), "dashboard user "+testUser+": revoke "+id)
 
+	require.Equal(t, http.StatusBadRequest, s.do(t, http.MethodPost, "/api/jobs/no%20such%20id/revoke", "", true, same).code,
+		"an ID no job can have")
 	require.Equal(t, http.StatusBadRequest, s.do(t, http.MethodPost, "/api/dead/retry", `{}`, true, same).code,
 		"no ids and no all=1 selects nothing, not everything")
 	require.Equal(t, http.StatusBadRequest, s.do(t, http.MethodPost, "/api/dead/delete", `{"ids":["x"],"all":true}`, true, same).code)

@@ -136,8 +136,8 @@ func chartBars(v latenessView) []bar {
 			h = plot * float64(c) / float64(max)
 		}
 		label := "more"
-		if i < len(v.Bounds) {
-			label = "≤" + strings.TrimSuffix(strings.ReplaceAll(fmtMs(v.Bounds[i]), ".0 ", ""), " ")
+		if i < len(dq.LatenessBounds) {
+			label = "≤" + boundLabel(dq.LatenessBounds[i])
 		}
 		out[i] = bar{
 			Bucket: i, X: float64(i)*slot + 2, W: slot - 4, Y: chartTop + plot - h, H: h,
@@ -145,6 +145,15 @@ func chartBars(v latenessView) []bar {
 		}
 	}
 	return out
+}
+
+// boundLabel is a bucket bound as short as it goes: 5ms, 1s, 1m.
+func boundLabel(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	return s
 }
 
 func maxInt64(a, b int64) int64 {
