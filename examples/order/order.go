@@ -43,7 +43,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	var c config.File
+	var c config.Config
 	conf.MustLoad(*configFile, &c)
 
 	var server *rest.Server
@@ -52,7 +52,7 @@ func main() {
 	} else {
 		c.MustSetUp()
 	}
-	ctx := svc.NewServiceContext(c.Config)
+	ctx := svc.NewServiceContext(c)
 	defer ctx.Producer.Close()
 
 	if api {

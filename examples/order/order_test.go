@@ -226,7 +226,7 @@ func TestOrderService(t *testing.T) {
 // demo user, whose password the demo prints.
 func TestExampleConfigMountsTheDashboardReadOnlyForTheDemoUser(t *testing.T) {
 	t.Parallel()
-	var c config.File
+	var c config.Config
 	require.NoError(t, conf.Load(filepath.Join("etc", "order-api.yaml"), &c))
 	require.Equal(t, 8888, c.Port, "the service's own sections load beside the dashboard's")
 	require.False(t, c.Dashboard.Actions)

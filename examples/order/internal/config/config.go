@@ -12,17 +12,13 @@ import (
 )
 
 // Config is the order service's configuration.
+//
+// Dashboard is the zerodq dashboard its API process mounts: read-only
+// unless Actions, behind basic auth for its Users.
 type Config struct {
 	rest.RestConf
-	Dq    dq.DqConf
-	Order OrderConf
-}
-
-// File is what the config file holds: the service's Config, and the
-// Dashboard section of the zerodq dashboard its API process mounts,
-// read-only unless Actions, behind basic auth for its Users.
-type File struct {
-	Config
+	Dq        dq.DqConf
+	Order     OrderConf
 	Dashboard admin.Config
 }
 
