@@ -102,6 +102,9 @@ func (in *Inspector) Queue() string { return in.tube }
 // Actor is who the audit stream names for this Inspector's actions.
 func (in *Inspector) Actor() string { return in.actor }
 
+// As returns a view of the Inspector that acts as actor (stub).
+func (in *Inspector) As(actor string) *Inspector { return in }
+
 // Close stops the bulk operations it started (each records that it stopped
 // early) and closes the Inspector's node connections and the producer it
 // may have opened for Enqueue.
