@@ -55,7 +55,7 @@ func (in *Inspector) StartBulk(ctx context.Context, verb string, sel DeadSelect)
 	default:
 		return BulkOp{}, fmt.Errorf("%w: %q", ErrBadVerb, verb)
 	}
-	if in.bgCtx.Err() != nil {
+	if in.sh.bgCtx.Err() != nil {
 		return BulkOp{}, ErrClosed
 	}
 	matched, err := in.countSelect(ctx, sel)
@@ -76,8 +76,8 @@ func (in *Inspector) StartBulk(ctx context.Context, verb string, sel DeadSelect)
 	began := time.Now()
 	// Times written later are Redis time at the start plus what passed here.
 	at := func() int64 { return op.Started.Add(time.Since(began)).UnixMilli() }
-	started := in.bg.Go(func(<-chan struct{}) {
-		ctx := in.bgCtx
+	started := in.sh.bg.Go(func(<-chan struct{}) {
+		ctx := in.sh.bgCtx
 		done := 0
 		res, err := run(ctx, sel, func(d, total int) {
 			done = d
@@ -120,7 +120,7 @@ func (in *Inspector) endOp(id string, atMs int64, res BulkResult, done int, comp
 	why := ""
 	switch {
 	case err == nil:
-	case errors.Is(err, context.Canceled) && in.bgCtx.Err() != nil, errors.Is(err, ErrClosed):
+	case errors.Is(err, context.Canceled) && in.sh.bgCtx.Err() != nil, errors.Is(err, ErrClosed):
 		why = "stopped: the inspector that ran it was closed"
 	default:
 		why = err.Error()
@@ -132,7 +132,7 @@ func (in *Inspector) endOp(id string, atMs int64, res BulkResult, done int, comp
 	if res.Matched > 0 || complete {
 		fields = append(fields, "matched", res.Matched)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(in.bgCtx), in.conf.RedisTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(in.sh.bgCtx), in.conf.RedisTimeout)
 	defer cancel()
 	_ = in.putOp(ctx, id, fields...)
 }
