@@ -1,0 +1,87 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zerodq/zerodq/dq"
+	"github.com/zerodq/zerodq/internal/dqtest"
+)
+
+// TestEachDashboardActionIsAuditedOnceNamingTheUser: a revoke, a pause, a
+// resume and a bulk retry from the dashboard each add exactly one entry to
+// the audit stream, under the signed-in user, and the bulk operation is
+// recorded as started by that user.
+func TestEachDashboardActionIsAuditedOnceNamingTheUser(t *testing.T) {
+	t.Parallel()
+	c := testConf(t)
+	in := inspector(t, c, dq.WithActor("service@host"))
+	consumer(t, c, func(ctx context.Context, body []byte) error {
+		if strings.HasPrefix(string(body), "die") {
+			return fmt.Errorf("dying: %w", dq.ErrSkipRetry)
+		}
+		return nil
+	})
+	ctx := t.Context()
+	dead, err := in.EnqueueIn(ctx, []byte("die"), 0)
+	require.NoError(t, err)
+	later, err := in.EnqueueIn(ctx, []byte("later"), time.Hour)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 10*time.Second, func() bool {
+		j, err := in.Job(ctx, dead)
+		return err == nil && j.State == dq.StateDead && slices.ContainsFunc(j.Copies, func(c dq.CopyInfo) bool {
+			return c.Fate == "dead letter"
+		})
+	}, "the job is a dead letter, its bury recorded")
+
+	conf := authConf()
+	conf.Actions = true
+	s := serve(t, conf, in)
+	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
+
+	// act runs one action and returns the audit entries it added.
+	act := func(path, body string, code int) []dq.AuditEntry {
+		t.Helper()
+		before, err := in.AuditLog(ctx, 100)
+		require.NoError(t, err)
+		a := s.do(t, http.MethodPost, path, body, true, same)
+		require.Equal(t, code, a.code, a.body)
+		var op opAnswer
+		if code == http.StatusAccepted {
+			require.NoError(t, json.Unmarshal([]byte(a.body), &op))
+			var got dq.BulkOp
+			dqtest.Eventually(t, 10*time.Second, func() bool {
+				r := s.get(t, "/api/ops/"+op.OpID)
+				return r.code == http.StatusOK && json.Unmarshal([]byte(r.body), &got) == nil && got.Finished
+			}, "the bulk operation finishes")
+			require.Equal(t, testUser, got.By, "the operation is the user's")
+			require.Equal(t, 1, got.Done)
+			require.Empty(t, got.Err)
+		}
+		after, err := in.AuditLog(ctx, 100)
+		require.NoError(t, err)
+		return after[:len(after)-len(before)]
+	}
+	entry := func(log []dq.AuditEntry) [][2]string {
+		var out [][2]string
+		for _, e := range log {
+			out = append(out, [2]string{e.Who, e.What})
+		}
+		return out
+	}
+
+	require.Equal(t, [][2]string{{testUser, "revoke " + later}}, entry(act("/api/jobs/"+later+"/revoke", "", http.StatusOK)))
+	require.Equal(t, [][2]string{{testUser, "pause"}}, entry(act("/api/pause", "", http.StatusOK)))
+	require.Equal(t, [][2]string{{testUser, "resume"}}, entry(act("/api/resume", "", http.StatusOK)))
+	require.Equal(t, [][2]string{{testUser, "dead retry 1 entries, ids " + dead}},
+		entry(act("/api/dead/retry", `{"ids":["`+dead+`"]}`, http.StatusAccepted)))
+	require.Equal(t, "service@host", in.Actor(), "the dashboard's Inspector keeps its own actor")
+}
