@@ -28,7 +28,8 @@ var ErrJobNotFound = errors.New("dq: no such job")
 // small indexes kept as jobs move; nothing on it scans all keys or runs a
 // script over a whole set, so it is safe to call against production at any
 // size. Every action it takes is written to the queue's audit stream with
-// the actor (WithActor). It is safe for concurrent use.
+// the actor (WithActor, or As for a view acting for someone else). It is
+// safe for concurrent use.
 type Inspector struct {
 	conf  DqConf
 	tube  string // the queue's name in Redis keys
