@@ -24,23 +24,10 @@ func TestEachDashboardActionIsAuditedOnceNamingTheUser(t *testing.T) {
 	t.Parallel()
 	c := testConf(t)
 	in := inspector(t, c, dq.WithActor("service@host"))
-	consumer(t, c, func(ctx context.Context, body []byte) error {
-		if strings.HasPrefix(string(body), "die") {
-			return fmt.Errorf("dying: %w", dq.ErrSkipRetry)
-		}
-		return nil
-	})
+	dead := deadLetter(t, c, in)
 	ctx := t.Context()
-	dead, err := in.EnqueueIn(ctx, []byte("die"), 0)
-	require.NoError(t, err)
 	later, err := in.EnqueueIn(ctx, []byte("later"), time.Hour)
 	require.NoError(t, err)
-	dqtest.Eventually(t, 10*time.Second, func() bool {
-		j, err := in.Job(ctx, dead)
-		return err == nil && j.State == dq.StateDead && slices.ContainsFunc(j.Copies, func(c dq.CopyInfo) bool {
-			return c.Fate == "dead letter"
-		})
-	}, "the job is a dead letter, its bury recorded")
 
 	conf := authConf()
 	conf.Actions = true
@@ -84,4 +71,62 @@ func TestEachDashboardActionIsAuditedOnceNamingTheUser(t *testing.T) {
 	require.Equal(t, [][2]string{{testUser, "dead retry 1 entries, ids " + dead}},
 		entry(act("/api/dead/retry", `{"ids":["`+dead+`"]}`, http.StatusAccepted)))
 	require.Equal(t, "service@host", in.Actor(), "the dashboard's Inspector keeps its own actor")
+}
+
+// deadLetter runs a consumer on c's queue that sends jobs whose body starts
+// with "die" to the dead letters, enqueues one, and returns its ID once its
+// bury is recorded.
+func deadLetter(t *testing.T, c dq.DqConf, in *dq.Inspector) string {
+	t.Helper()
+	consumer(t, c, func(ctx context.Context, body []byte) error {
+		if strings.HasPrefix(string(body), "die") {
+			return fmt.Errorf("dying: %w", dq.ErrSkipRetry)
+		}
+		return nil
+	})
+	dead, err := in.EnqueueIn(t.Context(), []byte("die"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 10*time.Second, func() bool {
+		j, err := in.Job(t.Context(), dead)
+		return err == nil && j.State == dq.StateDead && slices.ContainsFunc(j.Copies, func(c dq.CopyInfo) bool {
+			return c.Fate == "dead letter"
+		})
+	}, "the job is a dead letter, its bury recorded")
+	return dead
+}
+
+// TestBulkProgressShowsWhatWasDoneApartFromWhatWasSkipped: a bulk delete
+// of a dead letter and an ID that is none reports one done and one skipped
+// out of two, and the page's progress counts both as worked through.
+func TestBulkProgressShowsWhatWasDoneApartFromWhatWasSkipped(t *testing.T) {
+	t.Parallel()
+	c := testConf(t)
+	in := inspector(t, c)
+	dead := deadLetter(t, c, in)
+	conf := authConf()
+	conf.Actions = true
+	s := serve(t, conf, in)
+
+	a := s.do(t, http.MethodPost, "/api/dead/delete", `{"ids":["`+dead+`","no-such-job"]}`, true,
+		map[string]string{"Sec-Fetch-Site": "same-origin"})
+	require.Equal(t, http.StatusAccepted, a.code, a.body)
+	var op opAnswer
+	require.NoError(t, json.Unmarshal([]byte(a.body), &op))
+	require.Equal(t, 2, op.Matched)
+	var got dq.BulkOp
+	dqtest.Eventually(t, 10*time.Second, func() bool {
+		r := s.get(t, "/api/ops/"+op.OpID)
+		require.Equal(t, http.StatusOK, r.code, r.body)
+		require.NoError(t, json.Unmarshal([]byte(r.body), &got))
+		require.LessOrEqual(t, got.Done+got.Skipped, got.Matched, "progress never passes the count")
+		return got.Finished
+	}, "the bulk operation finishes")
+	require.Equal(t, 2, got.Matched)
+	require.Equal(t, 1, got.Done, "one dead letter deleted")
+	require.Equal(t, 1, got.Skipped, "one ID left alone")
+	require.Equal(t, []dq.BulkSkip{{ID: "no-such-job", Reason: "not a dead letter"}}, got.Skips)
+
+	page := s.get(t, "/dead?op="+op.OpID)
+	require.Contains(t, page.body, `<div id="op" class="op" data-op="`+op.OpID+`" data-done="2" data-matched="2" data-finished="true">`+
+		`delete by `+testUser+`: 1 done, 1 skipped, of 2; finished</div>`)
 }
