@@ -91,6 +91,8 @@ type JobInfo struct {
 	// Verdict sums the job up in one plain sentence, e.g. "ran once on
 	// consumer host/123/ab12; 2 spare copies deleted".
 	Verdict string `json:"verdict"`
+	// Body is the job's body as the handler gets it (stub).
+	Body []byte `json:"body,omitempty"`
 }
 
 // Job tells what is known of the job with this ID. An ID with no record is
