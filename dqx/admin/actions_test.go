@@ -24,7 +24,7 @@ func TestEachDashboardActionIsAuditedOnceNamingTheUser(t *testing.T) {
 	t.Parallel()
 	c := testConf(t)
 	in := inspector(t, c, dq.WithActor("service@host"))
-	dead := deadLetter(t, c, in)
+	dead := deadLetter(t, c, in, "die")[0]
 	ctx := t.Context()
 	later, err := in.EnqueueIn(ctx, []byte("later"), time.Hour)
 	require.NoError(t, err)
@@ -74,9 +74,9 @@ func TestEachDashboardActionIsAuditedOnceNamingTheUser(t *testing.T) {
 }
 
 // deadLetter runs a consumer on c's queue that sends jobs whose body starts
-// with "die" to the dead letters, enqueues one, and returns its ID once its
-// bury is recorded.
-func deadLetter(t *testing.T, c dq.DqConf, in *dq.Inspector) string {
+// with "die" to the dead letters, enqueues one per body, and returns their
+// IDs once their buries are recorded.
+func deadLetter(t *testing.T, c dq.DqConf, in *dq.Inspector, bodies ...string) []string {
 	t.Helper()
 	consumer(t, c, func(ctx context.Context, body []byte) error {
 		if strings.HasPrefix(string(body), "die") {
@@ -84,15 +84,24 @@ func deadLetter(t *testing.T, c dq.DqConf, in *dq.Inspector) string {
 		}
 		return nil
 	})
-	dead, err := in.EnqueueIn(t.Context(), []byte("die"), 0)
-	require.NoError(t, err)
+	var ids []string
+	for _, b := range bodies {
+		id, err := in.EnqueueIn(t.Context(), []byte(b), 0)
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
 	dqtest.Eventually(t, 10*time.Second, func() bool {
-		j, err := in.Job(t.Context(), dead)
-		return err == nil && j.State == dq.StateDead && slices.ContainsFunc(j.Copies, func(c dq.CopyInfo) bool {
-			return c.Fate == "dead letter"
-		})
-	}, "the job is a dead letter, its bury recorded")
-	return dead
+		for _, id := range ids {
+			j, err := in.Job(t.Context(), id)
+			if err != nil || j.State != dq.StateDead || !slices.ContainsFunc(j.Copies, func(c dq.CopyInfo) bool {
+				return c.Fate == "dead letter"
+			}) {
+				return false
+			}
+		}
+		return true
+	}, "the jobs are dead letters, their buries recorded")
+	return ids
 }
 
 // TestBulkProgressShowsWhatWasDoneApartFromWhatWasSkipped: a bulk delete
@@ -102,7 +111,7 @@ func TestBulkProgressShowsWhatWasDoneApartFromWhatWasSkipped(t *testing.T) {
 	t.Parallel()
 	c := testConf(t)
 	in := inspector(t, c)
-	dead := deadLetter(t, c, in)
+	dead := deadLetter(t, c, in, "die")[0]
 	conf := authConf()
 	conf.Actions = true
 	s := serve(t, conf, in)
