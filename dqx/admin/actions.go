@@ -25,9 +25,15 @@ func (rq *request) as() *dq.Inspector { return rq.queue.As(rq.user) }
 func (d *Dashboard) actRevoke(w http.ResponseWriter, r *http.Request, rq *request) {
 	id := r.PathValue("id")
 	if err := rq.as().Revoke(r.Context(), id); err != nil {
-		code := http.StatusConflict
-		if errors.Is(err, dq.ErrBadID) {
+		// Too late to revoke is a conflict; Redis or the audit stream not
+		// answering is not.
+		code := http.StatusServiceUnavailable
+		switch {
+		case errors.Is(err, dq.ErrBadID):
 			code = http.StatusBadRequest
+		case errors.Is(err, dq.ErrRunning), errors.Is(err, dq.ErrDone), errors.Is(err, dq.ErrDead),
+			errors.Is(err, dq.ErrMaybeDone):
+			code = http.StatusConflict
 		}
 		writeError(w, code, err.Error())
 		return

@@ -68,6 +68,8 @@ func TestEachDashboardActionIsAuditedOnceNamingTheUser(t *testing.T) {
 	require.Equal(t, [][2]string{{testUser, "revoke " + later}}, entry(act("/api/jobs/"+later+"/revoke", "", http.StatusOK)))
 	require.Equal(t, [][2]string{{testUser, "pause"}}, entry(act("/api/pause", "", http.StatusOK)))
 	require.Equal(t, [][2]string{{testUser, "resume"}}, entry(act("/api/resume", "", http.StatusOK)))
+	require.Equal(t, [][2]string{{testUser, "revoke " + dead}}, entry(act("/api/jobs/"+dead+"/revoke", "", http.StatusConflict)),
+		"too late to revoke a dead job: a conflict, the attempt audited")
 	require.Equal(t, [][2]string{{testUser, "dead retry 1 entries, ids " + dead}},
 		entry(act("/api/dead/retry", `{"ids":["`+dead+`"]}`, http.StatusAccepted)))
 	require.Equal(t, "service@host", in.Actor(), "the dashboard's Inspector keeps its own actor")
