@@ -48,7 +48,8 @@ type DeadSelect struct {
 }
 
 // Progress is told, after each batch of a bulk action, how many of the
-// selected entries are done out of the total counted first.
+// selected entries are worked through (acted on or skipped) out of the
+// total counted first.
 type Progress func(done, total int)
 
 // BulkResult is the outcome of a bulk action on dead letters.
