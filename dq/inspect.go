@@ -28,7 +28,8 @@ var ErrJobNotFound = errors.New("dq: no such job")
 // small indexes kept as jobs move; nothing on it scans all keys or runs a
 // script over a whole set, so it is safe to call against production at any
 // size. Every action it takes is written to the queue's audit stream with
-// the actor (WithActor). It is safe for concurrent use.
+// the actor (WithActor, or As for a view acting for someone else). It is
+// safe for concurrent use.
 type Inspector struct {
 	conf  DqConf
 	tube  string // the queue's name in Redis keys
@@ -41,6 +42,14 @@ type Inspector struct {
 	// node count: Doctor reports a config that asks for more.
 	replicas int
 
+	// sh is what the Inspector opens as it goes and its views (As) share.
+	sh *inspectorShared
+	// view is set on a view: its Close releases nothing.
+	view bool
+}
+
+// inspectorShared is the part of an Inspector its views share with it.
+type inspectorShared struct {
 	prodOnce sync.Once
 	prod     Producer
 	prodErr  error
@@ -81,9 +90,9 @@ func NewInspector(c DqConf, opts ...InspectorOption) (*Inspector, error) {
 		actor: defaultActor(),
 		rds:   rds,
 		store: claim.New(rds, c.KeyPrefix, c.DedupeTTL, claim.WithHistory(c.History), claim.WithCallTimeout(c.RedisTimeout)),
-		bg:    routine.NewGroup(),
+		sh:    &inspectorShared{bg: routine.NewGroup()},
 	}
-	in.bgCtx, in.bgCancel = context.WithCancel(context.Background())
+	in.sh.bgCtx, in.sh.bgCancel = context.WithCancel(context.Background())
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
 	for _, b := range c.Beanstalks {
 		in.nodes = append(in.nodes, node.New(b.Endpoint, b.Tube, nopts))
@@ -102,28 +111,50 @@ func (in *Inspector) Queue() string { return in.tube }
 // Actor is who the audit stream names for this Inspector's actions.
 func (in *Inspector) Actor() string { return in.actor }
 
+// As returns a view of the Inspector that acts as actor: its actions are
+// written to the audit stream under actor, and the pauses and bulk
+// operations it starts name actor. A service acting for its users (the
+// dashboard) takes a view per request, so that each action is audited once,
+// naming who asked for it. The view shares everything else with in: its
+// connections, its Redis client, the producer Revoke and Enqueue open, and
+// the group running bulk operations. Closing the view releases none of
+// them (it does nothing and returns nil); in's Close does, and stops the
+// bulk operations its views started too. A view is cheap to make.
+func (in *Inspector) As(actor string) *Inspector {
+	v := *in
+	v.actor = actor
+	v.view = true
+	return &v
+}
+
 // Close stops the bulk operations it started (each records that it stopped
 // early) and closes the Inspector's node connections and the producer it
-// may have opened for Enqueue.
+// may have opened for Enqueue. On a view (As) it does nothing.
 func (in *Inspector) Close() error {
-	in.bgCancel()
-	in.bg.Stop()
+	if in.view {
+		return nil
+	}
+	sh := in.sh
+	sh.bgCancel()
+	sh.bg.Stop()
 	var errs []error
 	for _, n := range in.nodes {
 		errs = append(errs, n.Close())
 	}
-	if in.prod != nil {
-		errs = append(errs, in.prod.Close())
+	sh.prodOnce.Do(func() { sh.prodErr = ErrClosed }) // none opened after Close
+	if sh.prod != nil {
+		errs = append(errs, sh.prod.Close())
 	}
 	return errors.Join(errs...)
 }
 
 // producer opens, once, the producer Enqueue and Revoke go through.
 func (in *Inspector) producer() (Producer, error) {
-	in.prodOnce.Do(func() {
-		in.prod, in.prodErr = NewProducer(in.conf)
+	sh := in.sh
+	sh.prodOnce.Do(func() {
+		sh.prod, sh.prodErr = NewProducer(in.conf)
 	})
-	return in.prod, in.prodErr
+	return sh.prod, sh.prodErr
 }
 
 // defaultActor is user@host of this process.

@@ -14,16 +14,18 @@ import (
 // Redis under its ID while it runs and for a day after, so that any process
 // of the queue can report its progress.
 type BulkOp struct {
-	ID       string     `json:"id"`
-	Verb     string     `json:"verb"` // "retry" or "delete"
-	Select   DeadSelect `json:"select"`
-	By       string     `json:"by"` // the actor who started it
-	Started  time.Time  `json:"started"`
-	Updated  time.Time  `json:"updated"`
-	Matched  int        `json:"matched"` // counted first, recounted when the work starts
-	Done     int        `json:"done"`    // entries worked through: acted on or skipped
-	Skipped  int        `json:"skipped"` // of those, the entries left alone (known at the end)
-	Finished bool       `json:"finished"`
+	ID      string     `json:"id"`
+	Verb    string     `json:"verb"` // "retry" or "delete"
+	Select  DeadSelect `json:"select"`
+	By      string     `json:"by"` // the actor who started it
+	Started time.Time  `json:"started"`
+	Updated time.Time  `json:"updated"`
+	// Matched is the entries selected: counted first, recounted when the
+	// work starts. The progress so far is Done+Skipped out of Matched.
+	Matched  int  `json:"matched"`
+	Done     int  `json:"done"`    // entries acted on: retried or deleted (BulkResult.Done)
+	Skipped  int  `json:"skipped"` // entries left alone (len(BulkResult.Skipped))
+	Finished bool `json:"finished"`
 	// Skips are the first entries left alone (up to 20), each with why.
 	Skips []BulkSkip `json:"skips,omitempty"`
 	Err   string     `json:"err,omitempty"` // why it stopped early
@@ -46,16 +48,10 @@ const maxBulkSkips = 20
 // batch. It returns at once with the operation as recorded. The work stops
 // early when the Inspector is closed.
 func (in *Inspector) StartBulk(ctx context.Context, verb string, sel DeadSelect) (BulkOp, error) {
-	var run func(context.Context, DeadSelect, Progress) (BulkResult, error)
-	switch verb {
-	case "retry":
-		run = in.RetryDead
-	case "delete":
-		run = in.DeleteDead
-	default:
+	if deadActions[verb] == nil {
 		return BulkOp{}, fmt.Errorf("%w: %q", ErrBadVerb, verb)
 	}
-	if in.bgCtx.Err() != nil {
+	if in.sh.bgCtx.Err() != nil {
 		return BulkOp{}, ErrClosed
 	}
 	matched, err := in.countSelect(ctx, sel)
@@ -76,17 +72,15 @@ func (in *Inspector) StartBulk(ctx context.Context, verb string, sel DeadSelect)
 	began := time.Now()
 	// Times written later are Redis time at the start plus what passed here.
 	at := func() int64 { return op.Started.Add(time.Since(began)).UnixMilli() }
-	started := in.bg.Go(func(<-chan struct{}) {
-		ctx := in.bgCtx
-		done := 0
-		res, err := run(ctx, sel, func(d, total int) {
-			done = d
-			_ = in.putOp(ctx, op.ID, "done", d, "matched", total, "updated", at())
+	started := in.sh.bg.Go(func(<-chan struct{}) {
+		ctx := in.sh.bgCtx
+		res, err := in.bulkDead(ctx, verb, sel, func(r BulkResult) {
+			_ = in.putOp(ctx, op.ID, r.progress("updated", at())...)
 		})
-		in.endOp(op.ID, at(), res, done, err == nil && !sel.DryRun, err)
+		in.endOp(op.ID, at(), res, err == nil && !sel.DryRun, err)
 	})
 	if !started {
-		in.endOp(op.ID, at(), BulkResult{Matched: matched}, 0, false, ErrClosed)
+		in.endOp(op.ID, at(), BulkResult{Matched: matched}, false, ErrClosed)
 	}
 	return op, nil
 }
@@ -111,28 +105,35 @@ func (in *Inspector) countSelect(ctx context.Context, sel DeadSelect) (int, erro
 	return n, nil
 }
 
+// progress is a bulk operation's record fields for r, its result so far:
+// done, skipped, the first skips, and matched once the work recounted it,
+// then more.
+func (r BulkResult) progress(more ...any) []any {
+	skips := r.Skipped[:min(len(r.Skipped), maxBulkSkips)]
+	sk, _ := json.Marshal(skips) // a slice of flat structs of strings
+	fields := []any{"done", r.Done, "skipped", len(r.Skipped), "skips", sk}
+	if r.Matched > 0 {
+		fields = append(fields, "matched", r.Matched)
+	}
+	return append(fields, more...)
+}
+
 // endOp records a bulk operation's end: its result, and why it stopped
 // early if it did. It is written even when the Inspector is closing.
-func (in *Inspector) endOp(id string, atMs int64, res BulkResult, done int, complete bool, err error) {
-	if complete {
-		done = res.Matched
-	}
+func (in *Inspector) endOp(id string, atMs int64, res BulkResult, complete bool, err error) {
 	why := ""
 	switch {
 	case err == nil:
-	case errors.Is(err, context.Canceled) && in.bgCtx.Err() != nil, errors.Is(err, ErrClosed):
+	case errors.Is(err, context.Canceled) && in.sh.bgCtx.Err() != nil, errors.Is(err, ErrClosed):
 		why = "stopped: the inspector that ran it was closed"
 	default:
 		why = err.Error()
 	}
-	skips := res.Skipped[:min(len(res.Skipped), maxBulkSkips)]
-	sk, _ := json.Marshal(skips) // a slice of flat structs of strings
-	fields := []any{"finished", 1, "done", done, "skipped", len(res.Skipped), "skips", sk, "err", why,
-		"updated", atMs}
-	if res.Matched > 0 || complete {
-		fields = append(fields, "matched", res.Matched)
+	fields := res.progress("finished", 1, "err", why, "updated", atMs)
+	if res.Matched == 0 && complete {
+		fields = append(fields, "matched", 0) // nothing left to do when the work started
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(in.bgCtx), in.conf.RedisTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(in.sh.bgCtx), in.conf.RedisTimeout)
 	defer cancel()
 	_ = in.putOp(ctx, id, fields...)
 }

@@ -19,7 +19,7 @@ func awaitBulk(t *testing.T, in *Inspector, id string) BulkOp {
 		var err error
 		op, err = in.Bulk(context.Background(), id)
 		require.NoError(t, err)
-		require.LessOrEqual(t, op.Done, op.Matched, "progress never passes the count")
+		require.LessOrEqual(t, op.Done+op.Skipped, op.Matched, "progress never passes the count")
 		return op.Finished
 	}, "bulk operation %s finished", id)
 	return op
@@ -85,8 +85,8 @@ func TestBulkDeleteCountsTheEntriesItSkipped(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, op.Matched, "each ID once")
 	got := awaitBulk(t, newTestInspector(t, q.c), op.ID)
-	require.Equal(t, 3, got.Done, "every entry worked through")
-	require.Equal(t, 1, got.Skipped)
+	require.Equal(t, 2, got.Done, "the entries acted on")
+	require.Equal(t, 1, got.Skipped, "the entries left alone")
 	require.Equal(t, []BulkSkip{{ID: "no-such-job", Reason: "not a dead letter"}}, got.Skips)
 	require.Empty(t, got.Err)
 	n, err := q.in.CountDead(ctx, DeadFilter{})
@@ -125,7 +125,7 @@ func TestClosingTheInspectorEndsItsBulkOperationsAndRecordsTheirEnd(t *testing.T
 	if got.Err != "" {
 		require.Contains(t, got.Err, "closed")
 	} else {
-		require.Equal(t, got.Matched, got.Done)
+		require.Equal(t, got.Matched, got.Done+got.Skipped)
 	}
 	_, err = in.StartBulk(ctx, "delete", DeadSelect{})
 	require.ErrorIs(t, err, ErrClosed, "a closed Inspector starts nothing")

@@ -48,7 +48,8 @@ type DeadSelect struct {
 }
 
 // Progress is told, after each batch of a bulk action, how many of the
-// selected entries are done out of the total counted first.
+// selected entries are worked through (acted on or skipped) out of the
+// total counted first.
 type Progress func(done, total int)
 
 // BulkResult is the outcome of a bulk action on dead letters.
@@ -217,25 +218,40 @@ func deadLetterOf(e claim.DeadEntry) DeadLetter {
 // once more, with a fresh set of retries and a higher attempt number, and
 // leaves the index.
 func (in *Inspector) RetryDead(ctx context.Context, sel DeadSelect, p Progress) (BulkResult, error) {
-	return in.bulkDead(ctx, "dead retry", sel, p, func(ctx context.Context, n *node.Node, num uint64) error {
-		return n.KickID(ctx, num)
-	})
+	return in.bulkDead(ctx, "retry", sel, p.report())
 }
 
 // DeleteDead deletes the selected dead letters' buried copies in bounded
 // batches and drops them from the index.
 func (in *Inspector) DeleteDead(ctx context.Context, sel DeadSelect, p Progress) (BulkResult, error) {
-	return in.bulkDead(ctx, "dead delete", sel, p, func(ctx context.Context, n *node.Node, num uint64) error {
-		return n.DeleteID(ctx, num)
-	})
+	return in.bulkDead(ctx, "delete", sel, p.report())
+}
+
+// report tells p, after a batch, the entries worked through so far (acted
+// on or skipped) out of the total; nil for a nil p.
+func (p Progress) report() func(BulkResult) {
+	if p == nil {
+		return nil
+	}
+	return func(r BulkResult) { p(r.Done+len(r.Skipped), r.Matched) }
+}
+
+// deadActions are the actions a bulk action on dead letters takes on a
+// dead letter's buried copy, by verb.
+var deadActions = map[string]func(context.Context, *node.Node, uint64) error{
+	"retry":  func(ctx context.Context, n *node.Node, num uint64) error { return n.KickID(ctx, num) },
+	"delete": func(ctx context.Context, n *node.Node, num uint64) error { return n.DeleteID(ctx, num) },
 }
 
 // bulkDead counts the selected entries, writes the action to the audit
 // stream, then, a batch at a time, checks each entry's dead letter (buried,
-// in this queue's tube, holding this job) and acts on it, dropping it from
-// the index when the action succeeded.
-func (in *Inspector) bulkDead(ctx context.Context, verb string, sel DeadSelect, p Progress,
-	act func(context.Context, *node.Node, uint64) error) (BulkResult, error) {
+// in this queue's tube, holding this job) and acts on it (deadActions[verb]),
+// dropping it from the index when the action succeeded. After each batch it
+// tells report the result so far.
+func (in *Inspector) bulkDead(ctx context.Context, verb string, sel DeadSelect, report func(BulkResult)) (BulkResult,
+	error) {
+	act := deadActions[verb]
+	verb = "dead " + verb
 	entries, res, err := in.selectDead(ctx, sel)
 	if err != nil {
 		return res, err
@@ -247,7 +263,6 @@ func (in *Inspector) bulkDead(ctx context.Context, verb string, sel DeadSelect, 
 	if err := in.Audit(ctx, verb+" "+describeSelect(sel, res.Matched)); err != nil {
 		return res, err
 	}
-	total, done := res.Matched, len(res.Skipped)
 	for start := 0; start < len(entries); start += deadBatch {
 		batch := entries[start:min(start+deadBatch, len(entries))]
 		letters, err := in.resolveDead(ctx, batch)
@@ -279,9 +294,8 @@ func (in *Inspector) bulkDead(ctx context.Context, verb string, sel DeadSelect, 
 				verb, len(ok), err)
 		}
 		res.Done += len(ok)
-		done += len(batch)
-		if p != nil {
-			p(done, total)
+		if report != nil {
+			report(res)
 		}
 		if err := ctx.Err(); err != nil {
 			return res, err

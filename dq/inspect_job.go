@@ -1,6 +1,7 @@
 package dq
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -91,6 +92,11 @@ type JobInfo struct {
 	// Verdict sums the job up in one plain sentence, e.g. "ran once on
 	// consumer host/123/ab12; 2 spare copies deleted".
 	Verdict string `json:"verdict"`
+	// Body is the job's body as its handler gets it, read from one copy
+	// still on a node that the record names (the dead letter, a copy an
+	// attempt ran from, or another copy met); nil when no such copy is
+	// reachable: no consumer has met one yet, or every copy is gone.
+	Body []byte `json:"body,omitempty"`
 }
 
 // Job tells what is known of the job with this ID. An ID with no record is
@@ -161,7 +167,58 @@ func (in *Inspector) Job(ctx context.Context, id string) (JobInfo, error) {
 		info.Expires = time.Now().Add(time.Duration(rec.TTLMs) * time.Millisecond).Truncate(time.Millisecond)
 	}
 	info.Verdict = verdict(&info, rec)
+	info.Body = in.jobBody(ctx, id, rec)
 	return info, nil
+}
+
+// maxBodyPeeks bounds the copies Job tries for a job's body.
+const maxBodyPeeks = 4
+
+// jobBody reads a job's body from a live copy its record names: its dead
+// letter first, then the copies its attempts ran from (newest first), then
+// the other copies met; never one recorded deleted. A copy counts when
+// stats-job finds it in this queue's tube and its envelope carries this
+// job's ID (a node restarted without a binlog numbers jobs anew). nil when
+// none answers.
+func (in *Inspector) jobBody(ctx context.Context, id string, rec claim.Record) []byte {
+	refs := []string{rec.DeadRef}
+	for i := len(rec.Runs) - 1; i >= 0; i-- {
+		refs = append(refs, rec.Runs[i].Ref)
+	}
+	gone := map[string]bool{}
+	for _, c := range rec.Copies {
+		switch c.Fate {
+		case claim.FateSpare, claim.FateRevoked, claim.FateExtraDead, claim.FateDeleted:
+			gone[c.Ref] = true
+		default:
+			refs = append(refs, c.Ref)
+		}
+	}
+	nodes := in.nodesByKey()
+	tried := map[string]bool{}
+	for _, ref := range refs {
+		if ref == "" || gone[ref] || tried[ref] || len(tried) == maxBodyPeeks || ctx.Err() != nil {
+			continue
+		}
+		tried[ref] = true
+		nd, num, err := claim.SplitRef(ref)
+		n := nodes[nd]
+		if err != nil || n == nil {
+			continue
+		}
+		if st, err := n.JobStat(ctx, num); err != nil || st.Tube != n.Tube() {
+			continue
+		}
+		raw, err := n.Peek(ctx, num)
+		if err != nil {
+			continue
+		}
+		env, err := envelope.Decode(raw, in.conf.signingKeys(), envelope.Accept{Legacy: true, Unsigned: true})
+		if err == nil && env.ID == id {
+			return bytes.Clone(env.Body)
+		}
+	}
+	return nil
 }
 
 // fateWords are the CopyInfo.Fate words of the record's fates.

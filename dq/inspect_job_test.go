@@ -388,3 +388,28 @@ func TestInspectorEnqueuesAJobThatRunsOnceAndAuditsIt(t *testing.T) {
 	_, err = in.Enqueue(ctx, []byte("x"), at, WithID("bad id"))
 	require.ErrorIs(t, err, ErrBadID)
 }
+
+// TestInspectorShowsAJobsBodyFromALiveCopy: a dead job's body is read from
+// its dead letter (the user's payload, not the envelope); a job with no
+// copy met yet, or whose copies are all gone, has none.
+func TestInspectorShowsAJobsBodyFromALiveCopy(t *testing.T) {
+	t.Parallel()
+	q := newDeadQueue(t)
+	payload := "order 42 \x00\xff\xfe"
+	ids := q.bury(t, payload)
+	dead := jobOf(t, q.in, ids[0])
+	require.Equal(t, StateDead, dead.State)
+	require.Equal(t, []byte(payload), dead.Body)
+
+	p := openProducer(t, q.c)
+	later, err := p.Delay([]byte("later"), time.Hour)
+	require.NoError(t, err)
+	info := jobOf(t, q.in, later)
+	require.False(t, info.Seen)
+	require.Nil(t, info.Body, "no record names a copy of a job no consumer met")
+
+	done, err := p.Delay([]byte("runs"), 0)
+	require.NoError(t, err)
+	awaitJob(t, q.in, done, func(j JobInfo) bool { return j.State == StateDone && j.Body == nil },
+		"done, its copies gone and with them its body")
+}

@@ -14,25 +14,26 @@ import (
 )
 
 // Actions change the queue. Each one passed authentication, the read-only
-// switch and the same-origin check (wrap) before it gets here, and writes
-// the authenticated user to the audit stream before it acts: the Inspector
-// then writes the action itself under its own actor.
+// switch and the same-origin check (wrap) before it gets here, and acts
+// through a view of the queue's Inspector as the authenticated user
+// (Inspector.As): the Inspector writes the action to the audit stream once,
+// under the user's name, and a bulk operation or a pause names the user.
 
-// audit writes "dashboard <user>: <what>" to the queue's audit stream.
-func (d *Dashboard) audit(ctx context.Context, in *dq.Inspector, user, what string) error {
-	return in.Audit(ctx, fmt.Sprintf("dashboard user %s: %s", user, what))
-}
+// as is the queue's Inspector acting as the request's user.
+func (rq *request) as() *dq.Inspector { return rq.queue.As(rq.user) }
 
 func (d *Dashboard) actRevoke(w http.ResponseWriter, r *http.Request, rq *request) {
 	id := r.PathValue("id")
-	if err := d.audit(r.Context(), rq.queue, rq.user, "revoke "+id); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "not done: the audit stream refused it: "+err.Error())
-		return
-	}
-	if err := rq.queue.Revoke(r.Context(), id); err != nil {
-		code := http.StatusConflict
-		if errors.Is(err, dq.ErrBadID) {
+	if err := rq.as().Revoke(r.Context(), id); err != nil {
+		// Too late to revoke is a conflict; Redis or the audit stream not
+		// answering is not.
+		code := http.StatusServiceUnavailable
+		switch {
+		case errors.Is(err, dq.ErrBadID):
 			code = http.StatusBadRequest
+		case errors.Is(err, dq.ErrRunning), errors.Is(err, dq.ErrDone), errors.Is(err, dq.ErrDead),
+			errors.Is(err, dq.ErrMaybeDone):
+			code = http.StatusConflict
 		}
 		writeError(w, code, err.Error())
 		return
@@ -43,18 +44,14 @@ func (d *Dashboard) actRevoke(w http.ResponseWriter, r *http.Request, rq *reques
 }
 
 func (d *Dashboard) actPause(w http.ResponseWriter, r *http.Request, rq *request) {
-	d.pauseResume(w, r, rq, "pause", rq.queue.Pause)
+	d.pauseResume(w, r, rq, rq.as().Pause)
 }
 
 func (d *Dashboard) actResume(w http.ResponseWriter, r *http.Request, rq *request) {
-	d.pauseResume(w, r, rq, "resume", rq.queue.Resume)
+	d.pauseResume(w, r, rq, rq.as().Resume)
 }
 
-func (d *Dashboard) pauseResume(w http.ResponseWriter, r *http.Request, rq *request, verb string, fn func(context.Context) error) {
-	if err := d.audit(r.Context(), rq.queue, rq.user, verb+" the queue"); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "not done: the audit stream refused it: "+err.Error())
-		return
-	}
+func (d *Dashboard) pauseResume(w http.ResponseWriter, r *http.Request, rq *request, fn func(context.Context) error) {
 	if err := fn(r.Context()); err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
@@ -155,24 +152,6 @@ func (br bulkRequest) selection() (dq.DeadSelect, error) {
 	return dq.DeadSelect{Filter: f}, nil
 }
 
-// describe says what a selection names, for the audit stream.
-func describe(sel dq.DeadSelect) string {
-	if len(sel.IDs) > 0 {
-		if len(sel.IDs) > 5 {
-			return fmt.Sprintf("%d dead letters (%s, ...)", len(sel.IDs), strings.Join(sel.IDs[:5], ", "))
-		}
-		return "dead letters " + strings.Join(sel.IDs, ", ")
-	}
-	s := "every dead letter"
-	if sel.Filter.Match != "" {
-		s += fmt.Sprintf(" matching %q", sel.Filter.Match)
-	}
-	if !sel.Filter.Since.IsZero() {
-		s += " buried since " + sel.Filter.Since.UTC().Format("2006-01-02T15:04:05Z")
-	}
-	return s
-}
-
 // opAnswer is a bulk action's answer: its operation, whose progress
 // /api/ops/{id} reports from any replica.
 type opAnswer struct {
@@ -191,11 +170,7 @@ func (d *Dashboard) bulk(w http.ResponseWriter, r *http.Request, rq *request, ve
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := d.audit(r.Context(), rq.queue, rq.user, verb+" "+describe(sel)); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "not done: the audit stream refused it: "+err.Error())
-		return
-	}
-	op, err := rq.queue.StartBulk(r.Context(), verb, sel)
+	op, err := rq.as().StartBulk(r.Context(), verb, sel)
 	if err != nil {
 		writeError(w, statusOf(err), err.Error())
 		return

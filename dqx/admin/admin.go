@@ -55,10 +55,13 @@ func WithAuth(fn func(r *http.Request) (user string, ok bool)) Option {
 	return func(d *Dashboard) { d.authFn = fn }
 }
 
-// WithBodyFormatter renders job bodies with fn (e.g. decoding a protobuf)
-// instead of as text; its result is escaped like any other text. Config.
-// HideBodies wins over it. A body is shown only where the Inspector reports
-// one: dq.JobInfo carries no body, so the pages show none.
+// WithBodyFormatter renders job bodies with fn (e.g. decoding a protobuf,
+// or masking personal data) on the job page and in /api/jobs; its result
+// is escaped like any other text. Without it a body is shown as text when
+// it is printable UTF-8, else as its size and the hex of its first 256
+// bytes. The raw body is never sent, so what fn leaves out stays out.
+// Config.HideBodies wins over it. A body is shown where the Inspector
+// reads one (dq.JobInfo.Body: from a copy of the job still on a node).
 func WithBodyFormatter(fn func(queue string, body []byte) string) Option {
 	return func(d *Dashboard) { d.format = fn }
 }
@@ -111,6 +114,9 @@ func New(c Config, in *dq.Inspector, opts ...Option) (*Dashboard, error) {
 	}
 	for _, o := range opts {
 		o(d)
+	}
+	if d.format == nil {
+		d.format = textBody
 	}
 	if len(users) > 0 {
 		d.auth = newAuthenticator(users)

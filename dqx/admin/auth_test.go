@@ -168,7 +168,7 @@ func TestCrossSiteActionsAreRefused(t *testing.T) {
 	require.NoError(t, err)
 	var saw bool
 	for _, e := range log {
-		if strings.Contains(e.What, "dashboard user "+testUser+": pause") {
+		if e.Who == testUser && e.What == "pause" {
 			saw = true
 		}
 	}

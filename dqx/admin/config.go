@@ -30,8 +30,8 @@ type Config struct {
 	// "user:bcrypthash[,user:bcrypthash]", so that hashes stay out of the
 	// config file.
 	UsersEnv string `json:",optional"`
-	// HideBodies leaves job bodies off every page and API answer (see
-	// WithBodyFormatter for where a body would show).
+	// HideBodies leaves job bodies off every page and API answer, in any
+	// form (see WithBodyFormatter for where a body would show).
 	HideBodies bool `json:",optional"`
 	// Alerts are the thresholds of the overview's banner.
 	Alerts AlertConf `json:",optional"`

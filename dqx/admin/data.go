@@ -255,7 +255,10 @@ type jobView struct {
 	Info     *dq.JobInfo `json:"info,omitempty"`
 	Err      string      `json:"error,omitempty"`
 	Timeline []timeEvent `json:"timeline,omitempty"`
-	Body     string      `json:"body,omitempty"`
+	// Body is the job's body as rendered for the page (WithBodyFormatter);
+	// empty when it is hidden (Config.HideBodies) or no copy of it is
+	// reachable (dq.JobInfo.Body).
+	Body string `json:"body,omitempty"`
 }
 
 // timeEvent is one line of a job's timeline.
@@ -306,8 +309,15 @@ func (d *Dashboard) readJobs(ctx context.Context, in *dq.Inspector, ids []string
 			case err != nil:
 				v.Err = err.Error()
 			default:
+				// The answer carries the body as rendered, never raw: a
+				// formatter may leave out what must not be shown.
+				body := info.Body
+				info.Body = nil
 				v.Info = &info
 				v.Timeline = timeline(info)
+				if body != nil && !d.c.HideBodies {
+					v.Body = d.format(in.Queue(), body)
+				}
 			}
 			out[i] = v
 		}()

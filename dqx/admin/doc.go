@@ -35,7 +35,9 @@
 // route (revoke, dead-letter retry and delete, pause, resume) answers 403
 // otherwise, whoever asks. With actions on, an action must also come from
 // the dashboard's own origin (Sec-Fetch-Site, Origin), and is written to
-// the queue's audit stream with the authenticated user before it is done.
+// the queue's audit stream once, under the authenticated user's name (the
+// Inspector acts as the user: dq.Inspector.As), before it is done; a bulk
+// operation and a pause name the user too.
 //
 // Routes, under Config.Prefix: pages /, /nodes, /lateness, /jobs, /dead,
 // /cron (WithCron), /consumers; assets /static/app.js and /static/app.css;

@@ -108,7 +108,8 @@ func TestBulkRetryIsReportedByAnotherReplica(t *testing.T) {
 	}
 	log, err := inA.AuditLog(t.Context(), 10)
 	require.NoError(t, err)
-	require.Contains(t, fmt.Sprint(log), "dashboard user "+testUser+": retry every dead letter")
+	require.Equal(t, testUser, log[0].Who)
+	require.Equal(t, "dead retry 4 entries", log[0].What)
 }
 
 // TestEventsDeliverLatenessAfterAJobRuns watches the event stream while a

@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -177,7 +176,8 @@ func TestActionsOnShowButtonsAndRevokeAJob(t *testing.T) {
 	require.Equal(t, dq.StateRevoked, j.State)
 	log, err := in.AuditLog(t.Context(), 10)
 	require.NoError(t, err)
-	require.Contains(t, fmt.Sprint(log), "dashboard user "+testUser+": revoke "+id)
+	require.Equal(t, testUser, log[0].Who)
+	require.Equal(t, "revoke "+id, log[0].What)
 
 	require.Equal(t, http.StatusBadRequest, s.do(t, http.MethodPost, "/api/jobs/no%20such%20id/revoke", "", true, same).code,
 		"an ID no job can have")

@@ -79,3 +79,22 @@ func TestConfigDefaultsAndPrefix(t *testing.T) {
 	require.ErrorIs(t, Config{Prefix: "/a b"}.withDefaults().validate(), ErrBadConfig)
 	require.ErrorIs(t, Config{Poll: -time.Second}.withDefaults().validate(), ErrBadConfig)
 }
+
+func TestTextBodyShowsTextAsItIsAndAnythingElseAsHex(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		body string
+		want string
+	}{
+		{"", "(empty)"},
+		{"order 42", "order 42"},
+		{"line 1\n\tline 2\r\n", "line 1\n\tline 2\r\n"},
+		{"naïve ☃ 日本", "naïve ☃ 日本"},
+		{"<script>", "<script>"}, // escaped by the template, not here
+		{"a\x00b", "binary, 3 bytes in hex:\n00000000  61 00 62                                          |a.b|\n"},
+		{"\xff\xfe", "binary, 2 bytes in hex:\n00000000  ff fe                                             |..|\n"},
+		{"bell\a", "binary, 5 bytes in hex:\n00000000  62 65 6c 6c 07                                    |bell.|\n"},
+	} {
+		require.Equal(t, tc.want, textBody("q", []byte(tc.body)), "%q", tc.body)
+	}
+}

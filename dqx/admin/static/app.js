@@ -220,12 +220,12 @@
         credentials: "same-origin"
       }).then(function (res) { return res.json(); }).then(function (op) {
         if (op.error) { el.textContent = op.error; return; }
-        el.dataset.done = String(op.done);
+        // data-done is the entries worked through: acted on or skipped.
+        el.dataset.done = String((op.done || 0) + (op.skipped || 0));
         el.dataset.matched = String(op.matched);
         el.dataset.finished = String(!!op.finished);
-        el.textContent = op.verb + ": " + op.done + " of " + op.matched + " done" +
-          (op.skipped ? ", " + op.skipped + " skipped" : "") + (op.finished ? ", finished" : "") +
-          (op.err ? "; stopped: " + op.err : "");
+        el.textContent = op.verb + " by " + op.by + ": " + op.done + " done, " + (op.skipped || 0) +
+          " skipped, of " + op.matched + (op.finished ? "; finished" : "") + (op.err ? "; stopped: " + op.err : "");
         if (!op.finished) { window.setTimeout(tick, 500); }
       }).catch(function (e) { el.textContent = String(e); });
     }
