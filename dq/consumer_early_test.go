@@ -29,6 +29,7 @@ func TestConsumerSendsEarlyCopiesBackAndKeepsRunningJobsDueNow(t *testing.T) {
 		ids[i], err = p.At([]byte("later"), due)
 		require.NoError(t, err)
 	}
+	settle(t, p) // every copy put before the kick, not only a quorum
 	for _, b := range c.Beanstalks {
 		conn := dialNode(t, b.Endpoint)
 		kicked, err := (&beanstalk.Tube{Conn: conn, Name: b.Tube}).Kick(1000)
