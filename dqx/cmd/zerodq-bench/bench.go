@@ -261,10 +261,13 @@ func (b *bench) runAll(ctx context.Context) error {
 		{"produce", b.benchProduce},
 		{"drain", b.benchDrain},
 		{"end-to-end", b.benchE2E},
+		{"paced", b.benchPaced},
 		{"slow", b.benchSlow},
 		{"lateness", b.benchLateness},
 		{"backlog", b.benchBacklog},
 		{"dead-retry", b.benchDeadRetry},
+		{"cost", b.benchCost},
+		{"cost-cluster", b.benchCostCluster},
 	}
 	only, unknown := map[string]bool{}, map[string]bool{}
 	for _, n := range strings.Split(b.o.only, ",") {
