@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/zeromicro/go-zero/core/stores/redis"
+
+	"github.com/zerodq/zerodq/internal/dqtest"
+)
+
+// benchCostCluster measures the cost of a job on a 3-master Redis Cluster
+// beside one Redis, back to back under the same load: the same commands per
+// job, spread over the masters, and about the same CPU. Its servers are its
+// own, so it runs only where the bench starts them.
+func (b *bench) benchCostCluster(ctx context.Context) error {
+	if b.o.quick && b.o.only == "" {
+		b.progress("cost-cluster: left out of -quick (-only cost-cluster runs it)")
+		return nil
+	}
+	n, _ := b.costSizes()
+	b.progress("cost-cluster: starting a 3-master Redis Cluster")
+	cl, err := dqtest.StartRedisCluster(3)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	addrs := make([]string, len(cl.Servers))
+	for i, s := range cl.Servers {
+		addrs[i] = s.Addr()
+	}
+
+	b.progress("cost-cluster: %d jobs through one Redis", n)
+	one, err := b.measureCost(ctx, b.conf("cost-one", b.o.workers), []string{b.redis}, n)
+	if err != nil {
+		return err
+	}
+	b.progress("cost-cluster: %d jobs through the cluster", n)
+	c := b.conf("cost-cluster", b.o.workers)
+	c.Redis = redis.RedisConf{Host: cl.Hosts(), Type: redis.ClusterType}
+	cj, err := b.measureCost(ctx, c, addrs, n)
+	if err != nil {
+		return err
+	}
+	b.costRows("cluster_", ", 3-master cluster", cj)
+	diff := commandsDiff(one.redisCalls, cj.redisCalls)
+	cpuRatio := cj.redisCPU / one.redisCPU
+	usecRatio := cj.redisUsec / one.redisUsec
+	b.report.add(row{
+		name: "cluster beside one Redis: commands", unit: "cmds", key: "cost_cluster_commands_max_diff",
+		value: diff, note: fmt.Sprintf("largest per-job difference of one command (one Redis: %.2f per job, %s)",
+			one.redisCommands, breakdown(one.redisCalls)),
+	})
+	b.report.add(row{
+		name: "cluster beside one Redis: CPU", unit: "ratio", key: "cost_cluster_cpu_ratio", value: cpuRatio,
+		note: fmt.Sprintf("Redis CPU per job, cluster (sum of masters) / one Redis (%.1f µs) measured just before; inside commands %.2f",
+			one.redisCPU, usecRatio),
+	})
+	b.report.set("cost_cluster_usec_ratio", round3(usecRatio))
+	return nil
+}

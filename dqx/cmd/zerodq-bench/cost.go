@@ -1,0 +1,375 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zerodq/zerodq/dq"
+)
+
+// The cost scenario measures what one job costs the servers and the
+// processes: it reads Redis's and beanstalkd's own counters before and after
+// n jobs due now are enqueued (no consumer running), and again after one
+// consumer ran them all and deleted every copy. Costs are per job, which the
+// machine's load changes much less than it changes throughput.
+
+// costSizes are the jobs the cost scenario runs, and the jobs whose copies
+// the held-copy measure holds at once.
+func (b *bench) costSizes() (jobs, held int) {
+	switch {
+	case b.o.smoke:
+		return 300, 100
+	case b.o.quick:
+		return 3000, 1000
+	}
+	return 20000, 3000
+}
+
+// setupCommands are Redis commands a client sends when it connects or
+// learns a cluster's layout, not per job: they are left out of the
+// per-job comparison between one Redis and a cluster.
+func setupCommand(name string) bool {
+	for _, p := range []string{"info", "hello", "client", "cluster", "command", "ping", "readonly"} {
+		if name == p || strings.HasPrefix(name, p+"|") {
+			return true
+		}
+	}
+	return false
+}
+
+// jobCost is what one job cost, averaged over the jobs of a measure.
+type jobCost struct {
+	jobs          int
+	redisCalls    map[string]float64 // Redis commands per job, by command
+	redisCommands float64            // their sum, setup commands left out
+	redisCPU      float64            // µs of Redis CPU (used_cpu_sys + user)
+	redisUsec     float64            // µs inside commands (commandstats usec)
+	redisBytes    float64            // bytes in and out of Redis
+	recordBytes   float64            // Redis memory per pending job's record
+	historyBytes  float64            // Redis memory per finished job kept as History
+	nodeCalls     map[string]float64 // beanstalkd requests per job, by command
+	nodeRequests  float64            // their sum
+	nodeCPUPerReq float64            // µs of beanstalkd CPU per request
+	nodeBytes     float64            // bytes in and out of beanstalkd; -1 unmeasured
+	producerCPU   float64            // µs of producer process CPU per job
+	consumerCPU   float64            // µs of consumer process CPU per job
+	drainRate     float64            // jobs/s of the consumer phase
+}
+
+// measureCost runs n jobs through c, reading the counters of the Redis
+// servers at redisAddrs and of the nodes.
+func (b *bench) measureCost(ctx context.Context, c dq.DqConf, redisAddrs []string, n int) (jobCost, error) {
+	jc := jobCost{jobs: n}
+	tube := c.Beanstalks[0].Tube
+	rp, err := newRedisProbe(ctx, redisAddrs)
+	if err != nil {
+		return jc, err
+	}
+	defer rp.close()
+	np, err := newNodeProbe(b.endpoints)
+	if err != nil {
+		return jc, err
+	}
+	defer np.close()
+	local := b.env != nil // nodes this run started: their processes run here, without a binlog
+
+	r0, err := rp.read(ctx)
+	if err != nil {
+		return jc, err
+	}
+	n0, err := np.read(local)
+	if err != nil {
+		return jc, err
+	}
+	cpu0 := processCPU()
+	if _, err := b.produce(ctx, c, n, producers, 0, dueNow); err != nil {
+		return jc, err
+	}
+	cpu1 := processCPU()
+	r1, err := rp.read(ctx)
+	if err != nil {
+		return jc, err
+	}
+
+	tr := newTracker(n, false)
+	start := time.Now()
+	stop, err := b.consume(c, tr, 0)
+	if err != nil {
+		return jc, err
+	}
+	ok := tr.wait(time.Now(), stallLimit)
+	jc.drainRate = tr.rate(start)
+	var werr error
+	if ok {
+		werr = np.awaitEmpty(tube, stallLimit)
+	}
+	stop()
+	cpu2 := processCPU()
+	if !ok {
+		return jc, fmt.Errorf("zerodq completed %d of %d jobs, then none for %v", tr.done.Load(), n, stallLimit)
+	}
+	if werr != nil {
+		return jc, werr
+	}
+	r2, err := rp.read(ctx)
+	if err != nil {
+		return jc, err
+	}
+	n2, err := np.read(local)
+	if err != nil {
+		return jc, err
+	}
+
+	per := func(d float64) float64 { return d / float64(n) }
+	jc.redisCalls = map[string]float64{}
+	var usec int64
+	for name, k := range r2.calls {
+		d := k - r0.calls[name]
+		if d <= 0 || name == "info" {
+			continue
+		}
+		jc.redisCalls[name] = per(float64(d))
+		if !setupCommand(name) {
+			jc.redisCommands += per(float64(d))
+		}
+		usec += r2.usec[name] - r0.usec[name]
+	}
+	jc.redisCPU = per((r2.cpu - r0.cpu) * 1e6)
+	jc.redisUsec = per(float64(usec))
+	jc.redisBytes = per(float64(r2.net - r0.net))
+	jc.recordBytes = per(float64(r1.memory - r0.memory))
+	jc.historyBytes = per(float64(r2.memory - r0.memory))
+	jc.nodeCalls = map[string]float64{}
+	var reqs int64
+	for name, k := range n2.cmds {
+		if d := k - n0.cmds[name]; d > 0 {
+			jc.nodeCalls[name] = per(float64(d))
+			reqs += d
+		}
+	}
+	jc.nodeRequests = per(float64(reqs))
+	if reqs > 0 {
+		jc.nodeCPUPerReq = (n2.cpu - n0.cpu) * 1e6 / float64(reqs)
+	}
+	jc.nodeBytes = -1
+	if n0.io >= 0 && n2.io >= 0 {
+		jc.nodeBytes = per(float64(n2.io - n0.io))
+	}
+	jc.producerCPU = per((cpu1 - cpu0) * 1e6)
+	jc.consumerCPU = per((cpu2 - cpu1) * 1e6)
+	return jc, nil
+}
+
+// heapInUse is the memory of live objects and goroutine stacks, after a
+// collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc + m.StackInuse)
+}
+
+// measureHeld measures a consumer's memory per copy it holds: m jobs all
+// due at one instant about 3 s ahead are enqueued within a second, so that
+// beanstalkd makes every copy ready during the second before the due time,
+// when the consumer reserves and holds them. At the most copies reserved,
+// it compares this process's heap with the heap before. It returns bytes
+// per copy and the copies held.
+func (b *bench) measureHeld(ctx context.Context, c dq.DqConf, m int) (float64, int64, error) {
+	tube := c.Beanstalks[0].Tube
+	np, err := newNodeProbe(b.endpoints)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer np.close()
+	p, err := dq.NewProducer(c)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer p.Close()
+	tr := newTracker(m, false)
+	stop, err := b.consume(c, tr, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	// The consumer's connections and first reserves are not held copies.
+	if !sleepUntil(ctx, time.Now().Add(300*time.Millisecond)) {
+		return 0, 0, ctx.Err()
+	}
+	base := heapInUse()
+
+	// Put within the first 0.95 s, every copy's whole-second delay is 2 s:
+	// each is ready 2.95 s - delay before the due time, at most 0.95 s.
+	due := time.Now().Add(2950 * time.Millisecond)
+	err = runJobs(ctx, m, producers, 0, func(ctx context.Context, seq uint64) error {
+		_, err := p.AtCtx(ctx, makeBody(b.o.body, seq, time.Time{}), due)
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	want := int64(copies * m)
+	var held int64
+	for time.Now().Before(due.Add(-100 * time.Millisecond)) {
+		_, r, err := np.copiesIn(tube)
+		if err != nil {
+			return 0, 0, err
+		}
+		if r >= want {
+			break
+		}
+		if !sleepUntil(ctx, time.Now().Add(10*time.Millisecond)) {
+			return 0, 0, ctx.Err()
+		}
+	}
+	_, before, err := np.copiesIn(tube)
+	if err != nil {
+		return 0, 0, err
+	}
+	heap := heapInUse()
+	_, after, err := np.copiesIn(tube)
+	if err != nil {
+		return 0, 0, err
+	}
+	held = min(before, after)
+
+	if !tr.wait(due, stallLimit) {
+		return 0, 0, fmt.Errorf("zerodq completed %d of %d held jobs, then none for %v", tr.done.Load(), m, stallLimit)
+	}
+	if err := np.awaitEmpty(tube, stallLimit); err != nil {
+		return 0, 0, err
+	}
+	stopped = true
+	stop()
+	if held <= 0 {
+		return 0, 0, fmt.Errorf("no copy held before the due time (the %d jobs took too long to enqueue)", m)
+	}
+	return float64(heap-base) / float64(held), held, nil
+}
+
+func (b *bench) benchCost(ctx context.Context) error {
+	n, m := b.costSizes()
+	b.progress("cost: %d jobs through one Redis", n)
+	jc, err := b.measureCost(ctx, b.conf("cost", b.o.workers), []string{b.redis}, n)
+	if err != nil {
+		return err
+	}
+	b.progress("cost: a consumer holding the copies of %d jobs", m)
+	perCopy, held, err := b.measureHeld(ctx, b.conf("cost-held", b.o.workers), m)
+	if err != nil {
+		return err
+	}
+	b.costRows("", "", jc)
+	b.report.add(row{
+		name: "consumer memory per held copy", unit: "B", key: "cost_consumer_held_copy_bytes",
+		value: perCopy,
+		note:  fmt.Sprintf("heap+stacks with %s copies reserved ahead of their due time, over the heap before", thousands(held)),
+	})
+	b.report.set("cost_consumer_held_copies", held)
+	return nil
+}
+
+// costRows reports a measure's figures; prefix and label tell the cluster's
+// apart.
+func (b *bench) costRows(prefix, label string, jc jobCost) {
+	key := func(s string) string { return "cost_" + prefix + s }
+	jobs := fmt.Sprintf("%s jobs", thousands(int64(jc.jobs)))
+	b.report.add(row{
+		name: "Redis commands per job" + label, unit: "cmds", key: key("redis_commands_per_job"),
+		value: jc.redisCommands, note: breakdown(jc.redisCalls),
+	})
+	b.report.add(row{
+		name: "Redis CPU per job" + label, unit: "µs", key: key("redis_cpu_us_per_job"), value: jc.redisCPU,
+		note: fmt.Sprintf("used_cpu_sys+user over %s; inside commands (commandstats) %.1f µs", jobs, jc.redisUsec),
+	})
+	b.report.set(key("redis_usec_per_job"), round3(jc.redisUsec))
+	b.report.add(row{
+		name: "Redis bytes on the wire per job" + label, unit: "B", key: key("redis_bytes_per_job"),
+		value: jc.redisBytes, note: "total_net_input_bytes + total_net_output_bytes",
+	})
+	b.report.add(row{
+		name: "Redis memory per pending record" + label, unit: "B", key: key("redis_record_bytes"),
+		value: jc.recordBytes, note: "used_memory with the jobs enqueued and not run, over the jobs",
+	})
+	b.report.add(row{
+		name: "Redis memory per finished job" + label, unit: "B", key: key("redis_history_bytes"),
+		value: jc.historyBytes, note: "used_memory after every copy was deleted: the History summaries",
+	})
+	for name, v := range jc.redisCalls {
+		b.report.set(key("redis_cmd_"+strings.ReplaceAll(name, "|", "_")+"_per_job"), round3(v))
+	}
+	b.report.set(key("consumer_jobs_per_s"), round3(jc.drainRate))
+	if prefix != "" {
+		return // the nodes and processes do the same work as with one Redis
+	}
+	b.report.add(row{
+		name: "beanstalkd requests per job", unit: "reqs", key: key("beanstalkd_requests_per_job"),
+		value: jc.nodeRequests, note: breakdown(jc.nodeCalls) + "; summed over the nodes",
+	})
+	b.report.add(row{
+		name: "beanstalkd CPU per request", unit: "µs", key: key("beanstalkd_cpu_us_per_request"),
+		value: jc.nodeCPUPerReq, note: "rusage-utime+stime over the requests, summed over the nodes",
+	})
+	if jc.nodeBytes >= 0 {
+		b.report.add(row{
+			name: "beanstalkd bytes on the wire per job", unit: "B", key: key("beanstalkd_bytes_per_job"),
+			value: jc.nodeBytes, note: "the nodes' rchar+wchar (/proc/<pid>/io), no binlog",
+		})
+	}
+	b.report.add(row{
+		name: "producer CPU per job", unit: "µs", key: key("producer_cpu_us_per_job"),
+		value: jc.producerCPU, note: fmt.Sprintf("this process, %d goroutines enqueueing %s", producers, jobs),
+	})
+	b.report.add(row{
+		name: "consumer CPU per job", unit: "µs", key: key("consumer_cpu_us_per_job"),
+		value: jc.consumerCPU, note: fmt.Sprintf("this process, one consumer running %s at %s jobs/s",
+			jobs, thousands(int64(jc.drainRate))),
+	})
+}
+
+// breakdown lists per-job counts by command, largest first.
+func breakdown(calls map[string]float64) string {
+	names := slices.Collect(maps.Keys(calls))
+	slices.SortFunc(names, func(a, b string) int {
+		if calls[a] != calls[b] {
+			if calls[a] > calls[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	var s []string
+	for _, n := range names {
+		if v := calls[n]; v >= 0.005 {
+			s = append(s, fmt.Sprintf("%s %.2f", n, v))
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+// commandsDiff is the largest difference in per-job calls of one command
+// between two measures, setup commands left out.
+func commandsDiff(a, b map[string]float64) float64 {
+	var d float64
+	for _, m := range []map[string]float64{a, b} {
+		for name := range m {
+			if !setupCommand(name) {
+				d = max(d, math.Abs(a[name]-b[name]))
+			}
+		}
+	}
+	return d
+}
