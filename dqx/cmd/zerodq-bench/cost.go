@@ -31,14 +31,27 @@ func (b *bench) costSizes() (jobs, held int) {
 	return 20000, 3000
 }
 
-// setupCommands are Redis commands a client sends when it connects or
-// learns a cluster's layout, not per job: they are left out of the
+// setupCommand says whether a Redis command is one a client sends when it
+// connects, learns a cluster's layout or loads a script on a server, not
+// per job: they are left out of the
 // per-job comparison between one Redis and a cluster.
 func setupCommand(name string) bool {
-	for _, p := range []string{"info", "hello", "client", "cluster", "command", "ping", "readonly"} {
+	for _, p := range []string{"info", "hello", "client", "cluster", "command", "ping", "readonly", "script"} {
 		if name == p || strings.HasPrefix(name, p+"|") {
 			return true
 		}
+	}
+	return false
+}
+
+// scriptCommand says whether a command is one the claim scripts run
+// inside Redis (commandstats counts those beside the EVALSHA that ran them,
+// whose usec include theirs). TIME is counted with them: the scripts read it
+// on every claim, the processes' clocks a few times a second, not per job.
+func scriptCommand(name string) bool {
+	switch name {
+	case "hmget", "hset", "hdel", "hget", "pexpire", "pttl", "exists", "object", "time":
+		return true
 	}
 	return false
 }
@@ -48,10 +61,15 @@ type jobCost struct {
 	jobs          int
 	redisCalls    map[string]float64 // Redis commands per job, by command
 	redisCommands float64            // their sum, setup commands left out
-	redisCPU      float64            // µs of Redis CPU (used_cpu_sys + user)
+	redisSent     float64            // of which sent by the processes (not run by a script)
+	enqueueCalls  map[string]float64 // Redis commands per job of the enqueue alone
+	redisCPU      float64            // µs of Redis CPU (used_cpu_sys + user) beyond its idle rate
+	redisCPUAll   float64            // µs of Redis CPU, idle rate included
+	redisIdle     float64            // Redis CPU seconds per second while idle
 	redisUsec     float64            // µs inside commands (commandstats usec)
 	redisBytes    float64            // bytes in and out of Redis
-	recordBytes   float64            // Redis memory per pending job's record
+	recordBytes   float64            // Redis memory per record, of WithID jobs enqueued and not run
+	withIDCalls   map[string]float64 // Redis commands per WithID enqueue
 	historyBytes  float64            // Redis memory per finished job kept as History
 	nodeCalls     map[string]float64 // beanstalkd requests per job, by command
 	nodeRequests  float64            // their sum
@@ -79,10 +97,27 @@ func (b *bench) measureCost(ctx context.Context, c dq.DqConf, redisAddrs []strin
 	defer np.close()
 	local := b.env != nil // nodes this run started: their processes run here, without a binlog
 
+	// The servers' own background work (Redis's cron, a cluster's gossip)
+	// is not the jobs': its rate is read while nothing else runs, and taken
+	// out of the CPU below.
+	idle := 200 * time.Millisecond
+	if !b.o.smoke {
+		idle = time.Second
+	}
+	ri, err := rp.read(ctx)
+	if err != nil {
+		return jc, err
+	}
+	idleStart := time.Now()
+	if !sleepUntil(ctx, idleStart.Add(idle)) {
+		return jc, ctx.Err()
+	}
 	r0, err := rp.read(ctx)
 	if err != nil {
 		return jc, err
 	}
+	idleRate := (r0.cpu - ri.cpu) / time.Since(idleStart).Seconds()
+	measureStart := time.Now()
 	n0, err := np.read(local)
 	if err != nil {
 		return jc, err
@@ -137,13 +172,25 @@ func (b *bench) measureCost(ctx context.Context, c dq.DqConf, redisAddrs []strin
 		jc.redisCalls[name] = per(float64(d))
 		if !setupCommand(name) {
 			jc.redisCommands += per(float64(d))
+			if !scriptCommand(name) {
+				jc.redisSent += per(float64(d))
+			}
 		}
-		usec += r2.usec[name] - r0.usec[name]
+		if !scriptCommand(name) {
+			usec += r2.usec[name] - r0.usec[name]
+		}
 	}
-	jc.redisCPU = per((r2.cpu - r0.cpu) * 1e6)
+	jc.enqueueCalls = map[string]float64{}
+	for name, k := range r1.calls {
+		if d := k - r0.calls[name]; d > 0 && name != "info" {
+			jc.enqueueCalls[name] = per(float64(d))
+		}
+	}
+	jc.redisCPUAll = per((r2.cpu - r0.cpu) * 1e6)
+	jc.redisIdle = idleRate
+	jc.redisCPU = per((r2.cpu - r0.cpu - idleRate*time.Since(measureStart).Seconds()) * 1e6)
 	jc.redisUsec = per(float64(usec))
 	jc.redisBytes = per(float64(r2.net - r0.net))
-	jc.recordBytes = per(float64(r1.memory - r0.memory))
 	jc.historyBytes = per(float64(r2.memory - r0.memory))
 	jc.nodeCalls = map[string]float64{}
 	var reqs int64
@@ -164,6 +211,62 @@ func (b *bench) measureCost(ctx context.Context, c dq.DqConf, redisAddrs []strin
 	jc.producerCPU = per((cpu1 - cpu0) * 1e6)
 	jc.consumerCPU = per((cpu2 - cpu1) * 1e6)
 	return jc, nil
+}
+
+// measureRecords measures the Redis memory of n records alive: a job
+// enqueued with a generated ID has no record until a consumer claims it, so
+// these are WithID jobs, whose enqueue writes the record. The jobs are run
+// afterwards, so that their copies do not outlive the measure.
+func (b *bench) measureRecords(ctx context.Context, c dq.DqConf, redisAddrs []string, n int, jc *jobCost) error {
+	tube := c.Beanstalks[0].Tube
+	rp, err := newRedisProbe(ctx, redisAddrs)
+	if err != nil {
+		return err
+	}
+	defer rp.close()
+	np, err := newNodeProbe(b.endpoints)
+	if err != nil {
+		return err
+	}
+	defer np.close()
+	p, err := dq.NewProducer(c)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	r0, err := rp.read(ctx)
+	if err != nil {
+		return err
+	}
+	err = runJobs(ctx, n, producers, 0, func(ctx context.Context, seq uint64) error {
+		_, err := p.DelayCtx(ctx, makeBody(b.o.body, seq, time.Time{}), 0, dq.WithID(fmt.Sprintf("%s-%d", tube, seq)))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r1, err := rp.read(ctx)
+	if err != nil {
+		return err
+	}
+	jc.recordBytes = float64(r1.memory-r0.memory) / float64(n)
+	jc.withIDCalls = map[string]float64{}
+	for name, k := range r1.calls {
+		if d := k - r0.calls[name]; d > 0 && name != "info" {
+			jc.withIDCalls[name] = float64(d) / float64(n)
+		}
+	}
+
+	tr := newTracker(n, false)
+	stop, err := b.consume(c, tr, 0)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if !tr.wait(time.Now(), stallLimit) {
+		return fmt.Errorf("zerodq completed %d of %d WithID jobs, then none for %v", tr.done.Load(), n, stallLimit)
+	}
+	return np.awaitEmpty(tube, stallLimit)
 }
 
 // heapInUse is the memory of live objects and goroutine stacks, after a
@@ -266,6 +369,10 @@ func (b *bench) benchCost(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.progress("cost: %d records of WithID jobs", n)
+	if err := b.measureRecords(ctx, b.conf("cost-records", b.o.workers), []string{b.redis}, n, &jc); err != nil {
+		return err
+	}
 	b.progress("cost: a consumer holding the copies of %d jobs", m)
 	perCopy, held, err := b.measureHeld(ctx, b.conf("cost-held", b.o.workers), m)
 	if err != nil {
@@ -288,20 +395,25 @@ func (b *bench) costRows(prefix, label string, jc jobCost) {
 	jobs := fmt.Sprintf("%s jobs", thousands(int64(jc.jobs)))
 	b.report.add(row{
 		name: "Redis commands per job" + label, unit: "cmds", key: key("redis_commands_per_job"),
-		value: jc.redisCommands, note: breakdown(jc.redisCalls),
+		value: jc.redisCommands, note: fmt.Sprintf("%.2f sent, the rest run by scripts: %s; enqueue alone: %s",
+			jc.redisSent, breakdown(jc.redisCalls), breakdown(jc.enqueueCalls)),
 	})
+	b.report.set(key("redis_sent_per_job"), round3(jc.redisSent))
 	b.report.add(row{
 		name: "Redis CPU per job" + label, unit: "µs", key: key("redis_cpu_us_per_job"), value: jc.redisCPU,
-		note: fmt.Sprintf("used_cpu_sys+user over %s; inside commands (commandstats) %.1f µs", jobs, jc.redisUsec),
+		note: fmt.Sprintf("used_cpu_sys+user over %s beyond the idle rate (%.1f%% of a core; %.1f µs with it); in the commands sent (commandstats usec) %.1f µs",
+			jobs, 100*jc.redisIdle, jc.redisCPUAll, jc.redisUsec),
 	})
 	b.report.set(key("redis_usec_per_job"), round3(jc.redisUsec))
+	b.report.set(key("redis_cpu_with_idle_us_per_job"), round3(jc.redisCPUAll))
 	b.report.add(row{
 		name: "Redis bytes on the wire per job" + label, unit: "B", key: key("redis_bytes_per_job"),
 		value: jc.redisBytes, note: "total_net_input_bytes + total_net_output_bytes",
 	})
 	b.report.add(row{
-		name: "Redis memory per pending record" + label, unit: "B", key: key("redis_record_bytes"),
-		value: jc.recordBytes, note: "used_memory with the jobs enqueued and not run, over the jobs",
+		name: "Redis memory per record" + label, unit: "B", key: key("redis_record_bytes"),
+		value: jc.recordBytes, note: fmt.Sprintf("used_memory with %s WithID jobs enqueued, not run; WithID enqueue: %s",
+			jobs, breakdown(jc.withIDCalls)),
 	})
 	b.report.add(row{
 		name: "Redis memory per finished job" + label, unit: "B", key: key("redis_history_bytes"),
@@ -309,6 +421,12 @@ func (b *bench) costRows(prefix, label string, jc jobCost) {
 	})
 	for name, v := range jc.redisCalls {
 		b.report.set(key("redis_cmd_"+strings.ReplaceAll(name, "|", "_")+"_per_job"), round3(v))
+	}
+	for name, v := range jc.withIDCalls {
+		b.report.set(key("withid_redis_cmd_"+strings.ReplaceAll(name, "|", "_")+"_per_job"), round3(v))
+	}
+	for name, v := range jc.enqueueCalls {
+		b.report.set(key("enqueue_redis_cmd_"+strings.ReplaceAll(name, "|", "_")+"_per_job"), round3(v))
 	}
 	b.report.set(key("consumer_jobs_per_s"), round3(jc.drainRate))
 	if prefix != "" {

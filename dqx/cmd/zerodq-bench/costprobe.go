@@ -136,9 +136,9 @@ type nodeCounters struct {
 // nodeProbe reads stats from each node on a connection of its own.
 type nodeProbe struct {
 	conns []*beanstalk.Conn
-	own   atomic.Int64          // bytes of the probe's own traffic
-	cmds  map[string]int64      // the probe's own requests, by command
-	pids  []int                 // the nodes' processes, when they run here
+	own   atomic.Int64           // bytes of the probe's own traffic
+	cmds  map[string]int64       // the probe's own requests, by command
+	pids  []int                  // the nodes' processes, when they run here
 	tubes map[string]*probeTubes // stats-tube readers by tube, per node
 }
 

@@ -25,6 +25,9 @@ const (
 	// pacedSlack is how far behind its schedule the paced producer may end
 	// and still count as having held the rate.
 	pacedSlack = 1.05
+	// pacedSettle lets a step's consumer connect and start reserving
+	// before the producer starts: the figure is of a steady state.
+	pacedSettle = 250 * time.Millisecond
 )
 
 // pacedHold is how long each rate is held: 15 s, shorter in the quick and
@@ -147,6 +150,9 @@ func (b *bench) pacedSearch(ctx context.Context, who string, drain, flat float64
 		k = int(flat / step)
 	}
 	k = max(1, min(k, pacedSteps))
+	if b.o.smoke {
+		k = 1 // the tests check that a held step is found, not how high
+	}
 	var steps []pacedStep
 	var best pacedStep
 	run := func(k int) (bool, error) {
@@ -196,6 +202,10 @@ func (b *bench) pacedZerodq(ctx context.Context, k int, rate float64) (pacedStep
 	if err != nil {
 		return s, err
 	}
+	if !sleepUntil(ctx, time.Now().Add(pacedSettle)) {
+		stop()
+		return s, ctx.Err()
+	}
 	took, perr := b.produce(ctx, b.conf(scenario, b.o.workers), n, pacedProducers, int(math.Ceil(rate)), dueNow)
 	ok := perr == nil && tr.wait(time.Now(), stallLimit)
 	stop()
@@ -218,6 +228,10 @@ func (b *bench) pacedRaw(ctx context.Context, k int, rate float64) (pacedStep, e
 	rc, err := startRawConsumer(b.endpoints, tube, b.o.workers, 0, tr)
 	if err != nil {
 		return s, err
+	}
+	if !sleepUntil(ctx, time.Now().Add(pacedSettle)) {
+		_ = rc.stop()
+		return s, ctx.Err()
 	}
 	took, perr := b.produceRaw(ctx, tube, n, pacedProducers, int(math.Ceil(rate)), dueNow)
 	ok := perr == nil && tr.wait(time.Now(), stallLimit)
