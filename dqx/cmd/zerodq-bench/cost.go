@@ -19,16 +19,23 @@ import (
 // consumer ran them all and deleted every copy. Costs are per job, which the
 // machine's load changes much less than it changes throughput.
 
-// costSizes are the jobs the cost scenario runs, and the jobs whose copies
-// the held-copy measure holds at once.
-func (b *bench) costSizes() (jobs, held int) {
+// costSizes are the jobs the cost scenario runs, the rate at which they
+// come due, and the jobs whose copies the held-copy measure holds at once.
+func (b *bench) costSizes() (jobs, rate, held int) {
 	switch {
 	case b.o.smoke:
-		return 300, 100
+		return 300, 300, 300
 	case b.o.quick:
-		return 3000, 1000
+		return 2000, 500, 1000
 	}
-	return 20000, 3000
+	return 10000, 500, 3000
+}
+
+// costLead is the time between the first enqueue and the first due time:
+// the enqueues, at a pessimistic 2,000 jobs/s, end before the consumer
+// starts, so their cost is measured alone.
+func costLead(n int) time.Duration {
+	return time.Second + time.Duration(n)*time.Second/2000
 }
 
 // setupCommand says whether a Redis command is one a client sends when it
@@ -59,6 +66,7 @@ func scriptCommand(name string) bool {
 // jobCost is what one job cost, averaged over the jobs of a measure.
 type jobCost struct {
 	jobs          int
+	rate          int                // jobs/s coming due
 	redisCalls    map[string]float64 // Redis commands per job, by command
 	redisCommands float64            // their sum, setup commands left out
 	redisSent     float64            // of which sent by the processes (not run by a script)
@@ -77,13 +85,12 @@ type jobCost struct {
 	nodeBytes     float64            // bytes in and out of beanstalkd; -1 unmeasured
 	producerCPU   float64            // µs of producer process CPU per job
 	consumerCPU   float64            // µs of consumer process CPU per job
-	drainRate     float64            // jobs/s of the consumer phase
 }
 
 // measureCost runs n jobs through c, reading the counters of the Redis
 // servers at redisAddrs and of the nodes.
-func (b *bench) measureCost(ctx context.Context, c dq.DqConf, redisAddrs []string, n int) (jobCost, error) {
-	jc := jobCost{jobs: n}
+func (b *bench) measureCost(ctx context.Context, c dq.DqConf, redisAddrs []string, n, rate int) (jobCost, error) {
+	jc := jobCost{jobs: n, rate: rate}
 	tube := c.Beanstalks[0].Tube
 	rp, err := newRedisProbe(ctx, redisAddrs)
 	if err != nil {
@@ -122,8 +129,15 @@ func (b *bench) measureCost(ctx context.Context, c dq.DqConf, redisAddrs []strin
 	if err != nil {
 		return jc, err
 	}
+	// The jobs come due one after the other at rate, the way delayed jobs
+	// do, starting once they are all enqueued: each copy is reserved less
+	// than a second ahead, held and claimed at its due time.
+	first := time.Now().Add(costLead(n))
+	due := func(seq uint64) time.Duration {
+		return time.Until(first.Add(time.Duration(seq) * time.Second / time.Duration(rate)))
+	}
 	cpu0 := processCPU()
-	if _, err := b.produce(ctx, c, n, producers, 0, dueNow); err != nil {
+	if _, err := b.produce(ctx, c, n, producers, 0, due); err != nil {
 		return jc, err
 	}
 	cpu1 := processCPU()
@@ -133,13 +147,11 @@ func (b *bench) measureCost(ctx context.Context, c dq.DqConf, redisAddrs []strin
 	}
 
 	tr := newTracker(n, false)
-	start := time.Now()
 	stop, err := b.consume(c, tr, 0)
 	if err != nil {
 		return jc, err
 	}
-	ok := tr.wait(time.Now(), stallLimit)
-	jc.drainRate = tr.rate(start)
+	ok := tr.wait(first, stallLimit)
 	var werr error
 	if ok {
 		werr = np.awaitEmpty(tube, stallLimit)
@@ -269,9 +281,10 @@ func (b *bench) measureRecords(ctx context.Context, c dq.DqConf, redisAddrs []st
 	return np.awaitEmpty(tube, stallLimit)
 }
 
-// heapInUse is the memory of live objects and goroutine stacks, after a
-// collection.
+// heapInUse is the memory of live objects and goroutine stacks, after two
+// collections (the stacks of goroutines that ended are freed by the first).
 func heapInUse() int64 {
+	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
@@ -363,9 +376,9 @@ func (b *bench) measureHeld(ctx context.Context, c dq.DqConf, m int) (float64, i
 }
 
 func (b *bench) benchCost(ctx context.Context) error {
-	n, m := b.costSizes()
-	b.progress("cost: %d jobs through one Redis", n)
-	jc, err := b.measureCost(ctx, b.conf("cost", b.o.workers), []string{b.redis}, n)
+	n, rate, m := b.costSizes()
+	b.progress("cost: %d jobs due at %d/s through one Redis", n, rate)
+	jc, err := b.measureCost(ctx, b.conf("cost", b.o.workers), []string{b.redis}, n, rate)
 	if err != nil {
 		return err
 	}
@@ -392,7 +405,7 @@ func (b *bench) benchCost(ctx context.Context) error {
 // apart.
 func (b *bench) costRows(prefix, label string, jc jobCost) {
 	key := func(s string) string { return "cost_" + prefix + s }
-	jobs := fmt.Sprintf("%s jobs", thousands(int64(jc.jobs)))
+	jobs := fmt.Sprintf("%s jobs due at %s/s", thousands(int64(jc.jobs)), thousands(int64(jc.rate)))
 	b.report.add(row{
 		name: "Redis commands per job" + label, unit: "cmds", key: key("redis_commands_per_job"),
 		value: jc.redisCommands, note: fmt.Sprintf("%.2f sent, the rest run by scripts: %s; enqueue alone: %s",
@@ -412,8 +425,8 @@ func (b *bench) costRows(prefix, label string, jc jobCost) {
 	})
 	b.report.add(row{
 		name: "Redis memory per record" + label, unit: "B", key: key("redis_record_bytes"),
-		value: jc.recordBytes, note: fmt.Sprintf("used_memory with %s WithID jobs enqueued, not run; WithID enqueue: %s",
-			jobs, breakdown(jc.withIDCalls)),
+		value: jc.recordBytes, note: fmt.Sprintf("used_memory with %s WithID jobs enqueued, not run, over the jobs; WithID enqueue: %s",
+			thousands(int64(jc.jobs)), breakdown(jc.withIDCalls)),
 	})
 	b.report.add(row{
 		name: "Redis memory per finished job" + label, unit: "B", key: key("redis_history_bytes"),
@@ -428,7 +441,6 @@ func (b *bench) costRows(prefix, label string, jc jobCost) {
 	for name, v := range jc.enqueueCalls {
 		b.report.set(key("enqueue_redis_cmd_"+strings.ReplaceAll(name, "|", "_")+"_per_job"), round3(v))
 	}
-	b.report.set(key("consumer_jobs_per_s"), round3(jc.drainRate))
 	if prefix != "" {
 		return // the nodes and processes do the same work as with one Redis
 	}
@@ -452,8 +464,7 @@ func (b *bench) costRows(prefix, label string, jc jobCost) {
 	})
 	b.report.add(row{
 		name: "consumer CPU per job", unit: "µs", key: key("consumer_cpu_us_per_job"),
-		value: jc.consumerCPU, note: fmt.Sprintf("this process, one consumer running %s at %s jobs/s",
-			jobs, thousands(int64(jc.drainRate))),
+		value: jc.consumerCPU, note: fmt.Sprintf("this process, one consumer running %s", jobs),
 	})
 }
 
