@@ -56,7 +56,7 @@ func (b *bench) pacedTries() int {
 
 // pacedStep is the outcome of one rate held for pacedHold.
 type pacedStep struct {
-	rate     float64 // jobs/s asked of the producer
+	rate     float64       // jobs/s asked of the producer
 	achieved float64       // jobs/s it enqueued over the hold
 	behind   time.Duration // how long after the last put's schedule the producer ended
 	slack    time.Duration // how far behind it may end
