@@ -45,13 +45,13 @@ func (b *bench) pacedHold() time.Duration {
 	return 15 * time.Second
 }
 
-// pacedTries bounds the rates tried per system, so a run on a machine busy
-// enough to move the answer a long way still ends.
+// pacedTries bounds the rates tried per system: enough to walk from the
+// start to either end of the range, except in the tests.
 func (b *bench) pacedTries() int {
 	if b.o.smoke {
 		return 2
 	}
-	return 6
+	return pacedSteps
 }
 
 // pacedStep is the outcome of one rate held for pacedHold.
