@@ -376,6 +376,11 @@ func (b *bench) measureHeld(ctx context.Context, c dq.DqConf, m int) (float64, i
 }
 
 func (b *bench) benchCost(ctx context.Context) error {
+	if b.o.quick && b.o.only == "" {
+		// Costs per job want thousands of jobs; -quick is about throughput.
+		b.progress("cost: left out of -quick (-only cost runs it)")
+		return nil
+	}
 	n, rate, m := b.costSizes()
 	b.progress("cost: %d jobs due at %d/s through one Redis", n, rate)
 	jc, err := b.measureCost(ctx, b.conf("cost", b.o.workers), []string{b.redis}, n, rate)
