@@ -94,7 +94,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.redis, "redis", "", "Redis host:port, with -beanstalks")
 	fs.IntVar(&o.body, "body", 64, "job body size in bytes")
 	fs.IntVar(&o.workers, "workers", 64, "consumer Workers for the no-op handler scenarios")
-	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, slow, lateness, backlog, dead-retry)")
+	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, paced, slow, lateness, backlog, dead-retry, cost, cost-cluster)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.BoolVar(&o.smoke, "smoke", false, "")
 	hideFlags(fs, "smoke") // a few hundred jobs per scenario, for the tests
