@@ -40,16 +40,20 @@ func (b *bench) pacedHold() time.Duration {
 	case b.o.smoke:
 		return 300 * time.Millisecond
 	case b.o.quick:
-		return 1500 * time.Millisecond
+		return time.Second
 	}
 	return 15 * time.Second
 }
 
 // pacedTries bounds the rates tried per system: enough to walk from the
-// start to either end of the range, except in the tests.
+// start to either end of the range in the full run, a few in the quick
+// one and the tests.
 func (b *bench) pacedTries() int {
-	if b.o.smoke {
+	switch {
+	case b.o.smoke:
 		return 2
+	case b.o.quick:
+		return 4
 	}
 	return pacedSteps
 }
@@ -150,16 +154,16 @@ func (b *bench) pacedDrainRates(ctx context.Context) (float64, float64, error) {
 }
 
 // pacedSearch finds the highest step of drain/10 jobs/s that try holds. It
-// starts at the last step below the flat-out end-to-end rate (the paced
-// rate can not beat it) or at half the drain rate, then climbs while steps
-// hold or descends until one does. The best step is the zero step when even
-// the first missed.
+// starts at the last step below half the flat-out end-to-end rate (where
+// the paced rate has come out, give or take a step or two) or at half the
+// drain rate, then climbs while steps hold or descends until one does. The
+// best step is the zero step when none held.
 func (b *bench) pacedSearch(ctx context.Context, who string, drain, flat float64,
 	try func(context.Context, int, float64) (pacedStep, error)) (pacedStep, []pacedStep, error) {
 	step := drain / pacedSteps
 	k := pacedSteps / 2
 	if flat > 0 {
-		k = int(flat / step)
+		k = int(flat / 2 / step)
 	}
 	k = max(1, min(k, pacedSteps))
 	if b.o.smoke {
