@@ -15,9 +15,10 @@ import (
 
 // The cost scenario measures what one job costs the servers and the
 // processes: it reads Redis's and beanstalkd's own counters before and after
-// n jobs due now are enqueued (no consumer running), and again after one
-// consumer ran them all and deleted every copy. Costs are per job, which the
-// machine's load changes much less than it changes throughput.
+// n jobs are enqueued (no consumer running yet; they come due later, one
+// after another at a steady rate), and again after one consumer ran them all
+// and deleted every copy. Costs are per job, which the machine's load
+// changes much less than it changes throughput.
 
 // costSizes are the jobs the cost scenario runs, the rate at which they
 // come due, and the jobs whose copies the held-copy measure holds at once.
@@ -87,8 +88,8 @@ type jobCost struct {
 	consumerCPU   float64            // µs of consumer process CPU per job
 }
 
-// measureCost runs n jobs through c, reading the counters of the Redis
-// servers at redisAddrs and of the nodes.
+// measureCost runs n jobs due at rate jobs/s through c, reading the
+// counters of the Redis servers at redisAddrs and of the nodes.
 func (b *bench) measureCost(ctx context.Context, c dq.DqConf, redisAddrs []string, n, rate int) (jobCost, error) {
 	jc := jobCost{jobs: n, rate: rate}
 	tube := c.Beanstalks[0].Tube
