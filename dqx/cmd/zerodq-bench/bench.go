@@ -94,7 +94,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.redis, "redis", "", "Redis host:port, with -beanstalks")
 	fs.IntVar(&o.body, "body", 64, "job body size in bytes")
 	fs.IntVar(&o.workers, "workers", 64, "consumer Workers for the no-op handler scenarios")
-	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, slow, lateness, backlog, dead-retry)")
+	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, paced, slow, lateness, backlog, dead-retry, cost, cost-cluster)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.BoolVar(&o.smoke, "smoke", false, "")
 	hideFlags(fs, "smoke") // a few hundred jobs per scenario, for the tests
@@ -261,10 +261,13 @@ func (b *bench) runAll(ctx context.Context) error {
 		{"produce", b.benchProduce},
 		{"drain", b.benchDrain},
 		{"end-to-end", b.benchE2E},
+		{"paced", b.benchPaced},
 		{"slow", b.benchSlow},
 		{"lateness", b.benchLateness},
 		{"backlog", b.benchBacklog},
 		{"dead-retry", b.benchDeadRetry},
+		{"cost", b.benchCost},
+		{"cost-cluster", b.benchCostCluster},
 	}
 	only, unknown := map[string]bool{}, map[string]bool{}
 	for _, n := range strings.Split(b.o.only, ",") {
