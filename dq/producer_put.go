@@ -344,7 +344,12 @@ func (p *producer) launch(j *putJob, slot, flags uint8) {
 		p.settle(j, putResult{slot: slot, node: k, err: fmt.Errorf("encoding the envelope: %w", err), buf: bp})
 		return
 	}
-	go p.putCopy(j, k, slot, bp, env.Priority)
+	// Not on a goroutine of its own: the request is written here (in one
+	// write with others that pile up meanwhile) and the reply is read by
+	// the node's reader, which calls putDone.
+	p.nodes[k].PutAsync(*bp, env.Priority, j.delay, p.ttr, func(put node.Put, err error) {
+		p.putDone(j, putResult{slot: slot, node: k, put: put, err: err, buf: bp})
+	})
 }
 
 // detach ends the caller's part in the puts: results it did not take are
@@ -577,6 +582,18 @@ func (p *producer) unput(ctx context.Context, j *putJob) error {
 	return p.deleteCopies(ctx, copies)
 }
 
+// putDone counts the outcome of a put launched by launch and settles it. It
+// runs on the node's reader goroutine, which must not block: a failure,
+// which may take Redis calls to handle, is settled on a goroutine of its own.
+func (p *producer) putDone(j *putJob, r putResult) {
+	p.countCopy(r.node, r.err)
+	if r.err != nil {
+		go p.settle(j, r)
+		return
+	}
+	p.settle(j, r)
+}
+
 // putCopy puts one encoded copy and settles its result.
 func (p *producer) putCopy(j *putJob, k int, slot uint8, bp *[]byte, pri uint32) {
 	r := putResult{slot: slot, node: k, buf: bp}
@@ -590,10 +607,15 @@ func (p *producer) putCopy(j *putJob, k int, slot uint8, bp *[]byte, pri uint32)
 	// Not the caller's ctx: a put launched goes out even if the caller
 	// gives up, and is then deleted like the other copies.
 	r.put, r.err = p.nodes[k].Put(context.Background(), *bp, pri, j.delay, p.ttr)
+	p.countCopy(k, r.err)
+}
+
+// countCopy counts the outcome of a put on node k.
+func (p *producer) countCopy(k int, err error) {
 	switch {
-	case r.err == nil:
+	case err == nil:
 		metricCopies.Inc(p.nodes[k].Endpoint(), "ok")
-	case node.IsUncertain(r.err):
+	case node.IsUncertain(err):
 		metricCopies.Inc(p.nodes[k].Endpoint(), "uncertain")
 		metricErrors.Inc(p.nodes[k].Endpoint(), "put")
 	default:
