@@ -23,15 +23,20 @@ import (
 // flushes:
 //
 //   - with several producers, each node is fed by its own goroutines (16 per
-//     node, taking jobs from a counter of their own) sharing 4 connections
-//     per node. On a connection, a put appends its request to a buffer and
-//     whoever finds no write under way sends everything buffered in one
-//     write; a reader goroutine hands each reply to the oldest waiting put.
-//     So no node waits for a slower one, and puts that pile up while a write
-//     is under way share the next one;
+//     node, taking jobs from a counter of their own) sharing one connection
+//     per node (rawFanoutConns; 2 and 4 were no faster here). On a
+//     connection, a put appends its request to a buffer and whoever finds no
+//     write under way sends everything buffered in one write; a reader
+//     goroutine hands each reply to the oldest waiting put. So no node waits
+//     for a slower one, and puts that pile up while a write is under way
+//     share the next one;
 //   - with one producer, that goroutine writes the job's put to every node
 //     (one connection each), then reads the three replies: three puts in
 //     flight per job, no goroutine hand-off.
+
+// rawFanoutConns is how many connections per node the raw produce baseline
+// feeds from several goroutines.
+const rawFanoutConns = 1
 
 // rawPipe is one connection over which puts pipeline.
 type rawPipe struct {
@@ -160,63 +165,83 @@ func rawBodySize(size int) int {
 	return size + envelope.Overhead(&env, nil)
 }
 
-// produceFanout puts n jobs of size bytes (with zerodq's envelope size) on
-// every node, as described above, from goroutines goroutines per node, or
-// from one goroutine in all when goroutines is 1, and returns how long it
-// took for every node to store every job.
-func produceFanout(ctx context.Context, endpoints []string, tube string, n, goroutines, size int) (time.Duration, error) {
-	size = rawBodySize(size)
+// fanout is the raw produce baseline's connections: conns per node, or one
+// per node for a single goroutine, which reads the replies itself.
+type fanout struct {
+	pipes      [][]*rawPipe
+	goroutines int
+	size       int
+	readers    sync.WaitGroup
+}
+
+// newFanout connects to every node for goroutines goroutines putting jobs
+// of size bytes (with zerodq's envelope size).
+func newFanout(endpoints []string, tube string, goroutines, conns, size int) (*fanout, error) {
+	f := &fanout{goroutines: goroutines, size: rawBodySize(size)}
 	if goroutines == 1 {
-		return produceFanoutOne(ctx, endpoints, tube, n, size)
+		conns = 1
 	}
-	var pipes [][]*rawPipe
-	defer func() {
-		for _, ps := range pipes {
-			for _, p := range ps {
-				_ = p.nc.Close()
-			}
-		}
-	}()
 	for _, ep := range endpoints {
 		var ps []*rawPipe
-		for range rawProducerConns {
+		for range conns {
 			p, err := dialRawPipe(ep, tube)
 			if err != nil {
-				return 0, fmt.Errorf("raw producer: %w", err)
+				f.close()
+				return nil, fmt.Errorf("raw producer: %w", err)
 			}
 			ps = append(ps, p)
 		}
-		pipes = append(pipes, ps)
+		f.pipes = append(f.pipes, ps)
 	}
-	var readers sync.WaitGroup
-	for _, ps := range pipes {
-		for _, p := range ps {
-			readers.Add(1)
-			go func() {
-				defer readers.Done()
-				p.readLoop()
-			}()
+	if goroutines > 1 {
+		for _, ps := range f.pipes {
+			for _, p := range ps {
+				f.readers.Add(1)
+				go func() {
+					defer f.readers.Done()
+					p.readLoop()
+				}()
+			}
 		}
 	}
+	return f, nil
+}
 
+// close closes the connections, which ends the readers.
+func (f *fanout) close() {
+	for _, ps := range f.pipes {
+		for _, p := range ps {
+			_ = p.nc.Close()
+		}
+	}
+	f.readers.Wait()
+}
+
+// run puts the jobs from, from+1, ..., from+n-1 on every node and returns
+// how long it took for every node to store every one of them.
+func (f *fanout) run(ctx context.Context, from, n int) (time.Duration, error) {
+	if f.goroutines == 1 {
+		return f.runOne(ctx, from, n)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for _, ps := range pipes {
+	for _, ps := range f.pipes {
 		var next atomic.Int64
-		for g := range goroutines {
+		for g := range f.goroutines {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				p := ps[g%len(ps)]
 				done := make(chan error, 1)
 				for ctx.Err() == nil {
-					seq := next.Add(1) - 1
-					if seq >= int64(n) {
+					i := next.Add(1) - 1
+					if i >= int64(n) {
 						return
 					}
-					p.put(makeBody(size, uint64(seq), start), 0, done)
+					seq := uint64(from) + uint64(i)
+					p.put(makeBody(f.size, seq, start), 0, done)
 					if err := <-done; err != nil {
 						cancel(fmt.Errorf("job %d: %w", seq, err))
 						return
@@ -226,45 +251,26 @@ func produceFanout(ctx context.Context, endpoints []string, tube string, n, goro
 		}
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	for _, ps := range pipes {
-		for _, p := range ps {
-			_ = p.nc.Close()
-		}
-	}
-	readers.Wait()
-	return elapsed, context.Cause(ctx)
+	return time.Since(start), context.Cause(ctx)
 }
 
-// produceFanoutOne is produceFanout from one goroutine.
-func produceFanoutOne(ctx context.Context, endpoints []string, tube string, n, size int) (time.Duration, error) {
-	var pipes []*rawPipe
-	defer func() {
-		for _, p := range pipes {
-			_ = p.nc.Close()
-		}
-	}()
-	for _, ep := range endpoints {
-		p, err := dialRawPipe(ep, tube)
-		if err != nil {
-			return 0, fmt.Errorf("raw producer: %w", err)
-		}
-		pipes = append(pipes, p)
-	}
+// runOne is run from one goroutine: each job's put is written to every
+// node, then the replies are read.
+func (f *fanout) runOne(ctx context.Context, from, n int) (time.Duration, error) {
 	var req []byte
 	start := time.Now()
-	for seq := range n {
+	for seq := from; seq < from+n; seq++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		req = appendPut(req[:0], makeBody(size, uint64(seq), start), 0)
-		for _, p := range pipes {
-			if _, err := p.nc.Write(req); err != nil {
+		req = appendPut(req[:0], makeBody(f.size, uint64(seq), start), 0)
+		for _, ps := range f.pipes {
+			if _, err := ps[0].nc.Write(req); err != nil {
 				return 0, fmt.Errorf("raw producer: job %d: %w", seq, err)
 			}
 		}
-		for _, p := range pipes {
-			if err := readPutReply(p.rd); err != nil {
+		for _, ps := range f.pipes {
+			if err := readPutReply(ps[0].rd); err != nil {
 				return 0, fmt.Errorf("raw producer: job %d: %w", seq, err)
 			}
 		}
