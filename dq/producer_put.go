@@ -38,16 +38,17 @@ type putJob struct {
 	taken   int // results the caller took from results
 
 	mu       sync.Mutex
-	next     int   // the next index of order to put on
-	flags    uint8 // the flags of spill copies: FlagUnc once an uncertain put was noted
-	launched int   // puts launched
-	settled  int   // puts that gave their result
-	detached bool  // write returned: puts settle on their own
-	held     bool  // the caller still uses the job
-	armed    bool  // counted in the producer's background work until finished
-	undo     bool  // the enqueue was undone: every copy written is deleted
-	undone   int   // written[:undone] are deleted or being deleted
-	recorded int   // written[:recorded] are in the producer's recent puts
+	next     int    // the next index of order to put on
+	flags    uint8  // the flags of spill copies: FlagUnc once an uncertain put was noted
+	launched int    // puts launched
+	answered uint64 // bit k: a put on node k settled
+	settled  int    // puts that gave their result
+	detached bool   // write returned: puts settle on their own
+	held     bool   // the caller still uses the job
+	armed    bool   // counted in the producer's background work until finished
+	undo     bool   // the enqueue was undone: every copy written is deleted
+	undone   int    // written[:undone] are deleted or being deleted
+	recorded int    // written[:recorded] are in the producer's recent puts
 	written  []writtenCopy
 	failed   []NodeError
 }
@@ -261,21 +262,44 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	j.delay = p.delayOf(j.env.DueMs)
 	j.armed = true
 	p.bg.add()
+	var replies [maxFirstRound]node.Reply
 	for i := range n {
-		p.launch(j, uint8(i), 0)
+		r := p.launch(j, uint8(i), 0)
+		if i < len(replies) {
+			replies[i] = r
+		} else {
+			r.Await()
+		}
 	}
+	// While the nodes' connections are quiet (one goroutine enqueueing),
+	// the replies are read here as they come, which spares the runtime
+	// waking a reader goroutine that would then wake this one; the nodes'
+	// reader goroutines read the rest (awaitAll).
+	first := replies[:min(n, len(replies))]
+	awaited := false
 
 	var noteErr error
 	for len(j.written) < p.conf.MinWrites && j.taken < j.launched {
 		var r putResult
 		select {
 		case r = <-j.results:
-		case <-ctx.Done():
-			p.detach(j)
-			if p.quorum(j) {
-				return j.env.ID, nil
+		default:
+			if !awaited && p.readInline(j, first) {
+				continue
 			}
-			return p.missed(ctx, j, wid, noteErr, context.Cause(ctx))
+			if !awaited {
+				awaited = true
+				awaitAll(first)
+			}
+			select {
+			case r = <-j.results:
+			case <-ctx.Done():
+				p.detach(j)
+				if p.quorum(j) {
+					return j.env.ID, nil
+				}
+				return p.missed(ctx, j, wid, noteErr, context.Cause(ctx))
+			}
 		}
 		j.taken++
 		bufFree(r.buf)
@@ -302,14 +326,54 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 			j.flags |= envelope.FlagUnc
 			j.mu.Unlock()
 		}
-		p.launch(j, r.slot, j.flags)
+		p.launch(j, r.slot, j.flags).Await()
 	}
 
+	if !awaited {
+		// On quiet connections the other replies come within moments:
+		// reading them here costs less than waking reader goroutines.
+		for p.readInline(j, first) {
+		}
+		awaitAll(first)
+	}
 	p.detach(j)
 	if p.quorum(j) {
 		return j.env.ID, nil
 	}
 	return p.missed(ctx, j, wid, noteErr, nil)
+}
+
+// maxFirstRound is how many puts of a job's first round an enqueue may read
+// the replies of itself; Replicas is rarely more.
+const maxFirstRound = 8
+
+// awaitAll hands replies still due to the nodes' reader goroutines.
+func awaitAll(replies []node.Reply) {
+	for _, r := range replies {
+		r.Await()
+	}
+}
+
+// inlineRead is how long an enqueue waits for a reply on a quiet connection
+// itself before it leaves the reading to the node's reader goroutine:
+// replies of a node that answers come well within it, and a node that froze
+// costs one enqueue this much once, since the reader goroutine then holds
+// the connection.
+const inlineRead = 2 * time.Millisecond
+
+// readInline reads replies on the connection of the first put of the first
+// round whose reply is still due, waiting up to inlineRead; it reports
+// whether it read any.
+func (p *producer) readInline(j *putJob, first []node.Reply) bool {
+	j.mu.Lock()
+	answered := j.answered
+	j.mu.Unlock()
+	for i, r := range first {
+		if k := j.order[i]; k < 64 && answered&(1<<k) == 0 {
+			return r.Read(inlineRead)
+		}
+	}
+	return false
 }
 
 // quorum reports whether a detached job has MinWrites copies, and then
@@ -325,10 +389,11 @@ func (p *producer) quorum(j *putJob) bool {
 	return true
 }
 
-// launch encodes the copy of slot with flags and puts it on the next node of
-// the order, on a goroutine of its own. Only the caller of write launches:
-// it alone may read j.env.Body, which is the user's.
-func (p *producer) launch(j *putJob, slot, flags uint8) {
+// launch encodes the copy of slot with flags and sends its put to the next
+// node of the order. The caller must await the reply it returns. Only the
+// caller of write launches: it alone may read j.env.Body, which is the
+// user's.
+func (p *producer) launch(j *putJob, slot, flags uint8) node.Reply {
 	env := j.env
 	env.Slot = slot
 	env.Flags = flags
@@ -342,12 +407,12 @@ func (p *producer) launch(j *putJob, slot, flags uint8) {
 	j.mu.Unlock()
 	if err != nil {
 		p.settle(j, putResult{slot: slot, node: k, err: fmt.Errorf("encoding the envelope: %w", err), buf: bp})
-		return
+		return node.Reply{}
 	}
 	// Not on a goroutine of its own: the request is written here (in one
-	// write with others that pile up meanwhile) and the reply is read by
-	// the node's reader, which calls putDone.
-	p.nodes[k].PutAsync(*bp, env.Priority, j.delay, p.ttr, func(put node.Put, err error) {
+	// write with others that pile up meanwhile), and whoever reads the
+	// reply calls putDone.
+	return p.nodes[k].PutAsync(*bp, env.Priority, j.delay, p.ttr, func(put node.Put, err error) {
 		p.putDone(j, putResult{slot: slot, node: k, put: put, err: err, buf: bp})
 	})
 }
@@ -376,6 +441,9 @@ func (p *producer) detach(j *putJob) {
 func (p *producer) settle(j *putJob, r putResult) {
 	j.mu.Lock()
 	j.settled++
+	if r.node < 64 {
+		j.answered |= 1 << r.node
+	}
 	if !j.detached {
 		// Sent under mu, so that detach sees every result sent before it;
 		// results has room for a put on every node.
@@ -583,8 +651,9 @@ func (p *producer) unput(ctx context.Context, j *putJob) error {
 }
 
 // putDone counts the outcome of a put launched by launch and settles it. It
-// runs on the node's reader goroutine, which must not block: a failure,
-// which may take Redis calls to handle, is settled on a goroutine of its own.
+// runs where the reply is read, perhaps for another caller or on a reader
+// goroutine, and must not block: a failure, which may take Redis calls to
+// handle, is settled on a goroutine of its own.
 func (p *producer) putDone(j *putJob, r putResult) {
 	p.countCopy(r.node, r.err)
 	if r.err != nil {
@@ -675,7 +744,7 @@ func (p *producer) getJob() *putJob {
 func (p *producer) releaseJob(j *putJob) {
 	j.env = envelope.Envelope{}
 	j.spillBy = time.Time{}
-	j.taken, j.next, j.flags, j.launched, j.settled = 0, 0, 0, 0, 0
+	j.taken, j.next, j.flags, j.launched, j.settled, j.answered = 0, 0, 0, 0, 0, 0
 	j.detached, j.held, j.armed, j.undo = false, false, false, false
 	j.undone, j.recorded = 0, 0
 	clear(j.written)

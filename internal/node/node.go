@@ -123,29 +123,33 @@ func (n *Node) Put(ctx context.Context, body []byte, pri uint32, delay, ttr time
 	}
 	ch := make(chan outcome, 1)
 	p.put(body, pri, delay, ttr, func(put Put, err error) { ch <- outcome{put, err} })
+	p.await()
 	o := <-ch
 	return o.put, o.err
 }
 
-// PutAsync is Put without a context that returns at once and calls done
-// with the outcome, exactly once: on the goroutine reading the node's
-// replies (done must not block), or on the caller's before PutAsync returns
-// when nothing could be sent. body must not change until done is called.
-// Concurrent puts share write syscalls: the point of PutAsync is that the
-// caller, while its put is in flight, can put on other nodes.
-func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done func(Put, error)) {
+// PutAsync is Put without a context that sends the put and returns: done
+// gets the outcome, exactly once, when the reply is read, or before
+// PutAsync returns when nothing could be sent. body must not change until
+// done is called, and done must not block: it may run on a goroutine that
+// reads replies of other callers too. Concurrent puts share write syscalls.
+//
+// The caller must hand the Reply to Reply.Await before it waits for done
+// (Reply.Poll first reads what already came): a caller putting on several
+// nodes sends every put, then polls each, then awaits each.
+func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done func(Put, error)) Reply {
 	if err := n.ready(context.Background()); err != nil {
 		done(Put{}, n.fail("put", err))
-		return
+		return Reply{}
 	}
 	if delay < 0 || ttr < 0 {
 		done(Put{}, n.fail("put", errNegative))
-		return
+		return Reply{}
 	}
 	p, s := n.livePipe()
 	if p != nil {
 		p.put(body, pri, delay, ttr, done)
-		return
+		return Reply{p}
 	}
 	// A dial can take DialTimeout: not on the caller's time.
 	go func() {
@@ -155,7 +159,37 @@ func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done 
 			return
 		}
 		p.put(body, pri, delay, ttr, done)
+		p.await()
 	}()
+	return Reply{}
+}
+
+// Reply is the reply of a put PutAsync sent, still to be read.
+type Reply struct{ p *pipe }
+
+// Poll reads the replies that already came on the put's connection, without
+// waiting, and calls their done functions, unless another caller or a
+// reader goroutine is reading them.
+func (r Reply) Poll() {
+	if r.p != nil {
+		r.p.poll()
+	}
+}
+
+// Read reads replies on the put's connection here, waiting up to d for some
+// to come, unless someone else is reading them; it reports whether it read
+// any. A caller that would otherwise wait for a reader goroutine to wake it
+// spares the runtime two goroutine switches per reply.
+func (r Reply) Read(d time.Duration) bool {
+	return r.p != nil && r.p.readFor(d)
+}
+
+// Await makes sure the replies still awaited on the put's connection are
+// read, by a goroutine of the Node if nobody else is reading them.
+func (r Reply) Await() {
+	if r.p != nil {
+		r.p.await()
+	}
 }
 
 // Delete deletes a job on the connection that put it. If that connection is
@@ -172,6 +206,7 @@ func (n *Node) Delete(ctx context.Context, p Put) error {
 	}
 	ch := make(chan error, 1)
 	c.del(p.ID, func(_ Put, err error) { ch <- err })
+	c.await()
 	return <-ch
 }
 

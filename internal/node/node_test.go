@@ -461,8 +461,9 @@ func TestPutsMadeWhileAWriteIsUnderWayShareTheNextWrite(t *testing.T) {
 	const puts = 20
 	results := make(chan error, puts)
 	ids := make(chan uint64, puts)
+	var r Reply
 	for i := range puts {
-		n.PutAsync([]byte(fmt.Sprintf("job %d", i)), 0, 0, time.Minute, func(put Put, err error) {
+		r = n.PutAsync([]byte(fmt.Sprintf("job %d", i)), 0, 0, time.Minute, func(put Put, err error) {
 			ids <- put.ID
 			results <- err
 		})
@@ -471,6 +472,7 @@ func TestPutsMadeWhileAWriteIsUnderWayShareTheNextWrite(t *testing.T) {
 	p.mu.Lock()
 	p.writing = false
 	p.writeLocked()
+	r.Await()
 
 	last := first.ID
 	for range puts {

@@ -1,16 +1,17 @@
 package node
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/beanstalkd/go-beanstalk"
@@ -23,18 +24,34 @@ import (
 //
 // A request is appended to buf, and the caller that finds no write under way
 // sends everything buffered in one write, again and again while more piled up
-// meanwhile: requests made while a write is under way share the next one. One
-// reader goroutine per pipe reads the replies, in order, and hands each to
-// the oldest request still waiting. Every write, and every read while a reply
-// is awaited, is bounded by IOTimeout. The first failure is final: the
-// connection is closed and every request still waiting fails, uncertain if
-// any of it was written, definite if none was.
+// meanwhile: requests made while a write is under way share the next one.
+//
+// Replies are read, in order, by whoever holds the reader role, and each is
+// handed to the oldest request still waiting. A caller that sent requests to
+// several nodes reads what already came on each (poll, which never waits),
+// may wait a little for a reply on one of them (readFor), and hands the rest
+// to the pipe's reader goroutine (await), which reads while replies are
+// awaited, then waits to be kicked again: a producer putting one job on
+// three nodes mostly reads its replies itself, and no goroutine has to wake
+// for them.
+//
+// Every write, and every read of the reader goroutine, is bounded by
+// IOTimeout. The first failure is final: the connection is closed and every
+// request still waiting fails, uncertain if any of it was written, definite
+// if none was.
 type pipe struct {
 	node   *Node
 	nc     net.Conn
-	rd     *bufio.Reader
+	rc     syscall.RawConn
 	io     time.Duration
 	failed atomic.Bool
+
+	// Held by the reader role.
+	rbuf    []byte
+	rs, re  int // rbuf[rs:re] is read and not handled yet
+	readNow func(fd uintptr) bool
+	rn      int
+	rerr    error
 
 	mu      sync.Mutex
 	buf     []byte // requests not handed to a write yet
@@ -43,6 +60,11 @@ type pipe struct {
 	waiting ring // requests awaiting their reply, oldest first
 	batch   int  // of them, those of the write under way, just before the unsent ones
 	unsent  int  // of them, the last ones: still in buf
+	reading bool // the reader role is held
+
+	kick     chan struct{} // await wakes the reader goroutine
+	quit     chan struct{} // closed when the pipe fails or closes
+	quitOnce sync.Once
 
 	writes atomic.Int64 // write syscalls, for tests
 }
@@ -58,11 +80,15 @@ type op uint8
 const (
 	opPut op = iota
 	opDelete
+	opUse
 )
 
 func (o op) String() string {
-	if o == opPut {
+	switch o {
+	case opPut:
 		return "put"
+	case opUse:
+		return "use"
 	}
 	return "delete"
 }
@@ -75,45 +101,33 @@ func (n *Node) dialPipe() (*pipe, error) {
 		n.hold.start(n.o.Backoff)
 		return nil, err
 	}
-	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout}
-	p.rd = bufio.NewReaderSize(pipeReader{p}, 16<<10)
-	if err := p.use(n.tube); err != nil {
+	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096)}
+	p.readNow = p.rawRead
+	p.kick, p.quit = make(chan struct{}, 1), make(chan struct{})
+	if tc, ok := nc.(*net.TCPConn); ok {
+		p.rc, err = tc.SyscallConn()
+	}
+	if err != nil {
 		_ = nc.Close()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			n.hold.start(n.o.Backoff)
-		}
 		return nil, err
 	}
+	// Sent with the first request, as go-beanstalk does: its reply comes
+	// first and is checked like any other.
+	p.buf = append(p.buf, "use "+n.tube+"\r\n"...)
+	p.waiting.push(waiter{op: opUse, done: func(Put, error) {}})
+	p.unsent = 1
 	return p, nil
-}
-
-// use sends `use tube` and reads its reply, before the reader starts.
-func (p *pipe) use(tube string) error {
-	deadline := time.Now().Add(p.io)
-	if err := p.nc.SetDeadline(deadline); err != nil {
-		return err
-	}
-	if _, err := p.nc.Write([]byte("use " + tube + "\r\n")); err != nil {
-		return err
-	}
-	p.waiting.push(waiter{}) // so that pipeReader keeps the deadline
-	line, err := p.rd.ReadSlice('\n')
-	p.waiting.pop()
-	if err != nil {
-		return err
-	}
-	if string(line) != "USING "+tube+"\r\n" {
-		return fmt.Errorf("use %s: unexpected reply %q", tube, bytes.TrimSpace(line))
-	}
-	return p.nc.SetWriteDeadline(time.Time{})
 }
 
 func (p *pipe) gone() bool { return p.failed.Load() }
 
-// close closes the connection; the reader then fails what still waits.
+// close closes the connection; whoever reads then fails what still waits.
 func (p *pipe) close() {
+	p.mu.Lock()
 	p.failed.Store(true)
+	p.mu.Unlock()
 	_ = p.nc.Close()
+	p.quitOnce.Do(func() { close(p.quit) })
 }
 
 // put sends a put of body and calls done with its outcome, once; done runs
@@ -159,10 +173,6 @@ func (p *pipe) del(id uint64, done func(Put, error)) {
 func (p *pipe) sendLocked(w waiter) {
 	p.waiting.push(w)
 	p.unsent++
-	if p.waiting.n == 1 {
-		// The reader may be waiting without a deadline.
-		_ = p.nc.SetReadDeadline(time.Now().Add(p.io))
-	}
 	p.writeLocked()
 }
 
@@ -209,6 +219,7 @@ func (p *pipe) writeLocked() {
 func (p *pipe) failLocked() []failedWaiter {
 	p.failed.Store(true)
 	_ = p.nc.Close()
+	p.quitOnce.Do(func() { close(p.quit) })
 	out := make([]failedWaiter, 0, p.waiting.n)
 	sent := p.waiting.n - p.unsent
 	for i := 0; p.waiting.n > 0; i++ {
@@ -235,34 +246,240 @@ func (p *pipe) notify(failed []failedWaiter, cause error) {
 	}
 }
 
-// readLoop reads the replies until the connection fails or closes.
-func (p *pipe) readLoop() {
+// poll reads the replies that already came, without waiting, unless
+// someone else holds the reader role. Its caller must call await before it
+// waits for a reply.
+func (p *pipe) poll() {
+	p.mu.Lock()
+	if p.reading || p.waiting.n == 0 || p.failed.Load() {
+		p.mu.Unlock()
+		return
+	}
+	p.reading = true
+	p.mu.Unlock()
+	err := p.fillNow()
+	if err == nil {
+		err = p.handle()
+	}
+	p.mu.Lock()
+	p.reading = false
+	if err != nil {
+		p.failRead(err) // releases mu
+		return
+	}
+	p.mu.Unlock()
+}
+
+// quietPipe is the most replies a connection may await for readFor to read
+// there: on a busy connection the reader goroutine serves many callers per
+// wake-up, and a caller reading in its place would hold up the others.
+const quietPipe = 2
+
+// readFor reads replies, waiting up to d (at most IOTimeout) for some to
+// come, unless someone else holds the reader role, none is awaited or the
+// pipe is busy. It reports whether it read any, or failed the pipe. A caller
+// whose reply comes soon reads it here, instead of having a goroutine woken
+// to read it and then wake the caller.
+func (p *pipe) readFor(d time.Duration) bool {
+	p.mu.Lock()
+	if p.reading || p.waiting.n == 0 || p.waiting.n > quietPipe || p.failed.Load() {
+		p.mu.Unlock()
+		return false
+	}
+	p.reading = true
+	p.mu.Unlock()
+	err := p.room()
+	budget := min(d, p.io)
+	if err == nil {
+		err = p.nc.SetReadDeadline(time.Now().Add(budget))
+	}
+	if err == nil {
+		var n int
+		n, err = p.nc.Read(p.rbuf[p.re:])
+		p.re += n
+		if n == 0 && budget < p.io && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Nothing came in time: not a failure, the reader
+			// goroutine's deadline decides.
+			p.mu.Lock()
+			p.reading = false
+			p.mu.Unlock()
+			return false
+		}
+		if err != nil {
+			err = &ioError{err: err}
+		}
+	}
+	if err == nil {
+		err = p.handle()
+	}
+	p.mu.Lock()
+	p.reading = false
+	if err != nil {
+		p.failRead(err) // releases mu
+		return true
+	}
+	p.mu.Unlock()
+	return true
+}
+
+// await makes sure the replies still awaited are read: unless someone holds
+// the reader role, a reader goroutine takes it until none is awaited.
+func (p *pipe) await() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reading || p.waiting.n == 0 || p.failed.Load() {
+		return
+	}
+	p.reading = true
+	select {
+	case p.kick <- struct{}{}:
+	default: // cannot happen: the reader gave up the role before it waits
+	}
+}
+
+// reader is the pipe's reader goroutine: kicked by await, it reads replies
+// while some are awaited. It ends when the pipe fails or closes.
+func (p *pipe) reader() {
+	defer p.node.readers.Done()
 	for {
-		line, err := p.rd.ReadSlice('\n')
+		select {
+		case <-p.kick:
+			p.readAwaited()
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// readAwaited reads replies while some are awaited, then gives up the role.
+func (p *pipe) readAwaited() {
+	for {
+		err := p.handle()
+		if err == nil {
+			p.mu.Lock()
+			if p.waiting.n == 0 || p.failed.Load() {
+				p.reading = false
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+			err = p.fill()
+		}
 		if err != nil {
 			p.mu.Lock()
-			failed := p.failLocked()
-			p.mu.Unlock()
-			p.notify(failed, &ioError{err: err})
+			p.reading = false
+			p.failRead(err) // releases mu
 			return
+		}
+	}
+}
+
+// failRead fails the pipe after a read error or a reply that shows the
+// stream cannot be trusted. It is called with mu held and releases it.
+func (p *pipe) failRead(err error) {
+	failed := p.failLocked()
+	p.mu.Unlock()
+	p.notify(failed, err)
+}
+
+// handle hands every whole reply read so far to its request.
+func (p *pipe) handle() error {
+	for {
+		line := p.line()
+		if line == nil {
+			return nil
 		}
 		p.mu.Lock()
 		if p.waiting.n == 0 {
-			failed := p.failLocked()
 			p.mu.Unlock()
-			p.notify(failed, fmt.Errorf("reply %q to no request", bytes.TrimSpace(line)))
-			return
+			return fmt.Errorf("reply %q to no request", bytes.TrimSpace(line))
 		}
 		w := p.waiting.pop()
 		p.mu.Unlock()
 		if !p.reply(w, line) {
-			p.mu.Lock()
-			failed := p.failLocked()
-			p.mu.Unlock()
-			p.notify(failed, errOutOfStep)
-			return
+			return errOutOfStep
 		}
 	}
+}
+
+// line takes the next whole line read, or nil. It stays valid until the
+// next fill.
+func (p *pipe) line() []byte {
+	i := bytes.IndexByte(p.rbuf[p.rs:p.re], '\n')
+	if i < 0 {
+		return nil
+	}
+	line := p.rbuf[p.rs : p.rs+i+1]
+	p.rs += i + 1
+	return line
+}
+
+// room makes room in rbuf for more bytes after a partial line.
+func (p *pipe) room() error {
+	if p.rs == p.re {
+		p.rs, p.re = 0, 0
+	}
+	if p.re == len(p.rbuf) {
+		if p.rs == 0 {
+			return errLongReply
+		}
+		p.re = copy(p.rbuf, p.rbuf[p.rs:p.re])
+		p.rs = 0
+	}
+	return nil
+}
+
+var errLongReply = errors.New("reply line too long")
+
+// fill waits for more bytes, up to IOTimeout.
+func (p *pipe) fill() error {
+	if err := p.room(); err != nil {
+		return err
+	}
+	if err := p.nc.SetReadDeadline(time.Now().Add(p.io)); err != nil {
+		return &ioError{err: err}
+	}
+	n, err := p.nc.Read(p.rbuf[p.re:])
+	p.re += n
+	if err != nil {
+		return &ioError{err: err}
+	}
+	return nil
+}
+
+// fillNow reads the bytes that already came, if any, without waiting.
+func (p *pipe) fillNow() error {
+	if err := p.room(); err != nil {
+		return err
+	}
+	err := p.rc.Read(p.readNow)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The deadline of an earlier read passed since; this one does
+		// not wait.
+		if err = p.nc.SetReadDeadline(time.Time{}); err == nil {
+			err = p.rc.Read(p.readNow)
+		}
+	}
+	n, rerr := p.rn, p.rerr
+	switch {
+	case err != nil:
+		return &ioError{err: err}
+	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+		return nil
+	case rerr != nil:
+		return &ioError{err: rerr}
+	case n == 0:
+		return &ioError{err: io.EOF}
+	}
+	p.re += n
+	return nil
+}
+
+// rawRead is fillNow's single read attempt, made once, so that fillNow
+// allocates nothing.
+func (p *pipe) rawRead(fd uintptr) bool {
+	p.rn, p.rerr = syscall.Read(int(fd), p.rbuf[p.re:])
+	return true // one attempt: never wait here
 }
 
 // errOutOfStep fails the requests behind one whose reply showed the stream
@@ -297,12 +514,15 @@ func parseReply(o op, line []byte) (id uint64, buried bool, err error) {
 		}
 	case o == opDelete && string(word) == "DELETED" && len(arg) == 0:
 		return 0, false, nil
+	case o == opUse && string(word) == "USING":
+		return 0, false, nil
 	}
 	return 0, false, replyError(string(word))
 }
 
 // buried deletes a job that an out-of-memory node stored buried instead of
-// queueing it, on the same connection, then fails its put definitely.
+// queueing it, on the same connection, then fails its put definitely. It
+// runs in the reader role, which reads the delete's reply too.
 func (p *pipe) buried(id uint64, done func(Put, error)) {
 	p.del(id, func(_ Put, err error) {
 		cause := fmt.Errorf("out of memory: job %d stored buried, deleted: %w", id, beanstalk.ErrOOM)
@@ -340,25 +560,6 @@ func replyError(word string) error {
 		return beanstalk.ErrInternal
 	}
 	return fmt.Errorf("unexpected reply %q", word)
-}
-
-// pipeReader is what the reader's bufio.Reader reads from: it bounds every
-// read while a reply is awaited, and lets an idle connection wait.
-type pipeReader struct{ p *pipe }
-
-func (r pipeReader) Read(b []byte) (int, error) {
-	p := r.p
-	p.mu.Lock()
-	var deadline time.Time
-	if p.waiting.n > 0 {
-		deadline = time.Now().Add(p.io)
-	}
-	err := p.nc.SetReadDeadline(deadline)
-	p.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	return p.nc.Read(b)
 }
 
 // ring is a FIFO of waiters.
@@ -427,10 +628,7 @@ func (n *Node) pipeOf(s *pipeSlot) (*pipe, error) {
 		return nil, ErrClosed
 	}
 	n.readers.Add(1)
-	go func() {
-		defer n.readers.Done()
-		p.readLoop()
-	}()
+	go p.reader()
 	s.cur.Store(p)
 	return p, nil
 }
