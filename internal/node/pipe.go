@@ -53,6 +53,12 @@ type pipe struct {
 	rn      int
 	rerr    error
 
+	// Held by the writer.
+	writeNow func(fd uintptr) bool
+	wbuf     []byte
+	wn       int
+	werr     error
+
 	mu      sync.Mutex
 	buf     []byte // requests not handed to a write yet
 	spare   []byte // the other buffer, while buf is being written
@@ -102,7 +108,7 @@ func (n *Node) dialPipe() (*pipe, error) {
 		return nil, err
 	}
 	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096)}
-	p.readNow = p.rawRead
+	p.readNow, p.writeNow = p.rawRead, p.rawWrite
 	p.kick, p.quit = make(chan struct{}, 1), make(chan struct{})
 	if tc, ok := nc.(*net.TCPConn); ok {
 		p.rc, err = tc.SyscallConn()
@@ -189,12 +195,7 @@ func (p *pipe) writeLocked() {
 		p.buf, p.spare = p.spare[:0], nil
 		p.batch, p.unsent = p.unsent, 0
 		p.mu.Unlock()
-		err := p.nc.SetWriteDeadline(time.Now().Add(p.io))
-		n := 0
-		if err == nil {
-			p.writes.Add(1)
-			n, err = p.nc.Write(out)
-		}
+		n, err := p.send(out)
 		p.mu.Lock()
 		p.spare = out[:0]
 		if err != nil {
@@ -212,6 +213,39 @@ func (p *pipe) writeLocked() {
 	}
 	p.writing = false
 	p.mu.Unlock()
+}
+
+// send writes out: first in one attempt that never waits, which a socket
+// with room takes whole, sparing a deadline's timer; what is left, under a
+// deadline of IOTimeout. It returns how much of out was written.
+func (p *pipe) send(out []byte) (int, error) {
+	p.writes.Add(1)
+	p.wbuf = out
+	err := p.rc.Write(p.writeNow)
+	n, werr := max(p.wn, 0), p.werr
+	p.wbuf = nil
+	switch {
+	case err == nil && werr == nil && n == len(out):
+		return n, nil
+	case err == nil && (werr == nil || werr == syscall.EAGAIN || werr == syscall.EINTR):
+		// The socket is full: wait for room, within the deadline.
+	case err == nil:
+		return n, werr
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		return n, err
+	}
+	if err := p.nc.SetWriteDeadline(time.Now().Add(p.io)); err != nil {
+		return n, err
+	}
+	m, err := p.nc.Write(out[n:])
+	return n + m, err
+}
+
+// rawWrite is send's single write attempt, made once, so that send
+// allocates nothing.
+func (p *pipe) rawWrite(fd uintptr) bool {
+	p.wn, p.werr = syscall.Write(int(fd), p.wbuf)
+	return true // one attempt: never wait here
 }
 
 // failLocked closes the connection and takes every waiting request out,
@@ -288,12 +322,18 @@ func (p *pipe) readFor(d time.Duration) bool {
 	}
 	p.reading = true
 	p.mu.Unlock()
+	// What already came needs no deadline's timer.
 	err := p.room()
-	budget := min(d, p.io)
+	before := p.re
 	if err == nil {
+		err = p.fillNow()
+	}
+	waited := err == nil && p.re == before
+	budget := min(d, p.io)
+	if waited {
 		err = p.nc.SetReadDeadline(time.Now().Add(budget))
 	}
-	if err == nil {
+	if waited && err == nil {
 		var n int
 		n, err = p.nc.Read(p.rbuf[p.re:])
 		p.re += n
