@@ -134,9 +134,8 @@ func (n *Node) Put(ctx context.Context, body []byte, pri uint32, delay, ttr time
 // done is called, and done must not block: it may run on a goroutine that
 // reads replies of other callers too. Concurrent puts share write syscalls.
 //
-// The caller must hand the Reply to Reply.Await before it waits for done
-// (Reply.Poll first reads what already came): a caller putting on several
-// nodes sends every put, then polls each, then awaits each.
+// The caller must hand the Reply to Reply.Await before it waits for done;
+// Reply.Read first lets it read replies itself.
 func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done func(Put, error)) Reply {
 	if err := n.ready(context.Background()); err != nil {
 		done(Put{}, n.fail("put", err))
@@ -166,15 +165,6 @@ func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done 
 
 // Reply is the reply of a put PutAsync sent, still to be read.
 type Reply struct{ p *pipe }
-
-// Poll reads the replies that already came on the put's connection, without
-// waiting, and calls their done functions, unless another caller or a
-// reader goroutine is reading them.
-func (r Reply) Poll() {
-	if r.p != nil {
-		r.p.poll()
-	}
-}
 
 // Read reads replies on the put's connection here, waiting up to d for some
 // to come, unless someone else is reading them; it reports whether it read

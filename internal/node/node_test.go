@@ -486,3 +486,51 @@ func TestPutsMadeWhileAWriteIsUnderWayShareTheNextWrite(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, fmt.Sprintf("job %d", puts-1), string(body))
 }
+
+func TestTheCallerOfAPutOnAQuietConnectionReadsItsReply(t *testing.T) {
+	t.Parallel()
+	s := dqtest.Shared(t).Nodes[1]
+	n := New(s.Addr(), dqtest.Name(t), Options{Conns: 1})
+	defer n.Close()
+	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
+	require.NoError(t, err)
+
+	var got Put
+	var gotErr error
+	called := false
+	r := n.PutAsync([]byte("mine"), 0, 0, time.Minute, func(p Put, err error) {
+		got, gotErr, called = p, err, true // no lock: on the caller's goroutine
+	})
+	for !called && r.Read(time.Second) {
+	}
+	require.True(t, called, "the reply was read by the caller")
+	require.NoError(t, gotErr)
+	body, err := n.Peek(context.Background(), got.ID)
+	require.NoError(t, err)
+	require.Equal(t, "mine", string(body))
+	r.Await() // nothing left to read: a no-op
+}
+
+func TestACallerGivingUpOnAPausedNodesReplyLeavesItToTheReader(t *testing.T) {
+	t.Parallel()
+	s := dqtest.NewBeanstalkd(t)
+	n := New(s.Addr(), dqtest.Name(t), Options{Conns: 1, IOTimeout: 5 * time.Second})
+	defer n.Close()
+	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, s.Pause())
+
+	done := make(chan error, 1)
+	r := n.PutAsync([]byte("late"), 0, 0, time.Minute, func(_ Put, err error) { done <- err })
+	start := time.Now()
+	require.False(t, r.Read(50*time.Millisecond), "nothing came in time")
+	require.Less(t, time.Since(start), time.Second)
+	r.Await()
+	require.NoError(t, s.Resume())
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the put went through once the node woke")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no outcome for the put")
+	}
+}

@@ -18,9 +18,10 @@ import (
 )
 
 // pipe is one connection a Node puts and deletes on, speaking beanstalkd's
-// protocol itself. Through go-beanstalk every request went out in a write
-// of its own, formatted with fmt, and its caller waited for its turn to read:
-// on a producer the write syscalls alone were nearly half of the CPU.
+// protocol itself. Through go-beanstalk every request was formatted with fmt
+// and its reply parsed with fmt.Sscanf, each went out in a flush of its own,
+// and its caller then waited for its turn to read, woken by the one before:
+// a producer spent most of its CPU there and in switching goroutines.
 //
 // A request is appended to buf, and the caller that finds no write under way
 // sends everything buffered in one write, again and again while more piled up
@@ -28,12 +29,12 @@ import (
 //
 // Replies are read, in order, by whoever holds the reader role, and each is
 // handed to the oldest request still waiting. A caller that sent requests to
-// several nodes reads what already came on each (poll, which never waits),
-// may wait a little for a reply on one of them (readFor), and hands the rest
-// to the pipe's reader goroutine (await), which reads while replies are
-// awaited, then waits to be kicked again: a producer putting one job on
-// three nodes mostly reads its replies itself, and no goroutine has to wake
-// for them.
+// a quiet connection may read the replies itself, waiting a little for them
+// (readFor); then it hands what is still due to the pipe's reader goroutine
+// (await), which reads while replies are awaited, then waits to be kicked
+// again. A producer enqueueing from one goroutine so reads its replies
+// itself, and no goroutine has to wake for them; on busy connections the
+// reader goroutine serves many callers per wake-up.
 //
 // Every write, and every read of the reader goroutine, is bounded by
 // IOTimeout. The first failure is final: the connection is closed and every
@@ -278,30 +279,6 @@ func (p *pipe) notify(failed []failedWaiter, cause error) {
 	for _, f := range failed {
 		f.w.done(Put{}, &opError{op: f.w.op.String(), endpoint: p.node.endpoint, uncertain: f.sent, err: v.err})
 	}
-}
-
-// poll reads the replies that already came, without waiting, unless
-// someone else holds the reader role. Its caller must call await before it
-// waits for a reply.
-func (p *pipe) poll() {
-	p.mu.Lock()
-	if p.reading || p.waiting.n == 0 || p.failed.Load() {
-		p.mu.Unlock()
-		return
-	}
-	p.reading = true
-	p.mu.Unlock()
-	err := p.fillNow()
-	if err == nil {
-		err = p.handle()
-	}
-	p.mu.Lock()
-	p.reading = false
-	if err != nil {
-		p.failRead(err) // releases mu
-		return
-	}
-	p.mu.Unlock()
 }
 
 // quietPipe is the most replies a connection may await for readFor to read
