@@ -492,18 +492,35 @@ func TestTheCallerOfAPutOnAQuietConnectionReadsItsReply(t *testing.T) {
 	s := dqtest.Shared(t).Nodes[1]
 	n := New(s.Addr(), dqtest.Name(t), Options{Conns: 1})
 	defer n.Close()
-	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
+	first, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
 	require.NoError(t, err)
+	p := first.pipe
+	dqtest.Eventually(t, 5*time.Second, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return !p.reading
+	}, "the reader goroutine that read the first reply lets go")
 
 	var got Put
 	var gotErr error
-	called := false
+	var caller atomic.Bool
+	mine := make(chan struct{})
 	r := n.PutAsync([]byte("mine"), 0, 0, time.Minute, func(p Put, err error) {
-		got, gotErr, called = p, err, true // no lock: on the caller's goroutine
+		got, gotErr = p, err
+		close(mine)
 	})
-	for !called && r.Read(time.Second) {
+	for r.Read(time.Second) {
+		select {
+		case <-mine:
+			caller.Store(true)
+		default:
+			continue
+		}
+		break
 	}
-	require.True(t, called, "the reply was read by the caller")
+	r.Await()
+	<-mine
+	require.True(t, caller.Load(), "the reply was read by the caller")
 	require.NoError(t, gotErr)
 	body, err := n.Peek(context.Background(), got.ID)
 	require.NoError(t, err)
