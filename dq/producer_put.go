@@ -38,19 +38,20 @@ type putJob struct {
 	taken   int // results the caller took from results
 
 	mu       sync.Mutex
-	next     int    // the next index of order to put on
-	flags    uint8  // the flags of spill copies: FlagUnc once an uncertain put was noted
-	launched int    // puts launched
-	answered uint64 // bit k: a put on node k settled
-	settled  int    // puts that gave their result
-	detached bool   // write returned: puts settle on their own
-	held     bool   // the caller still uses the job
-	armed    bool   // counted in the producer's background work until finished
-	undo     bool   // the enqueue was undone: every copy written is deleted
-	undone   int    // written[:undone] are deleted or being deleted
-	recorded int    // written[:recorded] are in the producer's recent puts
+	next     int   // the next index of order to put on
+	flags    uint8 // the flags of spill copies: FlagUnc once an uncertain put was noted
+	launched int   // puts launched
+	settled  int   // puts that gave their result
+	detached bool  // write returned: puts settle on their own
+	held     bool  // the caller still uses the job
+	armed    bool  // counted in the producer's background work until finished
+	undo     bool  // the enqueue was undone: every copy written is deleted
+	undone   int   // written[:undone] are deleted or being deleted
+	recorded int   // written[:recorded] are in the producer's recent puts
 	written  []writtenCopy
 	failed   []NodeError
+
+	answered uint64 // under mu; bit k: a put on node k settled
 }
 
 // putResult is the outcome of one put of a copy, with the encoded copy.
