@@ -50,8 +50,6 @@ type putJob struct {
 	recorded int   // written[:recorded] are in the producer's recent puts
 	written  []writtenCopy
 	failed   []NodeError
-
-	answered uint64 // under mu; bit k: a put on node k settled
 }
 
 // putResult is the outcome of one put of a copy, with the encoded copy.
@@ -272,35 +270,23 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 			r.Await()
 		}
 	}
-	// While the nodes' connections are quiet (one goroutine enqueueing),
-	// the replies are read here as they come, which spares the runtime
-	// waking a reader goroutine that would then wake this one; the nodes'
-	// reader goroutines read the rest (awaitAll).
-	first := replies[:min(n, len(replies))]
-	awaited := false
+	// The nodes' reader goroutines are kicked once every put is out, so
+	// that they do not take the CPU from the writes.
+	for _, r := range replies[:min(n, len(replies))] {
+		r.Await()
+	}
 
 	var noteErr error
 	for len(j.written) < p.conf.MinWrites && j.taken < j.launched {
 		var r putResult
 		select {
 		case r = <-j.results:
-		default:
-			if !awaited && p.readInline(j, first) {
-				continue
+		case <-ctx.Done():
+			p.detach(j)
+			if p.quorum(j) {
+				return j.env.ID, nil
 			}
-			if !awaited {
-				awaited = true
-				awaitAll(first)
-			}
-			select {
-			case r = <-j.results:
-			case <-ctx.Done():
-				p.detach(j)
-				if p.quorum(j) {
-					return j.env.ID, nil
-				}
-				return p.missed(ctx, j, wid, noteErr, context.Cause(ctx))
-			}
+			return p.missed(ctx, j, wid, noteErr, context.Cause(ctx))
 		}
 		j.taken++
 		bufFree(r.buf)
@@ -330,13 +316,6 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 		p.launch(j, r.slot, j.flags).Await()
 	}
 
-	if !awaited {
-		// On quiet connections the other replies come within moments:
-		// reading them here costs less than waking reader goroutines.
-		for p.readInline(j, first) {
-		}
-		awaitAll(first)
-	}
 	p.detach(j)
 	if p.quorum(j) {
 		return j.env.ID, nil
@@ -344,38 +323,9 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	return p.missed(ctx, j, wid, noteErr, nil)
 }
 
-// maxFirstRound is how many puts of a job's first round an enqueue may read
-// the replies of itself; Replicas is rarely more.
+// maxFirstRound is how many puts of a job's first round are awaited together
+// after they all went out; Replicas is rarely more.
 const maxFirstRound = 8
-
-// awaitAll hands replies still due to the nodes' reader goroutines.
-func awaitAll(replies []node.Reply) {
-	for _, r := range replies {
-		r.Await()
-	}
-}
-
-// inlineRead is how long an enqueue waits for a reply on a quiet connection
-// itself before it leaves the reading to the node's reader goroutine:
-// replies of a node that answers come well within it, and a node that froze
-// costs one enqueue this much once, since the reader goroutine then holds
-// the connection.
-const inlineRead = 2 * time.Millisecond
-
-// readInline reads replies on the connection of the first put of the first
-// round whose reply is still due, waiting up to inlineRead; it reports
-// whether it read any.
-func (p *producer) readInline(j *putJob, first []node.Reply) bool {
-	j.mu.Lock()
-	answered := j.answered
-	j.mu.Unlock()
-	for i, r := range first {
-		if k := j.order[i]; k < 64 && answered&(1<<k) == 0 {
-			return r.Read(inlineRead)
-		}
-	}
-	return false
-}
 
 // quorum reports whether a detached job has MinWrites copies, and then
 // records them for a revoke.
@@ -442,9 +392,6 @@ func (p *producer) detach(j *putJob) {
 func (p *producer) settle(j *putJob, r putResult) {
 	j.mu.Lock()
 	j.settled++
-	if r.node < 64 {
-		j.answered |= 1 << r.node
-	}
 	if !j.detached {
 		// Sent under mu, so that detach sees every result sent before it;
 		// results has room for a put on every node.
@@ -652,8 +599,8 @@ func (p *producer) unput(ctx context.Context, j *putJob) error {
 }
 
 // putDone counts the outcome of a put launched by launch and settles it. It
-// runs where the reply is read, perhaps for another caller or on a reader
-// goroutine, and must not block: a failure, which may take Redis calls to
+// runs on the node's reader goroutine, which reads the replies of other
+// callers too, and must not block: a failure, which may take Redis calls to
 // handle, is settled on a goroutine of its own.
 func (p *producer) putDone(j *putJob, r putResult) {
 	p.countCopy(r.node, r.err)
@@ -745,7 +692,7 @@ func (p *producer) getJob() *putJob {
 func (p *producer) releaseJob(j *putJob) {
 	j.env = envelope.Envelope{}
 	j.spillBy = time.Time{}
-	j.taken, j.next, j.flags, j.launched, j.settled, j.answered = 0, 0, 0, 0, 0, 0
+	j.taken, j.next, j.flags, j.launched, j.settled = 0, 0, 0, 0, 0
 	j.detached, j.held, j.armed, j.undo = false, false, false, false
 	j.undone, j.recorded = 0, 0
 	clear(j.written)

@@ -134,8 +134,9 @@ func (n *Node) Put(ctx context.Context, body []byte, pri uint32, delay, ttr time
 // done is called, and done must not block: it may run on a goroutine that
 // reads replies of other callers too. Concurrent puts share write syscalls.
 //
-// The caller must hand the Reply to Reply.Await before it waits for done;
-// Reply.Read first lets it read replies itself.
+// The caller must hand the Reply to Reply.Await before it waits for done: a
+// caller putting on several nodes sends every put first, then awaits them,
+// so that the reader goroutines are kicked once the requests are out.
 func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done func(Put, error)) Reply {
 	if err := n.ready(context.Background()); err != nil {
 		done(Put{}, n.fail("put", err))
@@ -165,14 +166,6 @@ func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done 
 
 // Reply is the reply of a put PutAsync sent, still to be read.
 type Reply struct{ p *pipe }
-
-// Read reads replies on the put's connection here, waiting up to d for some
-// to come, unless someone else is reading them; it reports whether it read
-// any. A caller that would otherwise wait for a reader goroutine to wake it
-// spares the runtime two goroutine switches per reply.
-func (r Reply) Read(d time.Duration) bool {
-	return r.p != nil && r.p.readFor(d)
-}
 
 // Await makes sure the replies still awaited on the put's connection are
 // read, by a goroutine of the Node if nobody else is reading them.

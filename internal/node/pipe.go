@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -27,16 +26,13 @@ import (
 // sends everything buffered in one write, again and again while more piled up
 // meanwhile: requests made while a write is under way share the next one.
 //
-// Replies are read, in order, by whoever holds the reader role, and each is
-// handed to the oldest request still waiting. A caller that sent requests to
-// a quiet connection may read the replies itself, waiting a little for them
-// (readFor); then it hands what is still due to the pipe's reader goroutine
-// (await), which reads while replies are awaited, then waits to be kicked
-// again. A producer enqueueing from one goroutine so reads its replies
-// itself, and no goroutine has to wake for them; on busy connections the
-// reader goroutine serves many callers per wake-up.
+// Replies are read, in order, by the pipe's reader goroutine, and each is
+// handed to the oldest request still waiting. A caller that sent requests
+// kicks the reader (await) unless it is reading already; it reads while
+// replies are awaited, then waits to be kicked again, so that an idle
+// connection costs no read and a busy one one wake-up for many replies.
 //
-// Every write, and every read of the reader goroutine, is bounded by
+// Every write, and every read while replies are awaited, is bounded by
 // IOTimeout. The first failure is final: the connection is closed and every
 // request still waiting fails, uncertain if any of it was written, definite
 // if none was.
@@ -47,12 +43,9 @@ type pipe struct {
 	io     time.Duration
 	failed atomic.Bool
 
-	// Held by the reader role.
-	rbuf    []byte
-	rs, re  int // rbuf[rs:re] is read and not handled yet
-	readNow func(fd uintptr) bool
-	rn      int
-	rerr    error
+	// Held by the reader goroutine.
+	rbuf   []byte
+	rs, re int // rbuf[rs:re] is read and not handled yet
 
 	// Held by the writer.
 	writeNow func(fd uintptr) bool
@@ -67,7 +60,7 @@ type pipe struct {
 	waiting ring // requests awaiting their reply, oldest first
 	batch   int  // of them, those of the write under way, just before the unsent ones
 	unsent  int  // of them, the last ones: still in buf
-	reading bool // the reader role is held
+	reading bool // the reader goroutine is kicked, or reading
 
 	kick     chan struct{} // await wakes the reader goroutine
 	quit     chan struct{} // closed when the pipe fails or closes
@@ -109,7 +102,7 @@ func (n *Node) dialPipe() (*pipe, error) {
 		return nil, err
 	}
 	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096)}
-	p.readNow, p.writeNow = p.rawRead, p.rawWrite
+	p.writeNow = p.rawWrite
 	p.kick, p.quit = make(chan struct{}, 1), make(chan struct{})
 	if tc, ok := nc.(*net.TCPConn); ok {
 		p.rc, err = tc.SyscallConn()
@@ -281,66 +274,8 @@ func (p *pipe) notify(failed []failedWaiter, cause error) {
 	}
 }
 
-// quietPipe is the most replies a connection may await for readFor to read
-// there: on a busy connection the reader goroutine serves many callers per
-// wake-up, and a caller reading in its place would hold up the others.
-const quietPipe = 2
-
-// readFor reads replies, waiting up to d (at most IOTimeout) for some to
-// come, unless someone else holds the reader role, none is awaited or the
-// pipe is busy. It reports whether it read any, or failed the pipe. A caller
-// whose reply comes soon reads it here, instead of having a goroutine woken
-// to read it and then wake the caller.
-func (p *pipe) readFor(d time.Duration) bool {
-	p.mu.Lock()
-	if p.reading || p.waiting.n == 0 || p.waiting.n > quietPipe || p.failed.Load() {
-		p.mu.Unlock()
-		return false
-	}
-	p.reading = true
-	p.mu.Unlock()
-	// What already came needs no deadline's timer.
-	err := p.room()
-	before := p.re
-	if err == nil {
-		err = p.fillNow()
-	}
-	waited := err == nil && p.re == before
-	budget := min(d, p.io)
-	if waited {
-		err = p.nc.SetReadDeadline(time.Now().Add(budget))
-	}
-	if waited && err == nil {
-		var n int
-		n, err = p.nc.Read(p.rbuf[p.re:])
-		p.re += n
-		if n == 0 && budget < p.io && errors.Is(err, os.ErrDeadlineExceeded) {
-			// Nothing came in time: not a failure, the reader
-			// goroutine's deadline decides.
-			p.mu.Lock()
-			p.reading = false
-			p.mu.Unlock()
-			return false
-		}
-		if err != nil {
-			err = &ioError{err: err}
-		}
-	}
-	if err == nil {
-		err = p.handle()
-	}
-	p.mu.Lock()
-	p.reading = false
-	if err != nil {
-		p.failRead(err) // releases mu
-		return true
-	}
-	p.mu.Unlock()
-	return true
-}
-
-// await makes sure the replies still awaited are read: unless someone holds
-// the reader role, a reader goroutine takes it until none is awaited.
+// await makes sure the replies still awaited are read: it kicks the reader
+// goroutine unless it is reading.
 func (p *pipe) await() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -368,7 +303,8 @@ func (p *pipe) reader() {
 	}
 }
 
-// readAwaited reads replies while some are awaited, then gives up the role.
+// readAwaited reads replies while some are awaited, then waits to be kicked
+// again.
 func (p *pipe) readAwaited() {
 	for {
 		err := p.handle()
@@ -464,41 +400,6 @@ func (p *pipe) fill() error {
 	return nil
 }
 
-// fillNow reads the bytes that already came, if any, without waiting.
-func (p *pipe) fillNow() error {
-	if err := p.room(); err != nil {
-		return err
-	}
-	err := p.rc.Read(p.readNow)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// The deadline of an earlier read passed since; this one does
-		// not wait.
-		if err = p.nc.SetReadDeadline(time.Time{}); err == nil {
-			err = p.rc.Read(p.readNow)
-		}
-	}
-	n, rerr := p.rn, p.rerr
-	switch {
-	case err != nil:
-		return &ioError{err: err}
-	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
-		return nil
-	case rerr != nil:
-		return &ioError{err: rerr}
-	case n == 0:
-		return &ioError{err: io.EOF}
-	}
-	p.re += n
-	return nil
-}
-
-// rawRead is fillNow's single read attempt, made once, so that fillNow
-// allocates nothing.
-func (p *pipe) rawRead(fd uintptr) bool {
-	p.rn, p.rerr = syscall.Read(int(fd), p.rbuf[p.re:])
-	return true // one attempt: never wait here
-}
-
 // errOutOfStep fails the requests behind one whose reply showed the stream
 // cannot be trusted.
 var errOutOfStep = errors.New("connection closed: an earlier reply was malformed or refused the framing")
@@ -539,7 +440,7 @@ func parseReply(o op, line []byte) (id uint64, buried bool, err error) {
 
 // buried deletes a job that an out-of-memory node stored buried instead of
 // queueing it, on the same connection, then fails its put definitely. It
-// runs in the reader role, which reads the delete's reply too.
+// runs on the reader goroutine, which reads the delete's reply too.
 func (p *pipe) buried(id uint64, done func(Put, error)) {
 	p.del(id, func(_ Put, err error) {
 		cause := fmt.Errorf("out of memory: job %d stored buried, deleted: %w", id, beanstalk.ErrOOM)
