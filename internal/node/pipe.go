@@ -285,7 +285,7 @@ func (p *pipe) await() {
 	p.reading = true
 	select {
 	case p.kick <- struct{}{}:
-	default: // cannot happen: the reader gave up the role before it waits
+	default: // cannot happen: reading was false, so the reader waits for a kick
 	}
 }
 
