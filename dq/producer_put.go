@@ -262,8 +262,19 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	j.delay = p.delayOf(j.env.DueMs)
 	j.armed = true
 	p.bg.add()
+	var replies [maxFirstRound]node.Reply
 	for i := range n {
-		p.launch(j, uint8(i), 0)
+		r := p.launch(j, uint8(i), 0)
+		if i < len(replies) {
+			replies[i] = r
+		} else {
+			r.Await()
+		}
+	}
+	// The nodes' reader goroutines are kicked once every put is out, so
+	// that they do not take the CPU from the writes.
+	for _, r := range replies[:min(n, len(replies))] {
+		r.Await()
 	}
 
 	var noteErr error
@@ -303,7 +314,7 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 			j.flags |= envelope.FlagUnc
 			j.mu.Unlock()
 		}
-		p.launch(j, r.slot, j.flags)
+		p.launch(j, r.slot, j.flags).Await()
 	}
 
 	p.detach(j)
@@ -312,6 +323,10 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	}
 	return p.missed(ctx, j, wid, noteErr, nil)
 }
+
+// maxFirstRound is how many puts of a job's first round are awaited together
+// after they all went out; Replicas is rarely more.
+const maxFirstRound = 8
 
 // quorum reports whether a detached job has MinWrites copies, and then
 // records them for a revoke.
@@ -326,10 +341,11 @@ func (p *producer) quorum(j *putJob) bool {
 	return true
 }
 
-// launch encodes the copy of slot with flags and puts it on the next node of
-// the order, on a goroutine of its own. Only the caller of write launches:
-// it alone may read j.env.Body, which is the user's.
-func (p *producer) launch(j *putJob, slot, flags uint8) {
+// launch encodes the copy of slot with flags and sends its put to the next
+// node of the order. The caller must await the reply it returns. Only the
+// caller of write launches: it alone may read j.env.Body, which is the
+// user's.
+func (p *producer) launch(j *putJob, slot, flags uint8) node.Reply {
 	env := j.env
 	env.Slot = slot
 	env.Flags = flags
@@ -343,9 +359,14 @@ func (p *producer) launch(j *putJob, slot, flags uint8) {
 	j.mu.Unlock()
 	if err != nil {
 		p.settle(j, putResult{slot: slot, node: k, err: fmt.Errorf("encoding the envelope: %w", err), buf: bp})
-		return
+		return node.Reply{}
 	}
-	go p.putCopy(j, k, slot, bp, env.Priority)
+	// Not on a goroutine of its own: the request is written here (in one
+	// write with others that pile up meanwhile), and whoever reads the
+	// reply calls putDone.
+	return p.nodes[k].PutAsync(*bp, env.Priority, j.delay, p.ttr, func(put node.Put, err error) {
+		p.putDone(j, putResult{slot: slot, node: k, put: put, err: err, buf: bp})
+	})
 }
 
 // detach ends the caller's part in the puts: results it did not take are
@@ -579,6 +600,19 @@ func (p *producer) unput(ctx context.Context, j *putJob) error {
 	return p.deleteCopies(ctx, copies)
 }
 
+// putDone counts the outcome of a put launched by launch and settles it. It
+// runs on the node's reader goroutine, which reads the replies of other
+// callers too, and must not block: a failure, which may take Redis calls to
+// handle, is settled on a goroutine of its own.
+func (p *producer) putDone(j *putJob, r putResult) {
+	p.countCopy(r.node, r.err)
+	if r.err != nil {
+		go p.settle(j, r)
+		return
+	}
+	p.settle(j, r)
+}
+
 // putCopy puts one encoded copy and settles its result.
 func (p *producer) putCopy(j *putJob, k int, slot uint8, bp *[]byte, pri uint32) {
 	r := putResult{slot: slot, node: k, buf: bp}
@@ -592,10 +626,15 @@ func (p *producer) putCopy(j *putJob, k int, slot uint8, bp *[]byte, pri uint32)
 	// Not the caller's ctx: a put launched goes out even if the caller
 	// gives up, and is then deleted like the other copies.
 	r.put, r.err = p.nodes[k].Put(context.Background(), *bp, pri, j.delay, p.ttr)
+	p.countCopy(k, r.err)
+}
+
+// countCopy counts the outcome of a put on node k.
+func (p *producer) countCopy(k int, err error) {
 	switch {
-	case r.err == nil:
+	case err == nil:
 		metricCopies.Inc(p.nodes[k].Endpoint(), "ok")
-	case node.IsUncertain(r.err):
+	case node.IsUncertain(err):
 		metricCopies.Inc(p.nodes[k].Endpoint(), "uncertain")
 		metricErrors.Inc(p.nodes[k].Endpoint(), "put")
 	default:

@@ -554,7 +554,13 @@ func TestProducerSpillsPastAnUncertainPutAndMarksTheJob(t *testing.T) {
 	dqtest.VerifyNoLeaks(t)
 	e := dqtest.NewEnv(t, dqtest.EnvOptions{Nodes: 4})
 	c := testConf(t, e)
-	p := openProducer(t, c)
+	// Several connections per node, so that most puts to the frozen node go
+	// on connections dialled while it is frozen: with one, whose requests
+	// all went out on the connection opened before the freeze, the node
+	// did not always store them once it woke (the producer had closed that
+	// connection at its timeout), and there was no uncertain put to watch
+	// land.
+	p := openProducer(t, c, WithConnsPerNode(4))
 	frozen := e.Nodes[3]
 	warm, err := p.Delay([]byte("warm"), time.Hour)
 	require.NoError(t, err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/beanstalkd/go-beanstalk"
@@ -142,24 +141,6 @@ func judge(err error, size int) verdict {
 	// An unexpected reply or a malformed one: whatever the server did with
 	// the request is unknown, and the stream may be out of step.
 	return verdict{err: inner, uncertain: true, broken: true}
-}
-
-// buriedPrefix is how go-beanstalk renders a put answered `BURIED <id>`:
-// beanstalkd stored the job but could not queue it (out of memory).
-const buriedPrefix = "unknown response: BURIED "
-
-// buriedID returns the id of a put that beanstalkd answered with `BURIED <id>`.
-func buriedID(err error) (uint64, bool) {
-	var ce beanstalk.ConnError
-	if !errors.As(err, &ce) || ce.Err == nil {
-		return 0, false
-	}
-	rest, ok := strings.CutPrefix(ce.Err.Error(), buriedPrefix)
-	if !ok {
-		return 0, false
-	}
-	id, perr := strconv.ParseUint(rest, 10, 64)
-	return id, perr == nil
 }
 
 // tubeChars are the characters beanstalkd accepts in a tube name (its own

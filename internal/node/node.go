@@ -6,12 +6,9 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/beanstalkd/go-beanstalk"
 )
 
 // Options tunes the connections to one node. Zero fields take their defaults.
@@ -57,11 +54,16 @@ func (o Options) withDefaults() Options {
 // Node is one beanstalkd endpoint and tube as producers use it: put, delete,
 // peek. It is safe for concurrent use; requests pipeline on a few pooled
 // connections picked round-robin, with no lock on the way unless a
-// connection must be dialled.
+// connection must be dialled. Puts and the deletes of their jobs go on
+// pipes of their own (see pipe); the other requests on go-beanstalk
+// connections, dialled when first needed.
 type Node struct {
 	peer
-	next  atomic.Uint32
-	slots []slot
+	next     atomic.Uint32
+	slots    []slot
+	nextPipe atomic.Uint32
+	pipes    []pipeSlot
+	readers  sync.WaitGroup // the pipes' reader goroutines
 }
 
 // slot is one pooled connection, redialled under mu when it is gone so that
@@ -76,6 +78,7 @@ type slot struct {
 func New(endpoint, tube string, o Options) *Node {
 	n := &Node{peer: newPeer(endpoint, tube, o)}
 	n.slots = make([]slot, n.o.Conns)
+	n.pipes = make([]pipeSlot, n.o.Conns)
 	return n
 }
 
@@ -86,7 +89,7 @@ func (n *Node) Tube() string { return n.tube }
 type Put struct {
 	// ID is beanstalkd's job id, meaningful on this node while it runs.
 	ID   uint64
-	conn *conn
+	pipe *pipe
 }
 
 // Put writes one job to the node's tube. delay and ttr are sent in whole
@@ -107,35 +110,69 @@ func (n *Node) Put(ctx context.Context, body []byte, pri uint32, delay, ttr time
 	if delay < 0 || ttr < 0 {
 		return Put{}, n.fail("put", errNegative)
 	}
-	if body == nil {
-		body = noBody // go-beanstalk sends a nil body as a put without its size
+	p, s := n.livePipe()
+	if p == nil {
+		var err error
+		if p, err = n.pipeOf(s); err != nil {
+			return Put{}, n.fail("put", err)
+		}
 	}
-	c, err := n.conn()
-	if err != nil {
-		return Put{}, n.fail("put", err)
+	type outcome struct {
+		put Put
+		err error
 	}
-	id, err := c.tube.Put(body, pri, delay, ttr)
-	if err == nil {
-		return Put{ID: id, conn: c}, nil
-	}
-	if id, ok := buriedID(err); ok {
-		return Put{}, n.buried(c, id)
-	}
-	return Put{}, n.failed(c, "put", err, len(body))
+	ch := make(chan outcome, 1)
+	p.put(body, pri, delay, ttr, func(put Put, err error) { ch <- outcome{put, err} })
+	p.await()
+	o := <-ch
+	return o.put, o.err
 }
 
-var noBody = []byte{}
-
-// buried deletes a job that an out-of-memory node stored buried instead of
-// queueing it: it would otherwise sit there as a copy nobody counts.
-func (n *Node) buried(c *conn, id uint64) error {
-	cause := fmt.Errorf("out of memory: job %d stored buried, deleted: %w", id, beanstalk.ErrOOM)
-	if err := c.bc.Delete(id); err != nil {
-		v := judge(err, 0)
-		n.settle(c, v)
-		cause = fmt.Errorf("out of memory: job %d stored buried, delete failed (%v): %w", id, v.err, beanstalk.ErrOOM)
+// PutAsync is Put without a context that sends the put and returns: done
+// gets the outcome, exactly once, when the reply is read, or before
+// PutAsync returns when nothing could be sent. body must not change until
+// done is called, and done must not block: it may run on a goroutine that
+// reads replies of other callers too. Concurrent puts share write syscalls.
+//
+// The caller must hand the Reply to Reply.Await before it waits for done: a
+// caller putting on several nodes sends every put first, then awaits them,
+// so that the reader goroutines are kicked once the requests are out.
+func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done func(Put, error)) Reply {
+	if err := n.ready(context.Background()); err != nil {
+		done(Put{}, n.fail("put", err))
+		return Reply{}
 	}
-	return &opError{op: "put", endpoint: n.endpoint, err: cause}
+	if delay < 0 || ttr < 0 {
+		done(Put{}, n.fail("put", errNegative))
+		return Reply{}
+	}
+	p, s := n.livePipe()
+	if p != nil {
+		p.put(body, pri, delay, ttr, done)
+		return Reply{p}
+	}
+	// A dial can take DialTimeout: not on the caller's time.
+	go func() {
+		p, err := n.pipeOf(s)
+		if err != nil {
+			done(Put{}, n.fail("put", err))
+			return
+		}
+		p.put(body, pri, delay, ttr, done)
+		p.await()
+	}()
+	return Reply{}
+}
+
+// Reply is the reply of a put PutAsync sent, still to be read.
+type Reply struct{ p *pipe }
+
+// Await makes sure the replies still awaited on the put's connection are
+// read, by a goroutine of the Node if nobody else is reading them.
+func (r Reply) Await() {
+	if r.p != nil {
+		r.p.await()
+	}
 }
 
 // Delete deletes a job on the connection that put it. If that connection is
@@ -146,14 +183,14 @@ func (n *Node) Delete(ctx context.Context, p Put) error {
 	if err := n.ready(ctx); err != nil {
 		return n.fail("delete", err)
 	}
-	c := p.conn
+	c := p.pipe
 	if c == nil || c.node != n || c.gone() {
 		return n.fail("delete", ErrConnGone)
 	}
-	if err := c.bc.Delete(p.ID); err != nil {
-		return n.failed(c, "delete", err, 0)
-	}
-	return nil
+	ch := make(chan error, 1)
+	c.del(p.ID, func(_ Put, err error) { ch <- err })
+	c.await()
+	return <-ch
 }
 
 // Peek returns the body of job id, on any pooled connection.
@@ -221,6 +258,15 @@ func (n *Node) Close() error {
 			c.close()
 		}
 	}
+	for i := range n.pipes {
+		s := &n.pipes[i]
+		s.mu.Lock()
+		if p := s.cur.Load(); p != nil {
+			p.close()
+		}
+		s.mu.Unlock()
+	}
+	n.readers.Wait()
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -339,18 +340,45 @@ func TestJudgeClassifiesFailures(t *testing.T) {
 	}
 }
 
-func TestBuriedIDReadsTheOutOfMemoryReply(t *testing.T) {
+func TestRepliesAreReadAsGoBeanstalkWouldReportThem(t *testing.T) {
 	t.Parallel()
-	id, ok := buriedID(beanstalk.ConnError{Op: "put", Err: errors.New("unknown response: BURIED 42")})
-	require.True(t, ok)
-	require.Equal(t, uint64(42), id)
-	for _, err := range []error{
-		beanstalk.ConnError{Op: "put", Err: beanstalk.ErrBuried},
-		beanstalk.ConnError{Op: "put", Err: errors.New("unknown response: BURIED x")},
-		errors.New("unknown response: BURIED 42"),
+	for _, tc := range []struct {
+		op        op
+		line      string
+		id        uint64
+		buried    bool
+		is        error
+		uncertain bool
+		broken    bool
+	}{
+		{op: opPut, line: "INSERTED 7\r\n", id: 7},
+		{op: opPut, line: "BURIED 42\r\n", id: 42, buried: true},
+		{op: opPut, line: "BURIED x\r\n", uncertain: true, broken: true},
+		{op: opPut, line: "JOB_TOO_BIG\r\n", is: beanstalk.ErrJobTooBig},
+		{op: opPut, line: "DRAINING\r\n", is: beanstalk.ErrDraining},
+		{op: opPut, line: "OUT_OF_MEMORY\r\n", is: beanstalk.ErrOOM},
+		{op: opPut, line: "EXPECTED_CRLF\r\n", is: beanstalk.ErrNoCRLF, broken: true},
+		{op: opPut, line: "BAD_FORMAT\r\n", is: beanstalk.ErrBadFormat, broken: true},
+		{op: opPut, line: "DELETED\r\n", uncertain: true, broken: true},
+		{op: opDelete, line: "DELETED\r\n"},
+		{op: opDelete, line: "NOT_FOUND\r\n", is: ErrNotFound},
+		{op: opDelete, line: "INSERTED 3\r\n", uncertain: true, broken: true},
 	} {
-		_, ok := buriedID(err)
-		require.False(t, ok, "%v", err)
+		t.Run(tc.op.String()+" "+strings.TrimSpace(tc.line), func(t *testing.T) {
+			id, buried, err := parseReply(tc.op, []byte(tc.line))
+			require.Equal(t, tc.id, id)
+			require.Equal(t, tc.buried, buried)
+			if tc.is == nil && !tc.uncertain && !tc.broken {
+				require.NoError(t, err)
+				return
+			}
+			v := judge(err, 0)
+			if tc.is != nil {
+				require.ErrorIs(t, v.err, tc.is)
+			}
+			require.Equal(t, tc.uncertain, v.uncertain, "uncertain")
+			require.Equal(t, tc.broken, v.broken, "broken")
+		})
 	}
 }
 
@@ -413,4 +441,48 @@ func BenchmarkRawPut(b *testing.B) {
 			})
 		})
 	}
+}
+
+func TestPutsMadeWhileAWriteIsUnderWayShareTheNextWrite(t *testing.T) {
+	t.Parallel()
+	s := dqtest.Shared(t).Nodes[0]
+	n := New(s.Addr(), dqtest.Name(t), Options{Conns: 1})
+	defer n.Close()
+	ctx := context.Background()
+	first, err := n.Put(ctx, []byte("first"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	p := first.pipe
+	before := p.writes.Load()
+
+	// As if a write were under way: the puts below only queue.
+	p.mu.Lock()
+	p.writing = true
+	p.mu.Unlock()
+	const puts = 20
+	results := make(chan error, puts)
+	ids := make(chan uint64, puts)
+	var r Reply
+	for i := range puts {
+		r = n.PutAsync([]byte(fmt.Sprintf("job %d", i)), 0, 0, time.Minute, func(put Put, err error) {
+			ids <- put.ID
+			results <- err
+		})
+	}
+	require.Equal(t, before, p.writes.Load(), "nothing is written while a write is under way")
+	p.mu.Lock()
+	p.writing = false
+	p.writeLocked()
+	r.Await()
+
+	last := first.ID
+	for range puts {
+		require.NoError(t, <-results)
+		id := <-ids
+		require.Greater(t, id, last, "replies are handed out in the order the puts were made")
+		last = id
+	}
+	require.Equal(t, before+1, p.writes.Load(), "the queued puts went out in one write")
+	body, err := n.Peek(ctx, last)
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("job %d", puts-1), string(body))
 }

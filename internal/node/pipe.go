@@ -1,0 +1,552 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/beanstalkd/go-beanstalk"
+)
+
+// pipe is one connection a Node puts and deletes on, speaking beanstalkd's
+// protocol itself. Through go-beanstalk every request was formatted with fmt
+// and its reply parsed with fmt.Sscanf, each went out in a flush of its own,
+// and its caller then waited for its turn to read, woken by the one before:
+// a producer spent most of its CPU there and in switching goroutines.
+//
+// A request is appended to buf, and the caller that finds no write under way
+// sends everything buffered in one write, again and again while more piled up
+// meanwhile: requests made while a write is under way share the next one.
+//
+// Replies are read, in order, by the pipe's reader goroutine, and each is
+// handed to the oldest request still waiting. A caller that sent requests
+// kicks the reader (await) unless it is reading already; it reads while
+// replies are awaited, then waits to be kicked again, so that an idle
+// connection costs no read and a busy one one wake-up for many replies.
+//
+// Every write, and every read while replies are awaited, is bounded by
+// IOTimeout. The first failure is final: the connection is closed and every
+// request still waiting fails, uncertain if any of it was written, definite
+// if none was.
+type pipe struct {
+	node   *Node
+	nc     net.Conn
+	rc     syscall.RawConn
+	io     time.Duration
+	failed atomic.Bool
+
+	// Held by the reader goroutine.
+	rbuf   []byte
+	rs, re int // rbuf[rs:re] is read and not handled yet
+
+	// Held by the writer.
+	writeNow func(fd uintptr) bool
+	wbuf     []byte
+	wn       int
+	werr     error
+
+	mu      sync.Mutex
+	buf     []byte // requests not handed to a write yet
+	spare   []byte // the other buffer, while buf is being written
+	writing bool
+	waiting ring // requests awaiting their reply, oldest first
+	batch   int  // of them, those of the write under way, just before the unsent ones
+	unsent  int  // of them, the last ones: still in buf
+	reading bool // the reader goroutine is kicked, or reading
+
+	kick     chan struct{} // await wakes the reader goroutine
+	quit     chan struct{} // closed when the pipe fails or closes
+	quitOnce sync.Once
+
+	writes atomic.Int64 // write syscalls, for tests
+}
+
+// waiter is a request waiting for its reply.
+type waiter struct {
+	op   op
+	done func(Put, error)
+}
+
+type op uint8
+
+const (
+	opPut op = iota
+	opDelete
+	opUse
+)
+
+func (o op) String() string {
+	switch o {
+	case opPut:
+		return "put"
+	case opUse:
+		return "use"
+	}
+	return "delete"
+}
+
+// dialPipe connects to the node and makes its tube the one puts go to.
+func (n *Node) dialPipe() (*pipe, error) {
+	d := net.Dialer{Timeout: n.o.DialTimeout, KeepAlive: keepAlive}
+	nc, err := d.Dial("tcp", n.endpoint)
+	if err != nil {
+		n.hold.start(n.o.Backoff)
+		return nil, err
+	}
+	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096)}
+	p.writeNow = p.rawWrite
+	p.kick, p.quit = make(chan struct{}, 1), make(chan struct{})
+	if tc, ok := nc.(*net.TCPConn); ok {
+		p.rc, err = tc.SyscallConn()
+	}
+	if err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	// Sent with the first request, as go-beanstalk does: its reply comes
+	// first and is checked like any other.
+	p.buf = append(p.buf, "use "+n.tube+"\r\n"...)
+	p.waiting.push(waiter{op: opUse, done: func(Put, error) {}})
+	p.unsent = 1
+	return p, nil
+}
+
+func (p *pipe) gone() bool { return p.failed.Load() }
+
+// close closes the connection; whoever reads then fails what still waits.
+func (p *pipe) close() {
+	p.mu.Lock()
+	p.failed.Store(true)
+	p.mu.Unlock()
+	_ = p.nc.Close()
+	p.quitOnce.Do(func() { close(p.quit) })
+}
+
+// put sends a put of body and calls done with its outcome, once; done runs
+// on the reader's goroutine, or on the caller's when the request cannot be
+// sent. body is copied before put returns.
+func (p *pipe) put(body []byte, pri uint32, delay, ttr time.Duration, done func(Put, error)) {
+	p.mu.Lock()
+	if p.failed.Load() {
+		p.mu.Unlock()
+		done(Put{}, p.node.fail("put", ErrConnGone))
+		return
+	}
+	b := append(p.buf, "put "...)
+	b = strconv.AppendUint(b, uint64(pri), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(delay/time.Second), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(ttr/time.Second), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n"...)
+	b = append(b, body...)
+	p.buf = append(b, "\r\n"...)
+	p.sendLocked(waiter{op: opPut, done: done})
+}
+
+// del sends a delete of job id and calls done as put does.
+func (p *pipe) del(id uint64, done func(Put, error)) {
+	p.mu.Lock()
+	if p.failed.Load() {
+		p.mu.Unlock()
+		done(Put{}, p.node.fail("delete", ErrConnGone))
+		return
+	}
+	b := append(p.buf, "delete "...)
+	b = strconv.AppendUint(b, id, 10)
+	p.buf = append(b, "\r\n"...)
+	p.sendLocked(waiter{op: opDelete, done: done})
+}
+
+// sendLocked queues the request just appended to buf and, unless a write is
+// under way, writes buf until nothing is left in it. It releases mu.
+func (p *pipe) sendLocked(w waiter) {
+	p.waiting.push(w)
+	p.unsent++
+	p.writeLocked()
+}
+
+// writeLocked writes buf, unless a write is under way, until nothing is left
+// in it. It releases mu.
+func (p *pipe) writeLocked() {
+	if p.writing {
+		p.mu.Unlock()
+		return
+	}
+	p.writing = true
+	for len(p.buf) > 0 && !p.failed.Load() {
+		out := p.buf
+		p.buf, p.spare = p.spare[:0], nil
+		p.batch, p.unsent = p.unsent, 0
+		p.mu.Unlock()
+		n, err := p.send(out)
+		p.mu.Lock()
+		p.spare = out[:0]
+		if err != nil {
+			if n == 0 {
+				p.unsent += p.batch // none of them left
+			}
+			p.batch = 0
+			p.writing = false
+			failed := p.failLocked()
+			p.mu.Unlock()
+			p.notify(failed, &ioError{write: true, sent: n, err: err})
+			return
+		}
+		p.batch = 0
+	}
+	p.writing = false
+	p.mu.Unlock()
+}
+
+// send writes out: first in one attempt that never waits, which a socket
+// with room takes whole, sparing a deadline's timer; what is left, under a
+// deadline of IOTimeout. It returns how much of out was written.
+func (p *pipe) send(out []byte) (int, error) {
+	p.writes.Add(1)
+	p.wbuf = out
+	err := p.rc.Write(p.writeNow)
+	n, werr := max(p.wn, 0), p.werr
+	p.wbuf = nil
+	switch {
+	case err == nil && werr == nil && n == len(out):
+		return n, nil
+	case err == nil && (werr == nil || werr == syscall.EAGAIN || werr == syscall.EINTR):
+		// The socket is full: wait for room, within the deadline.
+	case err == nil:
+		return n, werr
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		return n, err
+	}
+	if err := p.nc.SetWriteDeadline(time.Now().Add(p.io)); err != nil {
+		return n, err
+	}
+	m, err := p.nc.Write(out[n:])
+	return n + m, err
+}
+
+// rawWrite is send's single write attempt, made once, so that send
+// allocates nothing.
+func (p *pipe) rawWrite(fd uintptr) bool {
+	p.wn, p.werr = syscall.Write(int(fd), p.wbuf)
+	return true // one attempt: never wait here
+}
+
+// failLocked closes the connection and takes every waiting request out,
+// each with whether any of it may have been written.
+func (p *pipe) failLocked() []failedWaiter {
+	p.failed.Store(true)
+	_ = p.nc.Close()
+	p.quitOnce.Do(func() { close(p.quit) })
+	out := make([]failedWaiter, 0, p.waiting.n)
+	sent := p.waiting.n - p.unsent
+	for i := 0; p.waiting.n > 0; i++ {
+		out = append(out, failedWaiter{w: p.waiting.pop(), sent: i < sent})
+	}
+	p.batch, p.unsent = 0, 0
+	p.buf = p.buf[:0]
+	return out
+}
+
+type failedWaiter struct {
+	w    waiter
+	sent bool
+}
+
+// notify fails the requests failLocked took out, with cause.
+func (p *pipe) notify(failed []failedWaiter, cause error) {
+	v := judge(cause, 0)
+	if v.timeout {
+		p.node.hold.start(p.node.o.Backoff)
+	}
+	for _, f := range failed {
+		f.w.done(Put{}, &opError{op: f.w.op.String(), endpoint: p.node.endpoint, uncertain: f.sent, err: v.err})
+	}
+}
+
+// await makes sure the replies still awaited are read: it kicks the reader
+// goroutine unless it is reading.
+func (p *pipe) await() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reading || p.waiting.n == 0 || p.failed.Load() {
+		return
+	}
+	p.reading = true
+	select {
+	case p.kick <- struct{}{}:
+	default: // cannot happen: reading was false, so the reader waits for a kick
+	}
+}
+
+// reader is the pipe's reader goroutine: kicked by await, it reads replies
+// while some are awaited. It ends when the pipe fails or closes.
+func (p *pipe) reader() {
+	defer p.node.readers.Done()
+	for {
+		select {
+		case <-p.kick:
+			p.readAwaited()
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// readAwaited reads replies while some are awaited, then waits to be kicked
+// again.
+func (p *pipe) readAwaited() {
+	for {
+		err := p.handle()
+		if err == nil {
+			p.mu.Lock()
+			if p.waiting.n == 0 || p.failed.Load() {
+				p.reading = false
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+			err = p.fill()
+		}
+		if err != nil {
+			p.mu.Lock()
+			p.reading = false
+			p.failRead(err) // releases mu
+			return
+		}
+	}
+}
+
+// failRead fails the pipe after a read error or a reply that shows the
+// stream cannot be trusted. It is called with mu held and releases it.
+func (p *pipe) failRead(err error) {
+	failed := p.failLocked()
+	p.mu.Unlock()
+	p.notify(failed, err)
+}
+
+// handle hands every whole reply read so far to its request.
+func (p *pipe) handle() error {
+	for {
+		line := p.line()
+		if line == nil {
+			return nil
+		}
+		p.mu.Lock()
+		if p.waiting.n == 0 {
+			p.mu.Unlock()
+			return fmt.Errorf("reply %q to no request", bytes.TrimSpace(line))
+		}
+		w := p.waiting.pop()
+		p.mu.Unlock()
+		if !p.reply(w, line) {
+			return errOutOfStep
+		}
+	}
+}
+
+// line takes the next whole line read, or nil. It stays valid until the
+// next fill.
+func (p *pipe) line() []byte {
+	i := bytes.IndexByte(p.rbuf[p.rs:p.re], '\n')
+	if i < 0 {
+		return nil
+	}
+	line := p.rbuf[p.rs : p.rs+i+1]
+	p.rs += i + 1
+	return line
+}
+
+// room makes room in rbuf for more bytes after a partial line.
+func (p *pipe) room() error {
+	if p.rs == p.re {
+		p.rs, p.re = 0, 0
+	}
+	if p.re == len(p.rbuf) {
+		if p.rs == 0 {
+			return errLongReply
+		}
+		p.re = copy(p.rbuf, p.rbuf[p.rs:p.re])
+		p.rs = 0
+	}
+	return nil
+}
+
+var errLongReply = errors.New("reply line too long")
+
+// fill waits for more bytes, up to IOTimeout.
+func (p *pipe) fill() error {
+	if err := p.room(); err != nil {
+		return err
+	}
+	if err := p.nc.SetReadDeadline(time.Now().Add(p.io)); err != nil {
+		return &ioError{err: err}
+	}
+	n, err := p.nc.Read(p.rbuf[p.re:])
+	p.re += n
+	if err != nil {
+		return &ioError{err: err}
+	}
+	return nil
+}
+
+// errOutOfStep fails the requests behind one whose reply showed the stream
+// cannot be trusted.
+var errOutOfStep = errors.New("connection closed: an earlier reply was malformed or refused the framing")
+
+// reply hands w its reply line; false when the connection must be closed.
+func (p *pipe) reply(w waiter, line []byte) bool {
+	id, buried, err := parseReply(w.op, line)
+	switch {
+	case buried:
+		p.buried(id, w.done)
+		return true
+	case err == nil:
+		w.done(Put{ID: id, pipe: p}, nil)
+		return true
+	}
+	v := judge(err, 0)
+	w.done(Put{}, &opError{op: w.op.String(), endpoint: p.node.endpoint, uncertain: v.uncertain, err: v.err})
+	return !v.broken
+}
+
+// parseReply reads the reply to a request of op: the job id of a put, and
+// whether an out-of-memory node stored that job buried; else an error in
+// go-beanstalk's terms, which judge classifies.
+func parseReply(o op, line []byte) (id uint64, buried bool, err error) {
+	word, arg, _ := bytes.Cut(bytes.TrimSuffix(line, []byte("\r\n")), []byte(" "))
+	switch {
+	case o == opPut && (string(word) == "INSERTED" || string(word) == "BURIED"):
+		if id, err := strconv.ParseUint(string(arg), 10, 64); err == nil {
+			return id, string(word) == "BURIED", nil
+		}
+	case o == opDelete && string(word) == "DELETED" && len(arg) == 0:
+		return 0, false, nil
+	case o == opUse && string(word) == "USING":
+		return 0, false, nil
+	}
+	return 0, false, replyError(string(word))
+}
+
+// buried deletes a job that an out-of-memory node stored buried instead of
+// queueing it, on the same connection, then fails its put definitely. It
+// runs on the reader goroutine, which reads the delete's reply too.
+func (p *pipe) buried(id uint64, done func(Put, error)) {
+	p.del(id, func(_ Put, err error) {
+		cause := fmt.Errorf("out of memory: job %d stored buried, deleted: %w", id, beanstalk.ErrOOM)
+		if err != nil {
+			var oe *opError
+			if errors.As(err, &oe) {
+				err = oe.err
+			}
+			cause = fmt.Errorf("out of memory: job %d stored buried, delete failed (%v): %w", id, err, beanstalk.ErrOOM)
+		}
+		done(Put{}, &opError{op: "put", endpoint: p.node.endpoint, err: cause})
+	})
+}
+
+// replyError is go-beanstalk's error for a reply word, so that judge
+// classifies it as it does go-beanstalk's; an unexpected reply gets one
+// judge takes for uncertain and broken.
+func replyError(word string) error {
+	switch word {
+	case "NOT_FOUND":
+		return beanstalk.ErrNotFound
+	case "JOB_TOO_BIG":
+		return beanstalk.ErrJobTooBig
+	case "DRAINING":
+		return beanstalk.ErrDraining
+	case "OUT_OF_MEMORY":
+		return beanstalk.ErrOOM
+	case "BAD_FORMAT":
+		return beanstalk.ErrBadFormat
+	case "UNKNOWN_COMMAND":
+		return beanstalk.ErrUnknown
+	case "EXPECTED_CRLF":
+		return beanstalk.ErrNoCRLF
+	case "INTERNAL_ERROR":
+		return beanstalk.ErrInternal
+	}
+	return fmt.Errorf("unexpected reply %q", word)
+}
+
+// ring is a FIFO of waiters.
+type ring struct {
+	buf  []waiter
+	head int
+	n    int
+}
+
+func (r *ring) push(w waiter) {
+	if r.n == len(r.buf) {
+		grown := make([]waiter, max(8, 2*len(r.buf)))
+		for i := range r.n {
+			grown[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = grown, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = w
+	r.n++
+}
+
+func (r *ring) pop() waiter {
+	w := r.buf[r.head]
+	r.buf[r.head] = waiter{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return w
+}
+
+// pipeSlot is one pooled pipe, redialled under mu when it is gone so that
+// concurrent callers share one dial.
+type pipeSlot struct {
+	mu  sync.Mutex
+	cur atomic.Pointer[pipe]
+}
+
+// livePipe picks the next pooled pipe if it stands; nil when it must be
+// dialled.
+func (n *Node) livePipe() (*pipe, *pipeSlot) {
+	s := &n.pipes[int(n.nextPipe.Add(1)%uint32(len(n.pipes)))]
+	if p := s.cur.Load(); p != nil && !p.gone() {
+		return p, s
+	}
+	return nil, s
+}
+
+// pipeOf returns the pipe of slot s, dialling it if it is gone.
+func (n *Node) pipeOf(s *pipeSlot) (*pipe, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.cur.Load(); p != nil && !p.gone() {
+		return p, nil // another caller redialled it meanwhile
+	}
+	// Callers queued behind a failed dial find the back-off it started.
+	if err := n.ready(context.Background()); err != nil {
+		return nil, err
+	}
+	p, err := n.dialPipe()
+	if err != nil {
+		return nil, err
+	}
+	// Close sets closed, then closes every slot's pipe under its mu: a pipe
+	// stored here either is seen by Close or sees closed.
+	if n.closed.Load() {
+		p.close()
+		return nil, ErrClosed
+	}
+	n.readers.Add(1)
+	go p.reader()
+	s.cur.Store(p)
+	return p, nil
+}
