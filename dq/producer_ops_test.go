@@ -87,6 +87,7 @@ func TestProducerEntryCountsFailedAndUncertainPutsPerNode(t *testing.T) {
 	// freezes, so a put to it is written and never answered.
 	_, err := p.Delay([]byte("x"), time.Hour)
 	require.NoError(t, err)
+	settle(t, p) // the third copy too, not only the quorum the enqueue waited for
 
 	env.Nodes[0].Kill()
 	for range 2 {

@@ -142,6 +142,34 @@ func TestPutWorksAgainAfterTheNodeRestarts(t *testing.T) {
 	require.Equal(t, "after", string(body))
 }
 
+// A node that closed an idle pooled connection (killed, say) never saw a put
+// written to it afterwards: the put fails definitely, not as uncertain, so
+// that the producer neither notes the job's record nor spills for a copy
+// that cannot exist.
+func TestPutOnAnIdleConnectionTheKilledNodeClosedIsDefinite(t *testing.T) {
+	t.Parallel()
+	s := dqtest.NewBeanstalkd(t)
+	n := New(s.Addr(), dqtest.Name(t), Options{Backoff: time.Minute, Conns: 1, IOTimeout: 50 * time.Millisecond})
+	defer n.Close()
+	ctx := context.Background()
+	_, err := n.Put(ctx, []byte("before"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	// Past the read deadline the last reply left on the connection.
+	time.Sleep(100 * time.Millisecond)
+
+	s.Kill()
+	dqtest.Eventually(t, 3*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err != nil
+	}, "the node is gone")
+	_, err = n.Put(ctx, []byte("after the kill"), 0, 0, time.Minute)
+	requireOneKind(t, err)
+	require.True(t, IsDefinite(err), "the node closed the connection before the put: %v", err)
+}
+
 func TestPutToAPausedNodeIsUncertainAndLandsOnResume(t *testing.T) {
 	t.Parallel()
 	s := dqtest.NewBeanstalkd(t)

@@ -67,6 +67,7 @@ type pipe struct {
 	quitOnce sync.Once
 
 	writes atomic.Int64 // write syscalls, for tests
+	peek   [1]byte      // peerClosed's buffer, under mu
 }
 
 // waiter is a request waiting for its reply.
@@ -184,6 +185,18 @@ func (p *pipe) writeLocked() {
 		return
 	}
 	p.writing = true
+	// On a connection with no reply due, the node may have closed it since
+	// (killed, restarted): nothing tells until a read. Writing to it would
+	// make every request uncertain although the node never saw one, so look
+	// first; a closed one fails them definitely and the next caller
+	// redials.
+	if p.waiting.n == p.unsent && p.peerClosed() {
+		p.writing = false
+		failed := p.failLocked()
+		p.mu.Unlock()
+		p.notify(failed, &ioError{write: true, err: errPeerClosed})
+		return
+	}
 	for len(p.buf) > 0 && !p.failed.Load() {
 		out := p.buf
 		p.buf, p.spare = p.spare[:0], nil
@@ -234,6 +247,24 @@ func (p *pipe) send(out []byte) (int, error) {
 	m, err := p.nc.Write(out[n:])
 	return n + m, err
 }
+
+// peerClosed tells, without waiting, whether the node closed the
+// connection: a peek that finds end of file (or an error) where an open idle
+// connection has nothing to read.
+func (p *pipe) peerClosed() bool {
+	closed := false
+	// Control, not Read: a read deadline left from the last replies would
+	// make Read answer at once without looking.
+	err := p.rc.Control(func(fd uintptr) {
+		n, _, err := syscall.Recvfrom(int(fd), p.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
+	})
+	return closed || err != nil
+}
+
+// errPeerClosed fails the requests of a connection the node closed while
+// no reply was due: none of them was written.
+var errPeerClosed = errors.New("connection closed by the node")
 
 // rawWrite is send's single write attempt, made once, so that send
 // allocates nothing.
