@@ -48,8 +48,8 @@ type Option func(*Dashboard)
 
 // WithAuth authenticates requests with fn, typically from the mounting
 // service's own session cookie: fn returns the user's name and true for a
-// request it accepts. A request fn refuses may still pass basic auth with
-// the Config's accounts. (go-zero's JWT middleware reads only the
+// request it accepts (a name that is empty or blank accepts nothing). A
+// request fn refuses may still pass basic auth with the Config's accounts. (go-zero's JWT middleware reads only the
 // Authorization header, which page loads and EventSource cannot send.)
 func WithAuth(fn func(r *http.Request) (user string, ok bool)) Option {
 	return func(d *Dashboard) { d.authFn = fn }

@@ -105,10 +105,12 @@ func (a *authenticator) check(user, pass string) (string, bool) {
 }
 
 // user authenticates r: the WithAuth hook first, then basic auth. It
-// returns "" and false when neither accepts the request.
+// returns "" and false when neither accepts the request. A hook answering
+// ok with no user name (a session with no one in it) accepts nothing:
+// every action is audited under the name, and no one is no actor.
 func (d *Dashboard) user(r *http.Request) (string, bool) {
 	if d.authFn != nil {
-		if u, ok := d.authFn(r); ok {
+		if u, ok := d.authFn(r); ok && strings.TrimSpace(u) != "" {
 			return u, true
 		}
 	}
