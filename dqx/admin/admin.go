@@ -82,8 +82,11 @@ func WithQueue(in *dq.Inspector) Option {
 }
 
 // WithInsecure lets New build a Dashboard with no authentication: every
-// request is served as user "anonymous". Only for a dashboard reachable
-// from this host alone (zerodq serve on a loopback address).
+// request addressed to a loopback host (its Host localhost or a loopback
+// address) is served as user "anonymous", any other is refused with 403,
+// so that a page of another site reaching 127.0.0.1 by DNS rebinding gets
+// nothing. Only for a dashboard reachable from this host alone (zerodq
+// serve on a loopback address).
 func WithInsecure() Option {
 	return func(d *Dashboard) { d.insecure = true }
 }
@@ -254,6 +257,11 @@ func (d *Dashboard) wrap(rt route) http.Handler {
 			h.Set("Cache-Control", "no-store")
 		}
 		user, ok := d.user(r)
+		if !ok && d.insecure && !loopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, "refused: a dashboard without authentication answers only "+
+				"requests to a loopback host (localhost, 127.0.0.1, ::1)")
+			return
+		}
 		if !ok {
 			d.refuseAuth(w)
 			return

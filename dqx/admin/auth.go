@@ -119,10 +119,28 @@ func (d *Dashboard) user(r *http.Request) (string, bool) {
 			return name, true
 		}
 	}
-	if d.insecure {
+	if d.insecure && loopbackHost(r.Host) {
 		return "anonymous", true
 	}
 	return "", false
+}
+
+// loopbackHost tells whether a request's Host names this machine's
+// loopback interface: localhost, or a loopback address. A dashboard
+// without authentication answers no other, since a page of another site
+// reaches 127.0.0.1 under its own name by DNS rebinding, and then its
+// Origin and Host agree.
+func loopbackHost(hostport string) bool {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // refuseAuth answers 401, asking for basic auth when accounts exist.
