@@ -180,8 +180,7 @@ func (h *hub) pollQueue(ctx context.Context, in *dq.Inspector, seen map[string]t
 // apiEvents streams the poller's events to one subscriber, with a comment
 // every heartbeat so proxies keep the connection open.
 func (d *Dashboard) apiEvents(w http.ResponseWriter, r *http.Request, rq *request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		writeError(w, http.StatusInternalServerError, "streaming not supported by this server")
 		return
 	}
@@ -191,16 +190,29 @@ func (d *Dashboard) apiEvents(w http.ResponseWriter, r *http.Request, rq *reques
 		return
 	}
 	defer d.hub.unsubscribe(s)
-	// A write deadline set by the server (go-zero sets one from its
-	// timeout) would cut the stream: clear it where the writer allows.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// The server's own write deadline (go-zero sets one from its timeout)
+	// would cut the stream; instead each write has a heartbeat to go out,
+	// so that a client that stops reading (its buffers full) ends its
+	// stream rather than holding this goroutine in Write for good.
+	rc := http.NewResponseController(w)
+	write := func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(d.heartbeat))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		if err := rc.Flush(); err != nil {
+			return false
+		}
+		return r.Context().Err() == nil
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": zerodq events\n\n")
-	fl.Flush()
+	if !write([]byte(": zerodq events\n\n")) {
+		return
+	}
 	beat := time.NewTicker(d.heartbeat)
 	defer beat.Stop()
 	for {
@@ -210,15 +222,13 @@ func (d *Dashboard) apiEvents(w http.ResponseWriter, r *http.Request, rq *reques
 		case <-d.closed:
 			return
 		case ev := <-s.ch:
-			if _, err := w.Write(ev); err != nil {
+			if !write(ev) {
 				return
 			}
-			fl.Flush()
 		case <-beat.C:
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+			if !write([]byte(": ping\n\n")) {
 				return
 			}
-			fl.Flush()
 		}
 	}
 }
