@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -53,4 +54,52 @@ func TestAnEventStreamThatStopsReadingIsDropped(t *testing.T) {
 		return d.hub.subscribers() == 0
 	}, "the stalled stream is dropped")
 	dqtest.Eventually(t, 5*time.Second, func() bool { return !d.hub.running() }, "the poller stops with it")
+}
+
+// firstOverviews reads st's events until it has one overview of each of
+// queues, and returns the first of each.
+func firstOverviews(t *testing.T, st *stream, queues ...string) map[string]overview {
+	t.Helper()
+	out := map[string]overview{}
+	for len(out) < len(queues) {
+		ev := st.await(t, 5*time.Second, func(e event) bool { return e.name == "overview" })
+		var o overview
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &o))
+		if _, ok := out[o.Queue]; !ok {
+			out[o.Queue] = o
+		}
+	}
+	return out
+}
+
+// TestANewEventStreamStartsWithEveryQueuesCurrentOverview: a stream
+// opened while the poller runs starts with the latest overview of every
+// queue (not only of the queue polled last), and one opened after the
+// poller stopped starts with the queue as it is now, not as it was when
+// the last stream left.
+func TestANewEventStreamStartsWithEveryQueuesCurrentOverview(t *testing.T) {
+	t.Parallel()
+	c1, c2 := testConf(t), testConf(t)
+	c2.KeyPrefix += "-2"
+	for i := range c2.Beanstalks {
+		c2.Beanstalks[i].Tube += "-2"
+	}
+	in1, in2 := inspector(t, c1), inspector(t, c2)
+	require.NotEqual(t, in1.Queue(), in2.Queue())
+	conf := authConf()
+	conf.Poll = time.Hour // one poll per poller start
+	s := serve(t, conf, in1, WithQueue(in2))
+
+	first := openEvents(t, s.url("/api/events"), true)
+	firstOverviews(t, first, in1.Queue(), in2.Queue())
+	second := openEvents(t, s.url("/api/events"), true)
+	firstOverviews(t, second, in1.Queue(), in2.Queue())
+
+	first.close()
+	second.close()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return !s.d.hub.running() }, "the poller stops")
+	require.NoError(t, in1.Pause(t.Context()))
+	third := openEvents(t, s.url("/api/events"), true)
+	o := firstOverviews(t, third, in1.Queue(), in2.Queue())
+	require.True(t, o[in1.Queue()].Paused.Paused, "the first overview shows the queue paused since")
 }
