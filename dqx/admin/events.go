@@ -24,7 +24,7 @@ type hub struct {
 	subs    map[*subscriber]struct{}
 	stopCh  chan struct{}     // closes to stop the running poller; nil when none runs
 	done    chan struct{}     // closed when that poller has returned
-	last    map[string][]byte // the latest event of each name, for newcomers
+	last    map[string][]byte // the latest event of each name and queue, for newcomers while the poller runs
 	stopped bool
 }
 
@@ -48,9 +48,17 @@ func (h *hub) subscribe() (*subscriber, bool) {
 	if h.stopped {
 		return nil, false
 	}
+	if h.stopCh == nil {
+		// What an earlier poller saw is stale: the new one's first poll
+		// tells the state as it is now.
+		clear(h.last)
+	}
 	s := &subscriber{ch: make(chan []byte, subBuffer)}
 	for _, ev := range h.last {
-		s.ch <- ev
+		select {
+		case s.ch <- ev:
+		default:
+		}
 	}
 	h.subs[s] = struct{}{}
 	if h.stopCh == nil {
@@ -100,9 +108,9 @@ func (h *hub) running() bool {
 	return h.stopCh != nil
 }
 
-// publish sends an event to every subscriber, dropping it for those whose
-// buffer is full.
-func (h *hub) publish(name string, v any) {
+// publish sends an event of queue to every subscriber, dropping it for
+// those whose buffer is full.
+func (h *hub) publish(name, queue string, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return
@@ -112,7 +120,7 @@ func (h *hub) publish(name string, v any) {
 	ev := b.Bytes()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.last[name] = ev
+	h.last[name+"\x00"+queue] = ev
 	for s := range h.subs {
 		select {
 		case s.ch <- ev:
@@ -157,7 +165,7 @@ func (h *hub) pollQueue(ctx context.Context, in *dq.Inspector, seen map[string]t
 	if ctx.Err() != nil {
 		return
 	}
-	h.publish("overview", o)
+	h.publish("overview", in.Queue(), o)
 	var l dq.Lateness
 	fresh := false
 	for _, c := range cs {
@@ -174,7 +182,7 @@ func (h *hub) pollQueue(ctx context.Context, in *dq.Inspector, seen map[string]t
 	}
 	v := newLatenessView(l)
 	v.Queue = in.Queue()
-	h.publish("lateness", v)
+	h.publish("lateness", in.Queue(), v)
 }
 
 // apiEvents streams the poller's events to one subscriber, with a comment

@@ -50,7 +50,7 @@ func TestAnEventStreamThatStopsReadingIsDropped(t *testing.T) {
 	// Events far larger than the socket buffers; the client reads none.
 	big := strings.Repeat("x", 256<<10)
 	dqtest.Eventually(t, 15*time.Second, func() bool {
-		d.hub.publish("overview", big)
+		d.hub.publish("overview", in.Queue(), big)
 		return d.hub.subscribers() == 0
 	}, "the stalled stream is dropped")
 	dqtest.Eventually(t, 5*time.Second, func() bool { return !d.hub.running() }, "the poller stops with it")
