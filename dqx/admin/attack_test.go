@@ -1,7 +1,10 @@
 package admin
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,4 +29,45 @@ func TestWithAuthHookAcceptingNoUserIsRefused(t *testing.T) {
 	// White space is no name either.
 	s = serve(t, Config{}, in, WithAuth(func(r *http.Request) (string, bool) { return " \t", true }))
 	require.Equal(t, http.StatusUnauthorized, s.do(t, http.MethodGet, "/api/overview", "", false, nil).code)
+}
+
+// TestBulkActionBodiesAreBounded: a bulk action's body over its limit is
+// refused with 413 whether JSON or a form (as go-zero's MaxBytes answers
+// in front of a mounted dashboard), and a list of more IDs than one
+// operation takes with 400, each before anything is started.
+func TestBulkActionBodiesAreBounded(t *testing.T) {
+	t.Parallel()
+	c := testConf(t)
+	in := inspector(t, c)
+	conf := authConf()
+	conf.Actions = true
+	s := serve(t, conf, in)
+	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
+
+	huge := `{"ids":["` + strings.Repeat("a", maxActionBody) + `"]}`
+	a := s.do(t, http.MethodPost, "/api/dead/retry", huge, true, same)
+	require.Equal(t, http.StatusRequestEntityTooLarge, a.code, a.body)
+	form := map[string]string{"Sec-Fetch-Site": "same-origin", "Content-Type": "application/x-www-form-urlencoded"}
+	a = s.do(t, http.MethodPost, "/api/dead/delete", "ids="+strings.Repeat("b", maxActionBody), true, form)
+	require.Equal(t, http.StatusRequestEntityTooLarge, a.code, a.body)
+
+	const most = 10000 // IDs one operation takes
+	ids := make([]string, most+1)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%026d", i)
+	}
+	b, err := json.Marshal(map[string][]string{"ids": ids})
+	require.NoError(t, err)
+	require.Less(t, len(b), maxActionBody)
+	a = s.do(t, http.MethodPost, "/api/dead/delete", string(b), true, same)
+	require.Equal(t, http.StatusBadRequest, a.code, a.body)
+	require.Contains(t, a.body, "at most")
+	a = s.do(t, http.MethodPost, "/api/dead/retry", "ids="+strings.Join(ids, ","), true, form)
+	require.Equal(t, http.StatusBadRequest, a.code, a.body)
+
+	// The largest list taken is taken.
+	b, err = json.Marshal(map[string][]string{"ids": ids[:most]})
+	require.NoError(t, err)
+	a = s.do(t, http.MethodPost, "/api/dead/retry", string(b), true, same)
+	require.Equal(t, http.StatusAccepted, a.code, a.body)
 }
