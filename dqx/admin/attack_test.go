@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -70,4 +71,25 @@ func TestBulkActionBodiesAreBounded(t *testing.T) {
 	require.NoError(t, err)
 	a = s.do(t, http.MethodPost, "/api/dead/retry", string(b), true, same)
 	require.Equal(t, http.StatusAccepted, a.code, a.body)
+}
+
+// TestPastedIDsInAFormSplitAsInTheLookup: IDs pasted in a textarea and
+// posted as a form come with the browser's CRLF line ends (and maybe
+// tabs); the action acts on the IDs themselves, split as the job lookup
+// splits them, not on "ID\r".
+func TestPastedIDsInAFormSplitAsInTheLookup(t *testing.T) {
+	t.Parallel()
+	c := testConf(t)
+	in := inspector(t, c)
+	conf := authConf()
+	conf.Actions = true
+	s := serve(t, conf, in)
+	form := map[string]string{"Sec-Fetch-Site": "same-origin", "Content-Type": "application/x-www-form-urlencoded"}
+	a := s.do(t, http.MethodPost, "/api/dead/retry", "ids="+url.QueryEscape("aaa\r\nbbb\tccc,\r\nddd\r\n"), true, form)
+	require.Equal(t, http.StatusAccepted, a.code, a.body)
+	var op opAnswer
+	require.NoError(t, json.Unmarshal([]byte(a.body), &op))
+	got, err := in.Bulk(t.Context(), op.OpID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"aaa", "bbb", "ccc", "ddd"}, got.Select.IDs)
 }
