@@ -143,9 +143,13 @@ func readBulkBody(r *http.Request) (bulkRequest, error) {
 		return br, tooLarge(err)
 	}
 	for _, v := range r.PostForm["ids"] {
-		br.IDs = append(br.IDs, strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' })...)
+		br.IDs = append(br.IDs, splitIDs(v)...)
 	}
-	br.IDs = append(br.IDs, r.PostForm["id"]...)
+	for _, v := range r.PostForm["id"] {
+		if v = strings.TrimSpace(v); v != "" {
+			br.IDs = append(br.IDs, v)
+		}
+	}
 	switch r.PostForm.Get("all") {
 	case "1", "true", "on":
 		br.All = true
