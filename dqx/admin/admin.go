@@ -38,6 +38,9 @@ type Dashboard struct {
 
 	samples *sampler
 	hub     *hub
+	// maxStreams bounds the event streams open at once (a field so tests
+	// can lower it).
+	maxStreams int
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -109,11 +112,12 @@ func New(c Config, in *dq.Inspector, opts ...Option) (*Dashboard, error) {
 		return nil, err
 	}
 	d := &Dashboard{
-		c:         c,
-		queues:    []*dq.Inspector{in},
-		heartbeat: 15 * time.Second,
-		samples:   newSampler(),
-		closed:    make(chan struct{}),
+		c:          c,
+		queues:     []*dq.Inspector{in},
+		heartbeat:  15 * time.Second,
+		maxStreams: defaultMaxStreams,
+		samples:    newSampler(),
+		closed:     make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(d)
@@ -153,6 +157,10 @@ func (d *Dashboard) Prefix() string { return d.c.Prefix }
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.mux.ServeHTTP(w, r)
 }
+
+// defaultMaxStreams bounds a Dashboard's open event streams: operators'
+// browser tabs, not an audience.
+const defaultMaxStreams = 100
 
 // ErrClosed is answered by a closed Dashboard's live updates.
 var ErrClosed = errors.New("admin: dashboard closed")

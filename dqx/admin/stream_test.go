@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -102,4 +103,27 @@ func TestANewEventStreamStartsWithEveryQueuesCurrentOverview(t *testing.T) {
 	third := openEvents(t, s.url("/api/events"), true)
 	o := firstOverviews(t, third, in1.Queue(), in2.Queue())
 	require.True(t, o[in1.Queue()].Paused.Paused, "the first overview shows the queue paused since")
+}
+
+// TestEventStreamsAreBounded: a dashboard takes a bounded number of event
+// streams at once; one more is refused with 503 and a Retry-After, and
+// gets in once another leaves.
+func TestEventStreamsAreBounded(t *testing.T) {
+	t.Parallel()
+	c := testConf(t)
+	s := serve(t, authConf(), inspector(t, c))
+	require.Equal(t, 100, s.d.maxStreams, "the default bound")
+	s.d.maxStreams = 2
+	a := openEvents(t, s.url("/api/events"), true)
+	b := openEvents(t, s.url("/api/events"), true)
+	require.Equal(t, http.StatusOK, a.res.StatusCode)
+	require.Equal(t, http.StatusOK, b.res.StatusCode)
+	over := openEvents(t, s.url("/api/events"), true)
+	require.Equal(t, http.StatusServiceUnavailable, over.res.StatusCode)
+	require.NotEmpty(t, over.res.Header.Get("Retry-After"))
+	a.close()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return s.d.hub.subscribers() == 1 }, "the first stream left")
+	again := openEvents(t, s.url("/api/events"), true)
+	require.Equal(t, http.StatusOK, again.res.StatusCode)
+	again.await(t, 5*time.Second, func(e event) bool { return e.name == "overview" })
 }
