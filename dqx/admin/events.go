@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -40,13 +42,20 @@ func newHub(d *Dashboard) *hub {
 	return &hub{d: d, subs: map[*subscriber]struct{}{}, last: map[string][]byte{}}
 }
 
+// errTooManyStreams refuses an event stream over Dashboard.maxStreams.
+var errTooManyStreams = errors.New("admin: too many event streams open")
+
 // subscribe adds a subscriber, starting the poller if it is the first. It
-// returns false once the Dashboard is closed.
-func (h *hub) subscribe() (*subscriber, bool) {
+// returns ErrClosed once the Dashboard is closed, and errTooManyStreams
+// when maxStreams are open.
+func (h *hub) subscribe() (*subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped {
-		return nil, false
+		return nil, ErrClosed
+	}
+	if len(h.subs) >= h.d.maxStreams {
+		return nil, errTooManyStreams
 	}
 	if h.stopCh == nil {
 		// What an earlier poller saw is stale: the new one's first poll
@@ -65,7 +74,7 @@ func (h *hub) subscribe() (*subscriber, bool) {
 		h.stopCh, h.done = make(chan struct{}), make(chan struct{})
 		go h.poll(h.stopCh, h.done)
 	}
-	return s, true
+	return s, nil
 }
 
 // unsubscribe removes s and stops the poller when none remain; it waits
@@ -185,16 +194,20 @@ func (h *hub) pollQueue(ctx context.Context, in *dq.Inspector, seen map[string]t
 	h.publish("lateness", in.Queue(), v)
 }
 
-// apiEvents streams the poller's events to one subscriber, with a comment
+// apiEvents streams the poller's events to one subscriber (at most
+// maxStreams at once, 503 beyond), with a comment
 // every heartbeat so proxies keep the connection open.
 func (d *Dashboard) apiEvents(w http.ResponseWriter, r *http.Request, rq *request) {
 	if _, ok := w.(http.Flusher); !ok {
 		writeError(w, http.StatusInternalServerError, "streaming not supported by this server")
 		return
 	}
-	s, ok := d.hub.subscribe()
-	if !ok {
-		writeError(w, http.StatusServiceUnavailable, ErrClosed.Error())
+	s, err := d.hub.subscribe()
+	if err != nil {
+		if errors.Is(err, errTooManyStreams) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(d.heartbeat/time.Second, 1))))
+		}
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	defer d.hub.unsubscribe(s)
