@@ -5,10 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zerodq/zerodq/internal/dqtest"
 )
 
 // TestWithAuthHookAcceptingNoUserIsRefused: a hook that answers ok with an
@@ -92,4 +98,59 @@ func TestPastedIDsInAFormSplitAsInTheLookup(t *testing.T) {
 	got, err := in.Bulk(t.Context(), op.OpID)
 	require.NoError(t, err)
 	require.Equal(t, []string{"aaa", "bbb", "ccc", "ddd"}, got.Select.IDs)
+}
+
+// TestPasswordChecksRunFewAtATime: each basic-auth check is a bcrypt
+// comparison, costly by design; a flood of wrong passwords, which no
+// cache answers, runs only a few comparisons at once (the others wait),
+// so it cannot take every core of the service the dashboard is mounted in.
+func TestPasswordChecksRunFewAtATime(t *testing.T) {
+	t.Parallel()
+	c := testConf(t)
+	s := serve(t, authConf(), inspector(t, c))
+	a := s.d.auth
+	var running atomic.Int64
+	release := make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // before the server closes, should an assertion fail
+	compare := a.compare
+	a.compare = func(hash, pass []byte) error {
+		running.Add(1)
+		defer running.Add(-1)
+		<-release
+		return compare(hash, pass)
+	}
+	const n = 10
+	var wg sync.WaitGroup
+	codes := make(chan int, n)
+	for range n {
+		wg.Go(func() {
+			req, err := http.NewRequest(http.MethodGet, s.url("/api/overview"), nil)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			req.SetBasicAuth(testUser, "wrong")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		})
+	}
+	dqtest.Eventually(t, 5*time.Second, func() bool { return running.Load()+a.waiting.Load() == n },
+		"every request reached its check")
+	require.LessOrEqual(t, running.Load(), int64(runtime.GOMAXPROCS(0)+1)/2, "a few comparisons at once")
+	require.Less(t, running.Load(), int64(n))
+	letGo()
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		require.Equal(t, http.StatusUnauthorized, code)
+	}
+	require.Zero(t, a.waiting.Load())
+	require.Equal(t, http.StatusOK, s.get(t, "/api/overview").code, "the right password still gets in")
 }
