@@ -1,12 +1,14 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,10 @@ type authenticator struct {
 	// waiting counts the checks waiting for their turn.
 	compare func(hash, pass []byte) error
 	waiting atomic.Int64
+	// slots bounds the comparisons running at once: a flood of wrong
+	// passwords, which no cache answers, waits for them rather than
+	// taking every core of the service the dashboard is mounted in.
+	slots chan struct{}
 }
 
 type account struct {
@@ -62,7 +68,11 @@ func checkAccount(user, hash string) error {
 }
 
 func newAuthenticator(users map[string]string) *authenticator {
-	a := &authenticator{good: map[[32]byte]goodEntry{}, compare: bcrypt.CompareHashAndPassword}
+	a := &authenticator{
+		good:    map[[32]byte]goodEntry{},
+		compare: bcrypt.CompareHashAndPassword,
+		slots:   make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+	}
 	cost := bcrypt.MinCost
 	for u, h := range users {
 		a.users = append(a.users, account{name: u, hash: []byte(h)})
@@ -75,8 +85,9 @@ func newAuthenticator(users map[string]string) *authenticator {
 	return a
 }
 
-// check returns the user the credentials authenticate, or false.
-func (a *authenticator) check(user, pass string) (string, bool) {
+// check returns the user the credentials authenticate, or false (also when
+// ctx ends while it waits for its turn to compare).
+func (a *authenticator) check(ctx context.Context, user, pass string) (string, bool) {
 	if a == nil || len(a.users) == 0 {
 		return "", false
 	}
@@ -89,6 +100,15 @@ func (a *authenticator) check(user, pass string) (string, bool) {
 	}
 	a.mu.Unlock()
 
+	a.waiting.Add(1)
+	select {
+	case a.slots <- struct{}{}:
+		a.waiting.Add(-1)
+		defer func() { <-a.slots }()
+	case <-ctx.Done():
+		a.waiting.Add(-1)
+		return "", false
+	}
 	// Compare the name with every account in constant time, so that the
 	// time taken tells nothing of which names exist.
 	hash := a.dummy
@@ -121,7 +141,7 @@ func (d *Dashboard) user(r *http.Request) (string, bool) {
 		}
 	}
 	if u, p, ok := r.BasicAuth(); ok {
-		if name, ok := d.auth.check(u, p); ok {
+		if name, ok := d.auth.check(r.Context(), u, p); ok {
 			return name, true
 		}
 	}
