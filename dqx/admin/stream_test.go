@@ -127,3 +127,18 @@ func TestEventStreamsAreBounded(t *testing.T) {
 	require.Equal(t, http.StatusOK, again.res.StatusCode)
 	again.await(t, 5*time.Second, func(e event) bool { return e.name == "overview" })
 }
+
+// TestHeadOnTheEventStreamHoldsNoStream: HEAD /api/events (a health check,
+// curl -I) answers the stream's headers and ends; it takes no subscriber
+// slot and starts no poller.
+func TestHeadOnTheEventStreamHoldsNoStream(t *testing.T) {
+	t.Parallel()
+	c := testConf(t)
+	s := serve(t, authConf(), inspector(t, c))
+	a := s.do(t, http.MethodHead, "/api/events", "", true, nil)
+	require.Equal(t, http.StatusOK, a.code)
+	require.Contains(t, a.header.Get("Content-Type"), "text/event-stream")
+	require.Zero(t, s.d.hub.subscribers())
+	require.False(t, s.d.hub.running())
+	require.Equal(t, http.StatusUnauthorized, s.do(t, http.MethodHead, "/api/events", "", false, nil).code)
+}
