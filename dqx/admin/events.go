@@ -202,6 +202,12 @@ func (d *Dashboard) apiEvents(w http.ResponseWriter, r *http.Request, rq *reques
 		writeError(w, http.StatusInternalServerError, "streaming not supported by this server")
 		return
 	}
+	if r.Method == http.MethodHead {
+		// A HEAD gets no body: its headers, and no stream to hold.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	s, err := d.hub.subscribe()
 	if err != nil {
 		if errors.Is(err, errTooManyStreams) {
