@@ -82,16 +82,42 @@ type bulkRequest struct {
 	Since string   `json:"since"`
 }
 
-// maxActionBody bounds an action's body.
-const maxActionBody = 1 << 20
+// maxActionBody bounds an action's body (go-zero's default MaxBytes, which
+// refuses a larger one in front of a mounted dashboard); maxBulkIDs bounds
+// the IDs one bulk action names (a larger set is selected with a filter
+// and all=1).
+const (
+	maxActionBody = 1 << 20
+	maxBulkIDs    = 10000
+)
+
+// errTooLarge marks a body over maxActionBody.
+var errTooLarge = errors.New("request body too large")
 
 func readBulkRequest(r *http.Request) (bulkRequest, error) {
+	br, err := readBulkBody(r)
+	if err == nil && len(br.IDs) > maxBulkIDs {
+		err = fmt.Errorf("%w: %d ids: at most %d in one action (select more with a filter and all=1)",
+			errBadRequest, len(br.IDs), maxBulkIDs)
+	}
+	return br, err
+}
+
+func readBulkBody(r *http.Request) (bulkRequest, error) {
 	var br bulkRequest
+	r.Body = http.MaxBytesReader(nil, r.Body, maxActionBody)
+	tooLarge := func(err error) error {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: over %d bytes", errTooLarge, maxActionBody)
+		}
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/json" {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxActionBody))
+		body, err := io.ReadAll(r.Body)
 		if err != nil {
-			return br, fmt.Errorf("%w: %v", errBadRequest, err)
+			return br, tooLarge(err)
 		}
 		// all may come as true or as 1, as in a form.
 		var raw struct {
@@ -113,14 +139,17 @@ func readBulkRequest(r *http.Request) (bulkRequest, error) {
 		}
 		return br, nil
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxActionBody)
 	if err := r.ParseForm(); err != nil {
-		return br, fmt.Errorf("%w: %v", errBadRequest, err)
+		return br, tooLarge(err)
 	}
 	for _, v := range r.PostForm["ids"] {
-		br.IDs = append(br.IDs, strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' })...)
+		br.IDs = append(br.IDs, splitIDs(v)...)
 	}
-	br.IDs = append(br.IDs, r.PostForm["id"]...)
+	for _, v := range r.PostForm["id"] {
+		if v = strings.TrimSpace(v); v != "" {
+			br.IDs = append(br.IDs, v)
+		}
+	}
 	switch r.PostForm.Get("all") {
 	case "1", "true", "on":
 		br.All = true
@@ -162,7 +191,11 @@ type opAnswer struct {
 func (d *Dashboard) bulk(w http.ResponseWriter, r *http.Request, rq *request, verb string) {
 	br, err := readBulkRequest(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		code := http.StatusBadRequest
+		if errors.Is(err, errTooLarge) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, code, err.Error())
 		return
 	}
 	sel, err := br.selection()

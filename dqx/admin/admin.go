@@ -38,6 +38,9 @@ type Dashboard struct {
 
 	samples *sampler
 	hub     *hub
+	// maxStreams bounds the event streams open at once (a field so tests
+	// can lower it).
+	maxStreams int
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -48,8 +51,8 @@ type Option func(*Dashboard)
 
 // WithAuth authenticates requests with fn, typically from the mounting
 // service's own session cookie: fn returns the user's name and true for a
-// request it accepts. A request fn refuses may still pass basic auth with
-// the Config's accounts. (go-zero's JWT middleware reads only the
+// request it accepts (a name that is empty or blank accepts nothing). A
+// request fn refuses may still pass basic auth with the Config's accounts. (go-zero's JWT middleware reads only the
 // Authorization header, which page loads and EventSource cannot send.)
 func WithAuth(fn func(r *http.Request) (user string, ok bool)) Option {
 	return func(d *Dashboard) { d.authFn = fn }
@@ -82,8 +85,11 @@ func WithQueue(in *dq.Inspector) Option {
 }
 
 // WithInsecure lets New build a Dashboard with no authentication: every
-// request is served as user "anonymous". Only for a dashboard reachable
-// from this host alone (zerodq serve on a loopback address).
+// request addressed to a loopback host (its Host localhost or a loopback
+// address) is served as user "anonymous", any other is refused with 403,
+// so that a page of another site reaching 127.0.0.1 by DNS rebinding gets
+// nothing. Only for a dashboard reachable from this host alone (zerodq
+// serve on a loopback address).
 func WithInsecure() Option {
 	return func(d *Dashboard) { d.insecure = true }
 }
@@ -106,11 +112,12 @@ func New(c Config, in *dq.Inspector, opts ...Option) (*Dashboard, error) {
 		return nil, err
 	}
 	d := &Dashboard{
-		c:         c,
-		queues:    []*dq.Inspector{in},
-		heartbeat: 15 * time.Second,
-		samples:   newSampler(),
-		closed:    make(chan struct{}),
+		c:          c,
+		queues:     []*dq.Inspector{in},
+		heartbeat:  15 * time.Second,
+		maxStreams: defaultMaxStreams,
+		samples:    newSampler(),
+		closed:     make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(d)
@@ -150,6 +157,10 @@ func (d *Dashboard) Prefix() string { return d.c.Prefix }
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.mux.ServeHTTP(w, r)
 }
+
+// defaultMaxStreams bounds a Dashboard's open event streams: operators'
+// browser tabs, not an audience.
+const defaultMaxStreams = 100
 
 // ErrClosed is answered by a closed Dashboard's live updates.
 var ErrClosed = errors.New("admin: dashboard closed")
@@ -254,6 +265,11 @@ func (d *Dashboard) wrap(rt route) http.Handler {
 			h.Set("Cache-Control", "no-store")
 		}
 		user, ok := d.user(r)
+		if !ok && d.insecure && !loopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, "refused: a dashboard without authentication answers only "+
+				"requests to a loopback host (localhost, 127.0.0.1, ::1)")
+			return
+		}
 		if !ok {
 			d.refuseAuth(w)
 			return

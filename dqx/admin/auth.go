@@ -1,14 +1,17 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -27,6 +30,15 @@ type authenticator struct {
 
 	mu   sync.Mutex
 	good map[[32]byte]goodEntry
+
+	// compare is bcrypt's comparison (a field so tests can watch it);
+	// waiting counts the checks waiting for their turn.
+	compare func(hash, pass []byte) error
+	waiting atomic.Int64
+	// slots bounds the comparisons running at once: a flood of wrong
+	// passwords, which no cache answers, waits for them rather than
+	// taking every core of the service the dashboard is mounted in.
+	slots chan struct{}
 }
 
 type account struct {
@@ -56,7 +68,11 @@ func checkAccount(user, hash string) error {
 }
 
 func newAuthenticator(users map[string]string) *authenticator {
-	a := &authenticator{good: map[[32]byte]goodEntry{}}
+	a := &authenticator{
+		good:    map[[32]byte]goodEntry{},
+		compare: bcrypt.CompareHashAndPassword,
+		slots:   make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+	}
 	cost := bcrypt.MinCost
 	for u, h := range users {
 		a.users = append(a.users, account{name: u, hash: []byte(h)})
@@ -69,8 +85,9 @@ func newAuthenticator(users map[string]string) *authenticator {
 	return a
 }
 
-// check returns the user the credentials authenticate, or false.
-func (a *authenticator) check(user, pass string) (string, bool) {
+// check returns the user the credentials authenticate, or false (also when
+// ctx ends while it waits for its turn to compare).
+func (a *authenticator) check(ctx context.Context, user, pass string) (string, bool) {
 	if a == nil || len(a.users) == 0 {
 		return "", false
 	}
@@ -83,6 +100,15 @@ func (a *authenticator) check(user, pass string) (string, bool) {
 	}
 	a.mu.Unlock()
 
+	a.waiting.Add(1)
+	select {
+	case a.slots <- struct{}{}:
+		a.waiting.Add(-1)
+		defer func() { <-a.slots }()
+	case <-ctx.Done():
+		a.waiting.Add(-1)
+		return "", false
+	}
 	// Compare the name with every account in constant time, so that the
 	// time taken tells nothing of which names exist.
 	hash := a.dummy
@@ -92,7 +118,7 @@ func (a *authenticator) check(user, pass string) (string, bool) {
 			hash, found = acc.hash, true
 		}
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !found {
+	if a.compare(hash, []byte(pass)) != nil || !found {
 		return "", false
 	}
 	a.mu.Lock()
@@ -105,22 +131,42 @@ func (a *authenticator) check(user, pass string) (string, bool) {
 }
 
 // user authenticates r: the WithAuth hook first, then basic auth. It
-// returns "" and false when neither accepts the request.
+// returns "" and false when neither accepts the request. A hook answering
+// ok with no user name (a session with no one in it) accepts nothing:
+// every action is audited under the name, and no one is no actor.
 func (d *Dashboard) user(r *http.Request) (string, bool) {
 	if d.authFn != nil {
-		if u, ok := d.authFn(r); ok {
+		if u, ok := d.authFn(r); ok && strings.TrimSpace(u) != "" {
 			return u, true
 		}
 	}
 	if u, p, ok := r.BasicAuth(); ok {
-		if name, ok := d.auth.check(u, p); ok {
+		if name, ok := d.auth.check(r.Context(), u, p); ok {
 			return name, true
 		}
 	}
-	if d.insecure {
+	if d.insecure && loopbackHost(r.Host) {
 		return "anonymous", true
 	}
 	return "", false
+}
+
+// loopbackHost tells whether a request's Host names this machine's
+// loopback interface: localhost, or a loopback address. A dashboard
+// without authentication answers no other, since a page of another site
+// reaches 127.0.0.1 under its own name by DNS rebinding, and then its
+// Origin and Host agree.
+func loopbackHost(hostport string) bool {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // refuseAuth answers 401, asking for basic auth when accounts exist.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/zerodq/zerodq/dq"
 	"github.com/zerodq/zerodq/dqx"
@@ -287,11 +288,17 @@ func jobIDs(q map[string][]string) []string {
 		add(s)
 	}
 	for _, s := range q["ids"] {
-		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
+		for _, f := range splitIDs(s) {
 			add(f)
 		}
 	}
 	return ids
+}
+
+// splitIDs splits pasted IDs on commas and white space (a textarea posts
+// its lines with CRLF).
+func splitIDs(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
 func (d *Dashboard) readJobs(ctx context.Context, in *dq.Inspector, ids []string) []jobView {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,7 +26,7 @@ type hub struct {
 	subs    map[*subscriber]struct{}
 	stopCh  chan struct{}     // closes to stop the running poller; nil when none runs
 	done    chan struct{}     // closed when that poller has returned
-	last    map[string][]byte // the latest event of each name, for newcomers
+	last    map[string][]byte // the latest event of each name and queue, for newcomers while the poller runs
 	stopped bool
 }
 
@@ -40,24 +42,39 @@ func newHub(d *Dashboard) *hub {
 	return &hub{d: d, subs: map[*subscriber]struct{}{}, last: map[string][]byte{}}
 }
 
+// errTooManyStreams refuses an event stream over Dashboard.maxStreams.
+var errTooManyStreams = errors.New("admin: too many event streams open")
+
 // subscribe adds a subscriber, starting the poller if it is the first. It
-// returns false once the Dashboard is closed.
-func (h *hub) subscribe() (*subscriber, bool) {
+// returns ErrClosed once the Dashboard is closed, and errTooManyStreams
+// when maxStreams are open.
+func (h *hub) subscribe() (*subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped {
-		return nil, false
+		return nil, ErrClosed
+	}
+	if len(h.subs) >= h.d.maxStreams {
+		return nil, errTooManyStreams
+	}
+	if h.stopCh == nil {
+		// What an earlier poller saw is stale: the new one's first poll
+		// tells the state as it is now.
+		clear(h.last)
 	}
 	s := &subscriber{ch: make(chan []byte, subBuffer)}
 	for _, ev := range h.last {
-		s.ch <- ev
+		select {
+		case s.ch <- ev:
+		default:
+		}
 	}
 	h.subs[s] = struct{}{}
 	if h.stopCh == nil {
 		h.stopCh, h.done = make(chan struct{}), make(chan struct{})
 		go h.poll(h.stopCh, h.done)
 	}
-	return s, true
+	return s, nil
 }
 
 // unsubscribe removes s and stops the poller when none remain; it waits
@@ -100,9 +117,9 @@ func (h *hub) running() bool {
 	return h.stopCh != nil
 }
 
-// publish sends an event to every subscriber, dropping it for those whose
-// buffer is full.
-func (h *hub) publish(name string, v any) {
+// publish sends an event of queue to every subscriber, dropping it for
+// those whose buffer is full.
+func (h *hub) publish(name, queue string, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return
@@ -112,7 +129,7 @@ func (h *hub) publish(name string, v any) {
 	ev := b.Bytes()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.last[name] = ev
+	h.last[name+"\x00"+queue] = ev
 	for s := range h.subs {
 		select {
 		case s.ch <- ev:
@@ -157,7 +174,7 @@ func (h *hub) pollQueue(ctx context.Context, in *dq.Inspector, seen map[string]t
 	if ctx.Err() != nil {
 		return
 	}
-	h.publish("overview", o)
+	h.publish("overview", in.Queue(), o)
 	var l dq.Lateness
 	fresh := false
 	for _, c := range cs {
@@ -174,33 +191,55 @@ func (h *hub) pollQueue(ctx context.Context, in *dq.Inspector, seen map[string]t
 	}
 	v := newLatenessView(l)
 	v.Queue = in.Queue()
-	h.publish("lateness", v)
+	h.publish("lateness", in.Queue(), v)
 }
 
-// apiEvents streams the poller's events to one subscriber, with a comment
+// apiEvents streams the poller's events to one subscriber (at most
+// maxStreams at once, 503 beyond), with a comment
 // every heartbeat so proxies keep the connection open.
 func (d *Dashboard) apiEvents(w http.ResponseWriter, r *http.Request, rq *request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		writeError(w, http.StatusInternalServerError, "streaming not supported by this server")
 		return
 	}
-	s, ok := d.hub.subscribe()
-	if !ok {
-		writeError(w, http.StatusServiceUnavailable, ErrClosed.Error())
+	if r.Method == http.MethodHead {
+		// A HEAD gets no body: its headers, and no stream to hold.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	s, err := d.hub.subscribe()
+	if err != nil {
+		if errors.Is(err, errTooManyStreams) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(d.heartbeat/time.Second, 1))))
+		}
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	defer d.hub.unsubscribe(s)
-	// A write deadline set by the server (go-zero sets one from its
-	// timeout) would cut the stream: clear it where the writer allows.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// The server's own write deadline (go-zero sets one from its timeout)
+	// would cut the stream; instead each write has a heartbeat to go out,
+	// so that a client that stops reading (its buffers full) ends its
+	// stream rather than holding this goroutine in Write for good.
+	rc := http.NewResponseController(w)
+	write := func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(d.heartbeat))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		if err := rc.Flush(); err != nil {
+			return false
+		}
+		return r.Context().Err() == nil
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": zerodq events\n\n")
-	fl.Flush()
+	if !write([]byte(": zerodq events\n\n")) {
+		return
+	}
 	beat := time.NewTicker(d.heartbeat)
 	defer beat.Stop()
 	for {
@@ -210,15 +249,13 @@ func (d *Dashboard) apiEvents(w http.ResponseWriter, r *http.Request, rq *reques
 		case <-d.closed:
 			return
 		case ev := <-s.ch:
-			if _, err := w.Write(ev); err != nil {
+			if !write(ev) {
 				return
 			}
-			fl.Flush()
 		case <-beat.C:
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+			if !write([]byte(": ping\n\n")) {
 				return
 			}
-			fl.Flush()
 		}
 	}
 }
