@@ -44,6 +44,7 @@ func TestBenchSmokeReportsEveryScenarioWithNoEarlyJob(t *testing.T) {
 		"drain_jobs_per_s", "drain_raw_jobs_per_s", "e2e_jobs_per_s", "e2e_raw_jobs_per_s",
 		"slow_handler_1_jobs_per_s", "slow_handler_8_jobs_per_s", "slow_handler_64_jobs_per_s",
 		"slow_handler_64_raw_jobs_per_s", "lateness_p50_ms", "lateness_p99_ms", "lateness_max_ms",
+		"lateness_floor_p50_ms", "lateness_floor_p99_ms",
 		"backlog_rss_mb", "backlog_raw_rss_mb", "dead_retry_consumer_ratio", "dead_retry_seconds",
 	} {
 		require.Contains(t, res, key)
