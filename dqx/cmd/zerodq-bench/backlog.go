@@ -284,7 +284,7 @@ func backlogConsumerMain(ctx context.Context, args []string, stdout, stderr io.W
 	}()
 
 	endpoints := strings.Split(*beanstalks, ",")
-	tr := newTracker(*maxJobs, true)
+	tr := newCompactTracker(*maxJobs)
 	var stop func() error
 	if *raw {
 		rc, err := startRawConsumer(endpoints, *tube, *workers, 0, tr)
