@@ -22,6 +22,7 @@ type heldCopy struct {
 	// the attempt (0 when it did not run) and its failure.
 	att            int
 	errCls, errMsg string
+	wakeAt         time.Time // when the holder lets it go on
 }
 
 // ref is the copy's own reference in the claim store, which tells a job's
@@ -36,25 +37,42 @@ func (h *heldCopy) ref() string {
 	return h.refStr
 }
 
-// process takes one reserved copy through the claim protocol: hold it until
-// its due time, claim it, then run, hold, release, delete or bury it.
-func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
-	defer c.copies.Done()
-	defer c.gate.leave()
+// take starts one reserved copy through the claim protocol: a copy due
+// within the second waits in the holder, without a goroutine of its own;
+// any other gets one now. A body that is not an envelope is buried.
+func (c *consumer) take(l *nodeLoop, cp *node.Copy) {
 	env, err := envelope.Decode(cp.Body, c.keys, c.accept)
-	if err != nil {
-		l.buryMalformed(cp, err)
-		return
+	if err == nil {
+		err = claim.CheckSlots(int(env.Count), int(env.Slot)) // the codec takes more slots than the claim store
 	}
-	if err := claim.CheckSlots(int(env.Count), int(env.Slot)); err != nil {
-		l.buryMalformed(cp, err) // the codec takes more slots than the claim store
+	if err != nil {
+		go func() {
+			defer c.copyDone()
+			l.buryMalformed(cp, err)
+		}()
 		return
 	}
 	h := &heldCopy{loop: l, cp: cp, env: env, pri: env.Priority, slot: int(env.Slot)}
 	if env.Legacy {
 		h.pri = DefaultPriority
 	}
+	if d := c.clock.Until(env.DueMs); d > 0 && d < time.Second && c.hold.hold(h, d) {
+		return
+	}
+	go c.claimCopy(h)
+}
+
+// claimCopy takes a copy through the claim protocol in the caller's
+// goroutine, from its due time on.
+func (c *consumer) claimCopy(h *heldCopy) {
+	defer c.copyDone()
 	c.claimLoop(h)
+}
+
+// copyDone counts a copy out once nothing more is done with it.
+func (c *consumer) copyDone() {
+	c.gate.leave()
+	c.copies.Done()
 }
 
 // claimLoop claims a copy until it is run, held back, released, deleted or
