@@ -10,28 +10,48 @@ import (
 )
 
 // pipeMax bounds the calls sent in one round trip, and pipeSenders the round
-// trips on the wire at once: a call waits for a batch only while that many
-// are out, so a claim due now rarely queues behind other jobs' scripts, and
-// under load the calls gather into batches all the same.
+// trips of one lane on the wire at once: a call waits for a batch only while
+// that many of its lane are out, so a claim due now rarely queues behind
+// other claims, and under load the calls gather into batches all the same.
 const (
 	pipeMax     = 256
 	pipeSenders = 1
 )
 
+// lane separates the claims, which due jobs wait for, from the calls that
+// follow a run (finish, extend, gone, ...): a claim never waits for a batch of
+// those to come back, and each lane gathers its own batches.
+type lane uint8
+
+const (
+	laneClaim lane = iota
+	laneOther
+	lanes
+)
+
+// laneOf is the lane of a script's calls.
+func laneOf(sc *redis.Script) lane {
+	if sc == claimScript {
+		return laneClaim
+	}
+	return laneOther
+}
+
 // pipe sends the job scripts of concurrent callers in pipelined round trips:
-// while one batch is on the wire the next one gathers, so under load many
-// claims and finishes share one write and one read. A consumer makes two such
-// calls per job, and one round trip each was most of its cost.
+// while one batch of a lane is on the wire the next one gathers, so under
+// load many claims, or many finishes, share one write and one read. A
+// consumer makes two such calls per job, and one round trip each was most of
+// its cost.
 //
-// A caller that finds fewer than pipeSenders batches on the wire sends its
-// own at once, in its own goroutine (a job due now waits for no hand-over);
-// calls that gathered meanwhile go out from a goroutine started for them,
-// which ends when none are left.
+// A caller that finds fewer than pipeSenders batches of its lane on the wire
+// sends its own at once, in its own goroutine (a job due now waits for no
+// hand-over); calls that gathered meanwhile go out from a goroutine started
+// for them, which ends when none are left.
 type pipe struct {
 	s       *Store
 	mu      sync.Mutex
-	queue   []*pipeCall
-	sending int // batches on the wire; their senders take the queue next
+	queue   [lanes][]*pipeCall
+	sending [lanes]int // batches on the wire; their senders take the queue next
 	trips   atomic.Int64
 }
 
@@ -56,18 +76,19 @@ func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []a
 		return nil, err
 	}
 	c := &pipeCall{ctx: ctx, sc: sc, keys: keys, args: args, done: make(chan pipeResult, 1)}
+	ln := laneOf(sc)
 	p.mu.Lock()
-	p.queue = append(p.queue, c)
-	if p.sending < pipeSenders {
-		p.sending++
-		batch := p.take()
+	p.queue[ln] = append(p.queue[ln], c)
+	if p.sending[ln] < pipeSenders {
+		p.sending[ln]++
+		batch := p.take(ln)
 		p.mu.Unlock()
 		p.send(batch) // c is in it
 		p.mu.Lock()
-		if len(p.queue) > 0 {
-			go p.sendQueued()
+		if len(p.queue[ln]) > 0 {
+			go p.sendQueued(ln)
 		} else {
-			p.sending--
+			p.sending[ln]--
 		}
 		p.mu.Unlock()
 	} else {
@@ -81,25 +102,27 @@ func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []a
 	}
 }
 
-// take removes the next batch from the queue; p.mu is held.
-func (p *pipe) take() []*pipeCall {
-	n := min(len(p.queue), pipeMax)
-	batch := append([]*pipeCall(nil), p.queue[:n]...)
-	clear(p.queue[:n])
-	p.queue = p.queue[n:]
+// take removes the next batch from a lane's queue; p.mu is held.
+func (p *pipe) take(ln lane) []*pipeCall {
+	q := p.queue[ln]
+	n := min(len(q), pipeMax)
+	batch := append([]*pipeCall(nil), q[:n]...)
+	clear(q[:n])
+	p.queue[ln] = q[n:]
 	return batch
 }
 
-// sendQueued sends batches until the queue is empty, then gives up sending.
-func (p *pipe) sendQueued() {
+// sendQueued sends a lane's batches until its queue is empty, then gives up
+// sending.
+func (p *pipe) sendQueued(ln lane) {
 	p.mu.Lock()
-	for len(p.queue) > 0 {
-		batch := p.take()
+	for len(p.queue[ln]) > 0 {
+		batch := p.take(ln)
 		p.mu.Unlock()
 		p.send(batch)
 		p.mu.Lock()
 	}
-	p.sending--
+	p.sending[ln]--
 	p.mu.Unlock()
 }
 
