@@ -1114,7 +1114,7 @@ func TestConcurrentCallsSharePipelinedRoundTripsAndGetTheirOwnReplies(t *testing
 	require.True(t, dqtest.Await(5*time.Second, func() bool {
 		b.store.pipe.mu.Lock()
 		defer b.store.pipe.mu.Unlock()
-		return b.store.pipe.sending == [lanes]int{}
+		return b.store.pipe.sending == 0
 	}), "still sending with nothing queued")
 	trips = b.store.pipe.trips.Load()
 	rep, err := b.store.Extend(b.ctx, b.tube, ids[0], "c"+ids[0], 30000)

@@ -10,48 +10,30 @@ import (
 )
 
 // pipeMax bounds the calls sent in one round trip, and pipeSenders the round
-// trips of one lane on the wire at once: a call waits for a batch only while
-// that many of its lane are out, so a claim due now rarely queues behind
-// other claims, and under load the calls gather into batches all the same.
+// trips on the wire at once: a call waits for a batch only while that many
+// are out, so under load the calls gather into batches. A claim, which a due
+// job waits for, may open one round trip more: it never waits for a batch of
+// other jobs' finishes, extends or gones to come back.
 const (
 	pipeMax     = 256
 	pipeSenders = 1
 )
 
-// lane separates the claims, which due jobs wait for, from the calls that
-// follow a run (finish, extend, gone, ...): a claim never waits for a batch of
-// those to come back, and each lane gathers its own batches.
-type lane uint8
-
-const (
-	laneClaim lane = iota
-	laneOther
-	lanes
-)
-
-// laneOf is the lane of a script's calls.
-func laneOf(sc *redis.Script) lane {
-	if sc == claimScript {
-		return laneClaim
-	}
-	return laneOther
-}
-
 // pipe sends the job scripts of concurrent callers in pipelined round trips:
-// while one batch of a lane is on the wire the next one gathers, so under
-// load many claims, or many finishes, share one write and one read. A
-// consumer makes two such calls per job, and one round trip each was most of
-// its cost.
+// while one batch is on the wire the next one gathers, so under load many
+// claims and finishes share one write and one read. A consumer makes two such
+// calls per job, and one round trip each was most of its cost.
 //
-// A caller that finds fewer than pipeSenders batches of its lane on the wire
-// sends its own at once, in its own goroutine (a job due now waits for no
-// hand-over); calls that gathered meanwhile go out from a goroutine started
-// for them, which ends when none are left.
+// A caller that finds fewer than pipeSenders batches on the wire (a claim:
+// one more) sends its own at once, with what gathered, in its own goroutine
+// (a job due now waits for no hand-over). Calls that gather meanwhile go out
+// from a goroutine started for them by the last sender back, which ends when
+// none are left.
 type pipe struct {
 	s       *Store
 	mu      sync.Mutex
-	queue   [lanes][]*pipeCall
-	sending [lanes]int // batches on the wire; their senders take the queue next
+	queue   []*pipeCall
+	sending int // batches on the wire
 	trips   atomic.Int64
 }
 
@@ -76,19 +58,22 @@ func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []a
 		return nil, err
 	}
 	c := &pipeCall{ctx: ctx, sc: sc, keys: keys, args: args, done: make(chan pipeResult, 1)}
-	ln := laneOf(sc)
+	limit := pipeSenders
+	if sc == claimScript {
+		limit++
+	}
 	p.mu.Lock()
-	p.queue[ln] = append(p.queue[ln], c)
-	if p.sending[ln] < pipeSenders {
-		p.sending[ln]++
-		batch := p.take(ln)
+	p.queue = append(p.queue, c)
+	if p.sending < limit {
+		p.sending++
+		batch := p.take()
 		p.mu.Unlock()
 		p.send(batch) // c is in it
 		p.mu.Lock()
-		if len(p.queue[ln]) > 0 {
-			go p.sendQueued(ln)
+		if len(p.queue) > 0 && p.sending == 1 {
+			go p.sendQueued() // the last sender back takes what gathered
 		} else {
-			p.sending[ln]--
+			p.sending--
 		}
 		p.mu.Unlock()
 	} else {
@@ -102,27 +87,26 @@ func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []a
 	}
 }
 
-// take removes the next batch from a lane's queue; p.mu is held.
-func (p *pipe) take(ln lane) []*pipeCall {
-	q := p.queue[ln]
-	n := min(len(q), pipeMax)
-	batch := append([]*pipeCall(nil), q[:n]...)
-	clear(q[:n])
-	p.queue[ln] = q[n:]
+// take removes the next batch from the queue; p.mu is held.
+func (p *pipe) take() []*pipeCall {
+	n := min(len(p.queue), pipeMax)
+	batch := append([]*pipeCall(nil), p.queue[:n]...)
+	clear(p.queue[:n])
+	p.queue = p.queue[n:]
 	return batch
 }
 
-// sendQueued sends a lane's batches until its queue is empty, then gives up
-// sending.
-func (p *pipe) sendQueued(ln lane) {
+// sendQueued sends batches until the queue is empty, or another sender
+// is out that will take it when back, then gives up sending.
+func (p *pipe) sendQueued() {
 	p.mu.Lock()
-	for len(p.queue[ln]) > 0 {
-		batch := p.take(ln)
+	for len(p.queue) > 0 && p.sending == 1 {
+		batch := p.take()
 		p.mu.Unlock()
 		p.send(batch)
 		p.mu.Lock()
 	}
-	p.sending[ln]--
+	p.sending--
 	p.mu.Unlock()
 }
 
