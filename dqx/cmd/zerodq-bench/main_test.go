@@ -74,7 +74,7 @@ func TestBenchBacklog1MReportsBothBacklogsBesideRawAndRunsOnlyWhenNamed(t *testi
 	var res map[string]float64
 	require.NoError(t, json.Unmarshal(out.Bytes(), &res), "output: %s", out.String())
 	for _, key := range []string{
-		"backlog_small_rss_mb", "backlog_large_rss_mb", "backlog_large_raw_rss_mb", "backlog_rss_growth",
+		"backlog_small_rss_mb", "backlog_large_rss_mb", "backlog_raw_rss_mb", "backlog_rss_growth",
 		"backlog_small_lateness_p99_ms", "backlog_large_lateness_p99_ms", "backlog_drain_jobs_per_s",
 		"backlog_due_jobs_per_s", "backlog_small_jobs", "backlog_large_jobs",
 	} {
