@@ -87,6 +87,7 @@ func (l *nodeLoop) reserveFailed(err error) bool {
 		return l.pause(50 * time.Millisecond)
 	default:
 		metricErrors.Inc(l.endpoint, "reserve")
+		l.c.ops.reserveFailed(l.endpoint)
 		l.failures++
 		if l.failures == 1 || l.failures%100 == 0 {
 			logx.Errorf("dq: reserve on %s: %v (failure %d)", l.endpoint, err, l.failures)

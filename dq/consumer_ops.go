@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,11 +28,15 @@ type consumerOps struct {
 	idx      *claim.Index
 	config   map[string]string        // a digest per DqConf field, secrets left out
 	outcomes map[string]*atomic.Int64 // fixed keys: read and added to without a lock
-	started  time.Time
-	loop     *routine.Loop
-	ran      atomic.Bool // started: Stop removes the entry
-	read     atomic.Bool // the pause flag was read once
-	paused   atomic.Bool // the queue is paused (or the flag not read yet)
+	// reserveErrs counts failed reserve round trips per node endpoint
+	// (fixed keys, as outcomes).
+	reserveErrs map[string]*atomic.Int64
+	late        latenessRecorder
+	started     time.Time
+	loop        *routine.Loop
+	ran         atomic.Bool // started: Stop removes the entry
+	read        atomic.Bool // the pause flag was read once
+	paused      atomic.Bool // the queue is paused (or the flag not read yet)
 }
 
 // How often a consumer rewrites its registry entry and reads the pause flag.
@@ -49,7 +54,59 @@ func (o *consumerOps) init(c *consumer) {
 		outcomeMalformed} {
 		o.outcomes[k] = new(atomic.Int64)
 	}
+	o.reserveErrs = make(map[string]*atomic.Int64, len(c.conf.Beanstalks))
+	for _, b := range c.conf.Beanstalks {
+		o.reserveErrs[b.Endpoint] = new(atomic.Int64)
+	}
 	o.loop = routine.NewLoop()
+}
+
+// reserveFailed counts a failed reserve round trip on endpoint.
+func (o *consumerOps) reserveFailed(endpoint string) {
+	if n := o.reserveErrs[endpoint]; n != nil {
+		n.Add(1)
+	}
+}
+
+// latenessRecorder keeps the lateness histogram of the current registry
+// interval: each handler start adds to it under a mutex held for a few
+// additions, and each registry write cuts it.
+type latenessRecorder struct {
+	mu  sync.Mutex
+	cur Lateness
+}
+
+// begin starts the first interval at from.
+func (r *latenessRecorder) begin(from time.Time) {
+	r.mu.Lock()
+	r.cur = Lateness{From: from, Buckets: make([]int64, len(LatenessBounds)+1)}
+	r.mu.Unlock()
+}
+
+// observe counts a handler start d late.
+func (r *latenessRecorder) observe(d time.Duration) {
+	r.mu.Lock()
+	r.cur.add(d)
+	r.mu.Unlock()
+}
+
+// cut ends the current interval at to, returns it and starts the next.
+func (r *latenessRecorder) cut(to time.Time) Lateness {
+	next := Lateness{From: to, Buckets: make([]int64, len(LatenessBounds)+1)}
+	r.mu.Lock()
+	l := r.cur
+	r.cur = next
+	r.mu.Unlock()
+	l.To = to
+	return l
+}
+
+// undo puts back an interval whose entry was not written: the next entry
+// covers it too.
+func (r *latenessRecorder) undo(l Lateness) {
+	r.mu.Lock()
+	r.cur.Merge(l)
+	r.mu.Unlock()
 }
 
 // consumed counts a copy's outcome, in the metrics and for the registry.
@@ -65,6 +122,7 @@ func (c *consumer) consumed(outcome string) {
 // paused runs nothing.
 func (o *consumerOps) start() {
 	o.started = time.Now()
+	o.late.begin(o.c.clock.Now())
 	o.ran.Store(true)
 	o.paused.Store(true)
 	o.c.gate.setPaused(pauseQueue, true)
@@ -113,11 +171,15 @@ func (o *consumerOps) writeEntry() {
 	info := o.info()
 	b, err := json.Marshal(info)
 	if err != nil {
+		o.late.undo(info.Lateness)
 		return
 	}
 	ctx, cancel := context.WithTimeout(o.c.ctx, registryEvery)
-	_ = o.idx.PutConsumer(ctx, o.c.tube, o.c.id, b, info.Seen.UnixMilli())
+	err = o.idx.PutConsumer(ctx, o.c.tube, o.c.id, b, info.Seen.UnixMilli())
 	cancel()
+	if err != nil {
+		o.late.undo(info.Lateness)
+	}
 }
 
 // info is the consumer's registry entry as of now.
@@ -132,6 +194,11 @@ func (o *consumerOps) info() ConsumerInfo {
 	for k, n := range o.outcomes {
 		outcomes[k] = n.Load()
 	}
+	reserveErrs := make(map[string]int64, len(o.reserveErrs))
+	for k, n := range o.reserveErrs {
+		reserveErrs[k] = n.Load()
+	}
+	seen := c.clock.Now()
 	return ConsumerInfo{
 		ID:               c.id,
 		Host:             host,
@@ -142,12 +209,14 @@ func (o *consumerOps) info() ConsumerInfo {
 		InFlight:         inFlight,
 		Held:             max(0, c.gate.inHand()-inFlight),
 		Started:          o.started,
-		Seen:             c.clock.Now(),
+		Seen:             seen,
 		ClockOffset:      (lower + upper) / 2,
 		ClockUncertainty: (upper - lower) / 2,
 		Paused:           c.gate.isPaused(pauseRedis | pauseQueue),
 		Config:           o.config,
 		Outcomes:         outcomes,
+		Lateness:         o.late.cut(seen),
+		ReserveErrors:    reserveErrs,
 	}
 }
 

@@ -126,6 +126,7 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 		return c.finish(h, cid, claim.OutcomeUnrun, 0, claim.Failure{})
 	}
 	metricLateness.Observe(lateness, c.tube)
+	c.ops.late.observe(started.Sub(job.DueAt))
 	metricInFlight.Inc(c.tube)
 	defer metricInFlight.Dec(c.tube)
 	go r.heartbeat(claimed)

@@ -1,6 +1,7 @@
 package dq
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/node"
+	"github.com/zerodq/zerodq/internal/routine"
 )
 
 // ErrJobNotFound is returned by Inspector.Job for an ID that Redis has no
@@ -42,6 +44,12 @@ type Inspector struct {
 	prodOnce sync.Once
 	prod     Producer
 	prodErr  error
+
+	// bg runs the bulk operations StartBulk starts, on bgCtx; Close ends
+	// both.
+	bg       *routine.Group
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 // InspectorOption configures an Inspector.
@@ -73,7 +81,9 @@ func NewInspector(c DqConf, opts ...InspectorOption) (*Inspector, error) {
 		actor: defaultActor(),
 		rds:   rds,
 		store: claim.New(rds, c.KeyPrefix, c.DedupeTTL, claim.WithHistory(c.History), claim.WithCallTimeout(c.RedisTimeout)),
+		bg:    routine.NewGroup(),
 	}
+	in.bgCtx, in.bgCancel = context.WithCancel(context.Background())
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
 	for _, b := range c.Beanstalks {
 		in.nodes = append(in.nodes, node.New(b.Endpoint, b.Tube, nopts))
@@ -92,9 +102,12 @@ func (in *Inspector) Queue() string { return in.tube }
 // Actor is who the audit stream names for this Inspector's actions.
 func (in *Inspector) Actor() string { return in.actor }
 
-// Close closes the Inspector's node connections and the producer it may
-// have opened for Enqueue.
+// Close stops the bulk operations it started (each records that it stopped
+// early) and closes the Inspector's node connections and the producer it
+// may have opened for Enqueue.
 func (in *Inspector) Close() error {
+	in.bgCancel()
+	in.bg.Stop()
 	var errs []error
 	for _, n := range in.nodes {
 		errs = append(errs, n.Close())

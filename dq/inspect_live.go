@@ -2,6 +2,11 @@ package dq
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -33,11 +38,62 @@ type Lateness struct {
 // Quantile estimates the q-quantile (0 < q ≤ 1) of the interval's
 // lateness from its buckets, never outside [Min, Max]; 0 when it is empty.
 func (l Lateness) Quantile(q float64) time.Duration {
-	return 0
+	switch {
+	case l.Count <= 0:
+		return 0
+	case q <= 0:
+		return l.Min
+	case q >= 1:
+		return l.Max
+	}
+	rank := q * float64(l.Count)
+	var below int64
+	for i, n := range l.Buckets {
+		if n <= 0 || float64(below+n) < rank {
+			below += n
+			continue
+		}
+		// The bucket's span, narrowed to what the interval saw.
+		lo, hi := l.Min, l.Max
+		if i > 0 && i-1 < len(LatenessBounds) {
+			lo = max(lo, LatenessBounds[i-1])
+		}
+		if i < len(LatenessBounds) {
+			hi = min(hi, LatenessBounds[i])
+		}
+		if hi <= lo {
+			return lo
+		}
+		frac := (rank - float64(below)) / float64(n)
+		return lo + time.Duration(math.Round(float64(hi-lo)*frac))
+	}
+	return l.Max
 }
 
 // Merge adds o's starts to l, widening l's interval to cover o's.
-func (l *Lateness) Merge(o Lateness) {}
+func (l *Lateness) Merge(o Lateness) {
+	if !o.From.IsZero() && (l.From.IsZero() || o.From.Before(l.From)) {
+		l.From = o.From
+	}
+	if o.To.After(l.To) {
+		l.To = o.To
+	}
+	if o.Count <= 0 {
+		return
+	}
+	if l.Count <= 0 {
+		l.Min, l.Max = o.Min, o.Max
+	} else {
+		l.Min, l.Max = min(l.Min, o.Min), max(l.Max, o.Max)
+	}
+	l.Count += o.Count
+	if len(l.Buckets) < len(o.Buckets) {
+		l.Buckets = append(l.Buckets, make([]int64, len(o.Buckets)-len(l.Buckets))...)
+	}
+	for i, n := range o.Buckets {
+		l.Buckets[i] += n
+	}
+}
 
 // PutCounts are one node's puts as a producer saw them since it started.
 type PutCounts struct {
@@ -46,8 +102,10 @@ type PutCounts struct {
 	Uncertain int64 `json:"uncertain"` // puts whose reply never came: the copy may exist
 }
 
-// ProducerInfo is a producer's registry entry, rewritten every few seconds
-// while it is open (beside the consumers' ones, same lifetime rules).
+// ProducerInfo is a producer's registry entry, written at its first enqueue
+// and rewritten every few seconds until Close, which removes it (beside the
+// consumers' ones, same lifetime rules). A producer that never enqueues has
+// none.
 type ProducerInfo struct {
 	ID       string               `json:"id"`
 	Host     string               `json:"host"`
@@ -57,43 +115,47 @@ type ProducerInfo struct {
 	Started  time.Time            `json:"started"`
 	Seen     time.Time            `json:"seen"`
 	Enqueued int64                `json:"enqueued"` // enqueues that returned a job ID
-	Failed   int64                `json:"failed"`   // enqueues that returned an error
+	Failed   int64                `json:"failed"`   // enqueues that returned an error once under way (not a refused time or delay)
 	Nodes    map[string]PutCounts `json:"nodes"`    // by node endpoint
 }
 
 // Producers lists the queue's producers from their registry entries.
 func (in *Inspector) Producers(ctx context.Context) ([]ProducerInfo, error) {
-	return nil, errUnbuilt
+	now, err := in.store.Now(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dq: inspector: producers: %w", err)
+	}
+	raw, err := in.store.Index().Producers(ctx, in.tube, now)
+	if err != nil {
+		return nil, fmt.Errorf("dq: inspector: producers: %w", err)
+	}
+	out := make([]ProducerInfo, 0, len(raw))
+	for _, b := range raw {
+		var pi ProducerInfo
+		if json.Unmarshal(b, &pi) == nil {
+			out = append(out, pi)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ProducerInfo) int {
+		if c := a.Started.Compare(b.Started); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
-// BulkOp is a bulk action on dead letters started with StartBulk, as kept in
-// Redis under its ID while it runs and for a day after, so that any process
-// of the queue can report its progress.
-type BulkOp struct {
-	ID       string     `json:"id"`
-	Verb     string     `json:"verb"` // "retry" or "delete"
-	Select   DeadSelect `json:"select"`
-	By       string     `json:"by"` // the actor who started it
-	Started  time.Time  `json:"started"`
-	Updated  time.Time  `json:"updated"`
-	Matched  int        `json:"matched"` // counted first
-	Done     int        `json:"done"`
-	Skipped  int        `json:"skipped"`
-	Finished bool       `json:"finished"`
-	Err      string     `json:"err,omitempty"` // why it stopped early
-}
-
-// StartBulk counts the dead letters sel names, records the operation in
-// Redis and works through them in the background (verb "retry" as
-// RetryDead, "delete" as DeleteDead), updating its progress after every
-// batch. It returns at once with the operation as recorded. The work stops
-// early when the Inspector is closed.
-func (in *Inspector) StartBulk(ctx context.Context, verb string, sel DeadSelect) (BulkOp, error) {
-	return BulkOp{}, errUnbuilt
-}
-
-// Bulk reads a bulk operation's progress by its ID, whichever process
-// started it.
-func (in *Inspector) Bulk(ctx context.Context, id string) (BulkOp, error) {
-	return BulkOp{}, errUnbuilt
+// add counts one start d late in l.
+func (l *Lateness) add(d time.Duration) {
+	if len(l.Buckets) != len(LatenessBounds)+1 {
+		l.Buckets = make([]int64, len(LatenessBounds)+1)
+	}
+	if l.Count == 0 {
+		l.Min, l.Max = d, d
+	} else {
+		l.Min, l.Max = min(l.Min, d), max(l.Max, d)
+	}
+	l.Count++
+	i, _ := slices.BinarySearch(LatenessBounds, d)
+	l.Buckets[i]++
 }

@@ -106,6 +106,7 @@ type producer struct {
 	recent recentPuts
 	jobs   sync.Pool  // *putJob
 	bg     background // puts and deletes that outlive the call that started them
+	ops    producerOps
 	closed atomic.Bool
 }
 
@@ -154,6 +155,7 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 		key, _ := endpointKey(b.Endpoint)
 		p.legacy[key+"/"+b.Tube] = n
 	}
+	p.ops.init(p)
 
 	// Best effort: until a sample succeeds, an enqueue first tries one
 	// itself (and fails without it), and the background loop keeps trying.
@@ -249,6 +251,7 @@ func (p *producer) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	p.ops.stop()
 	p.bg.wait(p.conf.DialTimeout + p.conf.IOTimeout)
 	p.clock.Close()
 	for _, n := range p.nodes {

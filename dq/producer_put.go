@@ -92,6 +92,7 @@ func (p *producer) enqueue(ctx context.Context, body []byte, due int64, opts []J
 		span.RecordError(err)
 	}
 	metricProduced.Inc(p.tube, result)
+	p.ops.enqueuedOne(err)
 	return id, err
 }
 
@@ -369,6 +370,7 @@ func (p *producer) detach(j *putJob) {
 // detached, else handled here; the last put to settle after the caller let
 // go finishes the job.
 func (p *producer) settle(j *putJob, r putResult) {
+	p.ops.put(r)
 	j.mu.Lock()
 	j.settled++
 	if !j.detached {

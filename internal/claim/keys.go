@@ -45,3 +45,21 @@ func (s *Store) PausedKey(tube string) string {
 func (s *Store) AuditKey() string {
 	return "{" + s.prefix + "}:audit"
 }
+
+// ProducersKey is the queue's producer registry: a sorted set of producer
+// IDs scored by the time of their latest entry in Unix milliseconds.
+func (s *Store) ProducersKey(tube string) string {
+	return s.tag(tube) + ":producers"
+}
+
+// ProducerKey is the string holding producer id's latest registry entry
+// (JSON), which expires unless rewritten.
+func (s *Store) ProducerKey(tube, id string) string {
+	return s.tag(tube) + ":producer:" + id
+}
+
+// OpKey is the hash of bulk operation id on the queue's dead letters: its
+// progress, kept for OpTTL.
+func (s *Store) OpKey(tube, id string) string {
+	return s.tag(tube) + ":op:" + id
+}

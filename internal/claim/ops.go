@@ -152,36 +152,70 @@ func (x *Index) DeadCount(ctx context.Context, tube string, fromMs int64) (int, 
 	return int(n), err
 }
 
-// ConsumerTTL is how long a registry entry lives unless its consumer writes
-// it again; readers drop members of the registry set older than that.
+// ConsumerTTL is how long a registry entry (a consumer's or a producer's)
+// lives unless its process writes it again; readers drop members of the
+// registry set older than that.
 const ConsumerTTL = 15 * time.Second
 
 // PutConsumer writes consumer id's registry entry (JSON) at nowMs.
 func (x *Index) PutConsumer(ctx context.Context, tube, id string, entry []byte, nowMs int64) error {
-	return x.pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Set(ctx, x.s.ConsumerKey(tube, id), entry, ConsumerTTL)
-		p.ZAdd(ctx, x.s.ConsumersKey(tube), goredis.Z{Score: float64(nowMs), Member: id})
-		return nil
-	})
+	return x.putEntry(ctx, x.s.ConsumersKey(tube), x.s.ConsumerKey(tube, id), id, entry, nowMs)
 }
 
 // RemoveConsumer deletes consumer id's registry entry.
 func (x *Index) RemoveConsumer(ctx context.Context, tube, id string) error {
-	return x.pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Del(ctx, x.s.ConsumerKey(tube, id))
-		p.ZRem(ctx, x.s.ConsumersKey(tube), id)
-		return nil
-	})
+	return x.removeEntry(ctx, x.s.ConsumersKey(tube), x.s.ConsumerKey(tube, id), id)
 }
 
 // Consumers drops the registry members not written since ConsumerTTL before
 // nowMs and returns the live entries (JSON), oldest write first. The
 // registry holds one member per running consumer process.
 func (x *Index) Consumers(ctx context.Context, tube string, nowMs int64) ([][]byte, error) {
+	return x.entries(ctx, x.s.ConsumersKey(tube), func(id string) string { return x.s.ConsumerKey(tube, id) }, nowMs)
+}
+
+// PutProducer writes producer id's registry entry (JSON) at nowMs.
+func (x *Index) PutProducer(ctx context.Context, tube, id string, entry []byte, nowMs int64) error {
+	return x.putEntry(ctx, x.s.ProducersKey(tube), x.s.ProducerKey(tube, id), id, entry, nowMs)
+}
+
+// RemoveProducer deletes producer id's registry entry.
+func (x *Index) RemoveProducer(ctx context.Context, tube, id string) error {
+	return x.removeEntry(ctx, x.s.ProducersKey(tube), x.s.ProducerKey(tube, id), id)
+}
+
+// Producers is Consumers for the producer registry.
+func (x *Index) Producers(ctx context.Context, tube string, nowMs int64) ([][]byte, error) {
+	return x.entries(ctx, x.s.ProducersKey(tube), func(id string) string { return x.s.ProducerKey(tube, id) }, nowMs)
+}
+
+// putEntry writes a registry entry: its string, expiring after
+// ConsumerTTL, and its member of the registry set scored nowMs.
+func (x *Index) putEntry(ctx context.Context, setKey, key, id string, entry []byte, nowMs int64) error {
+	return x.pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Set(ctx, key, entry, ConsumerTTL)
+		p.ZAdd(ctx, setKey, goredis.Z{Score: float64(nowMs), Member: id})
+		return nil
+	})
+}
+
+// removeEntry deletes a registry entry and its member.
+func (x *Index) removeEntry(ctx context.Context, setKey, key, id string) error {
+	return x.pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Del(ctx, key)
+		p.ZRem(ctx, setKey, id)
+		return nil
+	})
+}
+
+// entries drops the members of a registry set not written since
+// ConsumerTTL before nowMs and reads the entries of the others.
+func (x *Index) entries(ctx context.Context, setKey string, keyOf func(id string) string,
+	nowMs int64) ([][]byte, error) {
 	var ids []string
 	err := x.pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.ZRemRangeByScore(ctx, x.s.ConsumersKey(tube), "-inf", "("+strconv.FormatInt(nowMs-ConsumerTTL.Milliseconds(), 10))
-		p.ZRange(ctx, x.s.ConsumersKey(tube), 0, -1)
+		p.ZRemRangeByScore(ctx, setKey, "-inf", "("+strconv.FormatInt(nowMs-ConsumerTTL.Milliseconds(), 10))
+		p.ZRange(ctx, setKey, 0, -1)
 		return nil
 	}, func(cmds []goredis.Cmder) {
 		ids = cmds[1].(*goredis.StringSliceCmd).Val()
@@ -192,7 +226,7 @@ func (x *Index) Consumers(ctx context.Context, tube string, nowMs int64) ([][]by
 	var out [][]byte
 	err = x.pipelined(ctx, func(p goredis.Pipeliner) error {
 		for _, id := range ids {
-			p.Get(ctx, x.s.ConsumerKey(tube, id))
+			p.Get(ctx, keyOf(id))
 		}
 		return nil
 	}, func(cmds []goredis.Cmder) {
@@ -201,6 +235,32 @@ func (x *Index) Consumers(ctx context.Context, tube string, nowMs int64) ([][]by
 				out = append(out, v)
 			}
 		}
+	})
+	return out, err
+}
+
+// OpTTL is how long a bulk operation's hash is kept after its last write.
+const OpTTL = 24 * time.Hour
+
+// PutOp sets fields (name, value pairs) of bulk operation id's hash and
+// keeps it for OpTTL from now.
+func (x *Index) PutOp(ctx context.Context, tube, id string, fields ...any) error {
+	key := x.s.OpKey(tube, id)
+	return x.pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.HSet(ctx, key, fields...)
+		p.PExpire(ctx, key, OpTTL)
+		return nil
+	})
+}
+
+// Op reads bulk operation id's hash; empty when there is none.
+func (x *Index) Op(ctx context.Context, tube, id string) (map[string]string, error) {
+	var out map[string]string
+	err := x.pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.HGetAll(ctx, x.s.OpKey(tube, id))
+		return nil
+	}, func(cmds []goredis.Cmder) {
+		out = cmds[0].(*goredis.MapStringStringCmd).Val()
 	})
 	return out, err
 }

@@ -83,6 +83,44 @@ func TestConsumerRegistryDropsEntriesNotWrittenWithinTheTTL(t *testing.T) {
 	require.Equal(t, [][]byte{[]byte(`{"id":"b"}`)}, got)
 }
 
+func TestProducerRegistryDropsEntriesNotWrittenWithinTheTTL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	x := b.store.Index()
+	now := b.now(t)
+	require.NoError(t, x.PutProducer(b.ctx, b.tube, "old", []byte(`{"id":"old"}`), now-ConsumerTTL.Milliseconds()-1))
+	require.NoError(t, x.PutProducer(b.ctx, b.tube, "a", []byte(`{"id":"a"}`), now-10))
+	require.NoError(t, x.PutProducer(b.ctx, b.tube, "b", []byte(`{"id":"b"}`), now))
+	require.NoError(t, x.PutConsumer(b.ctx, b.tube, "c", []byte(`{"id":"c"}`), now))
+	got, err := x.Producers(b.ctx, b.tube, now)
+	require.NoError(t, err)
+	require.Equal(t, [][]byte{[]byte(`{"id":"a"}`), []byte(`{"id":"b"}`)}, got, "producers only, live ones")
+	require.NoError(t, x.RemoveProducer(b.ctx, b.tube, "a"))
+	got, err = x.Producers(b.ctx, b.tube, now)
+	require.NoError(t, err)
+	require.Equal(t, [][]byte{[]byte(`{"id":"b"}`)}, got)
+	ttl, err := b.rds.Ttl(b.store.ProducerKey(b.tube, "b"))
+	require.NoError(t, err)
+	require.InDelta(t, ConsumerTTL.Seconds(), ttl, 2, "an entry expires unless rewritten")
+}
+
+func TestBulkOpHashIsUpdatedAndKeptForADay(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	x := b.store.Index()
+	got, err := x.Op(b.ctx, b.tube, "0123456789abcdef")
+	require.NoError(t, err)
+	require.Empty(t, got, "no such op")
+	require.NoError(t, x.PutOp(b.ctx, b.tube, "0123456789abcdef", "verb", "retry", "done", 0, "matched", 9))
+	require.NoError(t, x.PutOp(b.ctx, b.tube, "0123456789abcdef", "done", 4))
+	got, err = x.Op(b.ctx, b.tube, "0123456789abcdef")
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"verb": "retry", "done": "4", "matched": "9"}, got)
+	ttl, err := b.rds.Ttl(b.store.OpKey(b.tube, "0123456789abcdef"))
+	require.NoError(t, err)
+	require.InDelta(t, OpTTL.Seconds(), ttl, 60)
+}
+
 func TestPauseFlagIsSetReadAndCleared(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
