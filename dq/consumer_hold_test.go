@@ -69,3 +69,40 @@ func TestConsumerHoldsCopiesBeforeTheirDueTimeWithoutAGoroutineEach(t *testing.T
 		require.Equal(t, 1, l.starts[id], "job %s", id)
 	}
 }
+
+// The copies of a job that reach a consumer together are claimed once: the
+// others wait for that claim's outcome. When Redis is slow to answer (frozen
+// here past the due time), they must go on waiting for it rather than claim
+// too, be told the job is running and go back to their nodes with a delay:
+// under a backlog those extra claims and releases load the very Redis that
+// was slow.
+func TestCopiesOfAJobWaitForItsSlowClaimInsteadOfClaimingToo(t *testing.T) {
+	t.Parallel()
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
+	c := testConf(t, env)
+	l := newLedger()
+	cs := startConsumer(t, c, l.handler(nil)).(*consumer)
+	p := newTestProducer(t, c)
+	due := time.Now().Add(1500 * time.Millisecond)
+	id, err := p.At([]byte("slow claim"), due)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 3*time.Second, func() bool { return cs.hold.held() == 3 }, "the three copies held")
+
+	require.NoError(t, env.Redis.Pause())
+	// Frozen from before the due time to well past it and the second the
+	// other copies used to wait.
+	time.Sleep(time.Until(due.Add(1500 * time.Millisecond)))
+	require.NoError(t, env.Redis.Resume())
+
+	dqtest.Eventually(t, 10*time.Second, func() bool { return l.doneCount(id) == 1 }, "the job ran")
+	awaitNoCopies(t, c, 5*time.Second, "every copy deleted")
+	for _, b := range c.Beanstalks {
+		stats, err := dialNode(t, b.Endpoint).Stats()
+		require.NoError(t, err)
+		require.Equal(t, "0", stats["cmd-release"], "copies released on %s", b.Endpoint)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	require.Equal(t, 1, l.starts[id])
+	require.Empty(t, l.early)
+}
