@@ -433,7 +433,8 @@ func (c *consumer) removeRun(r *activeRun) {
 // running: its other copies, which usually arrive together, wait for that
 // outcome instead of asking Redis what it would only answer with Spare.
 type localJob struct {
-	ended chan struct{} // closed when that copy is done with the job
+	ended   chan struct{} // closed when that copy is done with the job
+	claimed atomic.Int64  // unix ns when that copy's claim was answered; 0 while it waits for Redis
 }
 
 // ownLocal makes this copy the one that claims job id here, or returns the

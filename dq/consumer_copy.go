@@ -23,6 +23,7 @@ type heldCopy struct {
 	att            int
 	errCls, errMsg string
 	wakeAt         time.Time // when the holder lets it go on
+	own            *localJob // the job's local mark while this copy claims it
 }
 
 // ref is the copy's own reference in the claim store, which tells a job's
@@ -110,7 +111,9 @@ func (c *consumer) claimLoop(h *heldCopy) {
 			c.endLocal(env.ID, lj)
 			return
 		}
+		h.own = lj
 		again := c.claimOnce(h)
+		h.own = nil
 		c.endLocal(env.ID, lj)
 		if !again {
 			return
@@ -141,6 +144,9 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 		claim.Copy{N: int(env.Count), Slot: h.slot, Ref: h.ref(), Unc: env.Unc(), Writer: writer, By: c.id},
 		c.leaseMs, c.maxFail)
 	cancel()
+	if h.own != nil {
+		h.own.claimed.Store(time.Now().UnixNano())
+	}
 	if errors.Is(err, claim.ErrBadArg) {
 		// Refused before reaching Redis: a copy no claim can take, not an
 		// outage.
@@ -218,23 +224,41 @@ func (c *consumer) wait(h *heldCopy, d time.Duration) bool {
 }
 
 // park holds a copy while another copy of its job is claimed or run here,
-// until that ends or d passes. ended says which; ok is false on Stop (the
+// until that ends or d passes, and for as long as that copy's claim waits
+// for Redis: a Redis slow to answer it would answer this copy's claim no
+// sooner, and only that the job runs. A second after that claim's answer
+// (a longer run is Redis's to tell about), or once a third of the copy's TTR
+// has passed, it stops waiting. ended says which; ok is false on Stop (the
 // copy is then released).
 func (c *consumer) park(h *heldCopy, lj *localJob, d time.Duration) (ended, ok bool) {
 	metricHeld.Inc(c.tube)
 	defer metricHeld.Dec(c.tube)
+	limit := time.Now().Add(max(time.Duration(h.env.TTR)*time.Second/3, time.Second))
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-lj.ended:
-		return true, true
-	case <-t.C:
-		return false, true
-	case <-c.stopping:
-		c.release(h, 0)
-		return false, false
+	for {
+		select {
+		case <-lj.ended:
+			return true, true
+		case now := <-t.C:
+			more := parkPoll // that claim is still waiting for Redis
+			if at := lj.claimed.Load(); at != 0 {
+				more = time.Unix(0, at).Add(time.Second).Sub(now)
+			}
+			if more <= 0 || now.Add(more).After(limit) {
+				return false, true
+			}
+			t.Reset(more)
+		case <-c.stopping:
+			c.release(h, 0)
+			return false, false
+		}
 	}
 }
+
+// parkPoll is how often a parked copy looks whether the claim it waits for
+// has been answered.
+const parkPoll = 100 * time.Millisecond
 
 func (c *consumer) release(h *heldCopy, delay time.Duration) {
 	_ = h.cp.Release(h.pri, delay)
