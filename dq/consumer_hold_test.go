@@ -106,3 +106,49 @@ func TestCopiesOfAJobWaitForItsSlowClaimInsteadOfClaimingToo(t *testing.T) {
 	require.Equal(t, 1, l.starts[id])
 	require.Empty(t, l.early)
 }
+
+// A backlog of jobs due now must not be reserved faster than it can be
+// claimed: each copy in hand that is not held for its due time is claimed at
+// once, and a few thousand claims queued in the pipeline wait longer than
+// RedisTimeout, time out and pause the consumer as if Redis were down. The
+// copies being claimed or run stay within a few times Workers.
+func TestConsumerUnderABacklogClaimsAFewTimesWorkersCopiesAtOnce(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	c.Workers = 4
+	p := newTestProducer(t, c)
+	const jobs = 1500
+	ids := make([]string, jobs)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < jobs; i += 8 {
+				id, err := p.Delay([]byte("backlog"), 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids[i] = id
+			}
+		}()
+	}
+	wg.Wait()
+	require.False(t, t.Failed())
+
+	l := newLedger()
+	cs := startConsumer(t, c, l.handler(nil)).(*consumer)
+	peak := 0
+	dqtest.Eventually(t, 60*time.Second, func() bool {
+		peak = max(peak, cs.gate.inHand()-cs.hold.held())
+		return l.allDone(ids)
+	}, "the backlog drained")
+	require.LessOrEqual(t, peak, 4*c.Workers+len(cs.loops)*reserveBatch,
+		"copies claimed or run at once, Workers %d", c.Workers)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		require.Equal(t, 1, l.starts[id])
+	}
+}
