@@ -49,6 +49,7 @@ func (hd *holder) hold(h *heldCopy, d time.Duration) bool {
 	}
 	heap.Push(&hd.copies, h)
 	first := hd.copies[0] == h
+	hd.c.gate.holdN(1) // under mu: counted before run can count it out
 	hd.mu.Unlock()
 	metricHeld.Inc(hd.c.tube)
 	if first {
@@ -83,6 +84,9 @@ func (hd *holder) run(stop <-chan struct{}) {
 		if len(hd.copies) > 0 {
 			next = hd.copies[0].wakeAt.Sub(now)
 		}
+		if len(due) > 0 {
+			hd.c.gate.holdN(-len(due))
+		}
 		hd.mu.Unlock()
 		for _, h := range due {
 			metricHeld.Dec(hd.c.tube)
@@ -112,6 +116,7 @@ func (hd *holder) releaseAll() {
 	hd.stopped = true
 	copies := hd.copies
 	hd.copies = nil
+	hd.c.gate.holdN(-len(copies))
 	hd.mu.Unlock()
 	for _, h := range copies {
 		metricHeld.Dec(hd.c.tube)
