@@ -98,6 +98,7 @@ type consumer struct {
 	accept  envelope.Accept // the bodies without a MAC run despite keys
 	loops   []*nodeLoop
 	gate    *gate
+	hold    *holder
 
 	leaseMs   int64
 	maxFail   int
@@ -113,7 +114,7 @@ type consumer struct {
 	started  atomic.Bool
 	done     chan struct{}
 
-	copies  sync.WaitGroup // per-copy goroutines; added to only through admit
+	copies  sync.WaitGroup // copies in hand, held or in a goroutine; added to only through admit
 	sealed  bool           // under mu: drain waits for copies, admit refuses
 	loopsWG sync.WaitGroup // reserve loops
 
@@ -182,6 +183,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	cs.ops.init(cs)
 	cs.clock = clock.New(cs.redis.nowMicros, 0)
 	cs.gones = newGoneBatcher(cs)
+	cs.hold = newHolder(cs)
 	cs.finished = newRecentDone(8192, c.DedupeTTL)
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout}
 	for _, b := range c.Beanstalks {
@@ -225,6 +227,7 @@ func (c *consumer) Start() {
 // the first starts, so that no loop's Done can bring it to zero while others
 // are still being added.
 func (c *consumer) startLoops() {
+	c.hold.start()
 	c.loopsWG.Add(len(c.loops))
 	for _, l := range c.loops {
 		go l.run()
@@ -308,6 +311,7 @@ func (c *consumer) drain() {
 	go func() {
 		defer close(stopped)
 		<-acked
+		c.hold.stop()
 		c.gones.stop()
 		c.closeLoops()
 		c.loopsWG.Wait()
@@ -429,7 +433,8 @@ func (c *consumer) removeRun(r *activeRun) {
 // running: its other copies, which usually arrive together, wait for that
 // outcome instead of asking Redis what it would only answer with Spare.
 type localJob struct {
-	ended chan struct{} // closed when that copy is done with the job
+	ended   chan struct{} // closed when that copy is done with the job
+	claimed atomic.Int64  // unix ns when that copy's claim was answered; 0 while it waits for Redis
 }
 
 // ownLocal makes this copy the one that claims job id here, or returns the

@@ -22,6 +22,8 @@ type heldCopy struct {
 	// the attempt (0 when it did not run) and its failure.
 	att            int
 	errCls, errMsg string
+	wakeAt         time.Time // when the holder lets it go on
+	own            *localJob // the job's local mark while this copy claims it
 }
 
 // ref is the copy's own reference in the claim store, which tells a job's
@@ -36,25 +38,42 @@ func (h *heldCopy) ref() string {
 	return h.refStr
 }
 
-// process takes one reserved copy through the claim protocol: hold it until
-// its due time, claim it, then run, hold, release, delete or bury it.
-func (c *consumer) process(l *nodeLoop, cp *node.Copy) {
-	defer c.copies.Done()
-	defer c.gate.leave()
+// take starts one reserved copy through the claim protocol: a copy due
+// within the second waits in the holder, without a goroutine of its own;
+// any other gets one now. A body that is not an envelope is buried.
+func (c *consumer) take(l *nodeLoop, cp *node.Copy) {
 	env, err := envelope.Decode(cp.Body, c.keys, c.accept)
-	if err != nil {
-		l.buryMalformed(cp, err)
-		return
+	if err == nil {
+		err = claim.CheckSlots(int(env.Count), int(env.Slot)) // the codec takes more slots than the claim store
 	}
-	if err := claim.CheckSlots(int(env.Count), int(env.Slot)); err != nil {
-		l.buryMalformed(cp, err) // the codec takes more slots than the claim store
+	if err != nil {
+		go func() {
+			defer c.copyDone()
+			l.buryMalformed(cp, err)
+		}()
 		return
 	}
 	h := &heldCopy{loop: l, cp: cp, env: env, pri: env.Priority, slot: int(env.Slot)}
 	if env.Legacy {
 		h.pri = DefaultPriority
 	}
+	if d := c.clock.Until(env.DueMs); d > 0 && d < time.Second && c.hold.hold(h, d) {
+		return
+	}
+	go c.claimCopy(h)
+}
+
+// claimCopy takes a copy through the claim protocol in the caller's
+// goroutine, from its due time on.
+func (c *consumer) claimCopy(h *heldCopy) {
+	defer c.copyDone()
 	c.claimLoop(h)
+}
+
+// copyDone counts a copy out once nothing more is done with it.
+func (c *consumer) copyDone() {
+	c.gate.leave()
+	c.copies.Done()
 }
 
 // claimLoop claims a copy until it is run, held back, released, deleted or
@@ -92,7 +111,9 @@ func (c *consumer) claimLoop(h *heldCopy) {
 			c.endLocal(env.ID, lj)
 			return
 		}
+		h.own = lj
 		again := c.claimOnce(h)
+		h.own = nil
 		c.endLocal(env.ID, lj)
 		if !again {
 			return
@@ -123,6 +144,9 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 		claim.Copy{N: int(env.Count), Slot: h.slot, Ref: h.ref(), Unc: env.Unc(), Writer: writer, By: c.id},
 		c.leaseMs, c.maxFail)
 	cancel()
+	if h.own != nil {
+		h.own.claimed.Store(time.Now().UnixNano())
+	}
 	if errors.Is(err, claim.ErrBadArg) {
 		// Refused before reaching Redis: a copy no claim can take, not an
 		// outage.
@@ -200,23 +224,41 @@ func (c *consumer) wait(h *heldCopy, d time.Duration) bool {
 }
 
 // park holds a copy while another copy of its job is claimed or run here,
-// until that ends or d passes. ended says which; ok is false on Stop (the
+// until that ends or d passes, and for as long as that copy's claim waits
+// for Redis: a Redis slow to answer it would answer this copy's claim no
+// sooner, and only that the job runs. A second after that claim's answer
+// (a longer run is Redis's to tell about), or once a third of the copy's TTR
+// has passed, it stops waiting. ended says which; ok is false on Stop (the
 // copy is then released).
 func (c *consumer) park(h *heldCopy, lj *localJob, d time.Duration) (ended, ok bool) {
 	metricHeld.Inc(c.tube)
 	defer metricHeld.Dec(c.tube)
+	limit := time.Now().Add(max(time.Duration(h.env.TTR)*time.Second/3, time.Second))
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-lj.ended:
-		return true, true
-	case <-t.C:
-		return false, true
-	case <-c.stopping:
-		c.release(h, 0)
-		return false, false
+	for {
+		select {
+		case <-lj.ended:
+			return true, true
+		case now := <-t.C:
+			more := parkPoll // that claim is still waiting for Redis
+			if at := lj.claimed.Load(); at != 0 {
+				more = time.Unix(0, at).Add(time.Second).Sub(now)
+			}
+			if more <= 0 || now.Add(more).After(limit) {
+				return false, true
+			}
+			t.Reset(more)
+		case <-c.stopping:
+			c.release(h, 0)
+			return false, false
+		}
 	}
 }
+
+// parkPoll is how often a parked copy looks whether the claim it waits for
+// has been answered.
+const parkPoll = 100 * time.Millisecond
 
 func (c *consumer) release(h *heldCopy, delay time.Duration) {
 	_ = h.cp.Release(h.pri, delay)

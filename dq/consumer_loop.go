@@ -17,7 +17,7 @@ import (
 const reserveBatch = 8
 
 // nodeLoop reserves the copies of one beanstalkd node, up to reserveBatch
-// per round trip, and hands each to its own goroutine.
+// per round trip, and hands each on (see take).
 type nodeLoop struct {
 	c        *consumer
 	endpoint string
@@ -68,7 +68,7 @@ func (l *nodeLoop) run() {
 			return
 		}
 		for _, cp := range cps {
-			go l.c.process(l, cp)
+			l.c.take(l, cp)
 		}
 	}
 }

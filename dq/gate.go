@@ -6,9 +6,15 @@ import (
 )
 
 // gate bounds the consumer: reserve only while a worker is free (or fewer
-// than prefetch copies wait for one) and fewer than maxCopies copies are in
-// hand; start a handler only with a worker. It also pauses reserving while
-// Redis is away or the queue is paused.
+// than prefetch copies wait for one), fewer than maxCopies copies are in
+// hand, and fewer than maxActive of those are being claimed or run (not held
+// for their due time); start a handler only with a worker. It also pauses
+// reserving while Redis is away or the queue is paused.
+//
+// maxActive keeps a backlog of jobs due now from being reserved faster than
+// it is claimed: the workers take a copy only once its claim is answered, so
+// free workers alone would let thousands of claims queue in the pipeline,
+// each waiting longer than RedisTimeout.
 //
 // The prefetched copies are what a freed worker takes next, so that it waits
 // for one claim, not for reserves that mostly bring spare copies of jobs run
@@ -24,6 +30,8 @@ type gate struct {
 	waiting   int // copies waiting in acquire
 	copies    int
 	maxCopies int
+	held      int // of copies, those held for their due time (holder)
+	maxActive int
 	paused    pauseReason // why reserving is paused; 0 when it is not
 	closed    bool
 }
@@ -38,13 +46,17 @@ const (
 	pauseQueue                         // the queue paused by an operator
 )
 
+// activePerWorker sizes maxActive: copies claimed or run at once per worker.
+// A job's copies arrive together, and all but one wait for that one's claim.
+const activePerWorker = 4
+
 // workerWait bounds how long a claimed copy waits for a free worker (a
 // quarter of the lease, when that is shorter).
 const workerWait = time.Second
 
 func newGate(workers, maxCopies int) *gate {
 	g := &gate{
-		workers: workers, prefetch: max(1, workers/8), maxCopies: maxCopies,
+		workers: workers, prefetch: max(1, workers/8), maxCopies: maxCopies, maxActive: activePerWorker * workers,
 		sem: make(chan struct{}, workers), closedCh: make(chan struct{}),
 	}
 	g.cond = sync.NewCond(&g.mu)
@@ -53,7 +65,8 @@ func newGate(workers, maxCopies int) *gate {
 
 // mayEnter says whether a copy may be reserved now; g.mu is held.
 func (g *gate) mayEnter() bool {
-	return g.paused == 0 && g.copies < g.maxCopies && (len(g.sem) < g.workers || g.waiting < g.prefetch)
+	return g.paused == 0 && g.copies < g.maxCopies && g.copies-g.held < g.maxActive &&
+		(len(g.sem) < g.workers || g.waiting < g.prefetch)
 }
 
 // enterUpTo waits until a copy may be reserved and counts up to n: as many
@@ -69,12 +82,23 @@ func (g *gate) enterUpTo(n int) int {
 		return 0
 	}
 	room := g.workers - len(g.sem) + max(0, g.prefetch-g.waiting)
-	m := max(1, min(n, room, g.maxCopies-g.copies))
+	m := max(1, min(n, room, g.maxCopies-g.copies, g.maxActive-(g.copies-g.held)))
 	g.copies += m
 	return m
 }
 
 func (g *gate) leave() { g.leaveN(1) }
+
+// holdN counts n copies in hand as held for their due time (n > 0) or no
+// longer (n < 0).
+func (g *gate) holdN(n int) {
+	g.mu.Lock()
+	g.held += n
+	g.mu.Unlock()
+	if n > 0 {
+		g.cond.Broadcast()
+	}
+}
 
 // leaveN uncounts n copies.
 func (g *gate) leaveN(n int) {

@@ -1350,3 +1350,40 @@ func TestRecordTellsACopyThatRanFromItsAttemptUnlessItIsTheDeadLetter(t *testing
 	require.False(t, rec.Summary)
 	require.Equal(t, testRef, rec.DeadRef)
 }
+
+// A claim is what a due job waits for: it is sent at once, not queued behind
+// the finishes, extends and gones of other jobs on the wire (whose replies
+// can take a round trip or more to come back). Redis is frozen so that an
+// extend stays on the wire; a claim made then must be sent before its reply.
+func TestClaimIsSentWhileOtherJobsCallsAreOnTheWire(t *testing.T) {
+	t.Parallel()
+	rs := dqtest.NewRedis(t)
+	b := setupOn(t, redis.RedisConf{Host: rs.Addr(), Type: "node"})
+	now := b.now(t)
+	// Scripts loaded, so that each call below is one EVALSHA.
+	_, err := b.store.Claim(b.ctx, b.tube, "warm", "c-warm", now, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 3)
+	require.NoError(t, err)
+	_, err = b.store.Extend(b.ctx, b.tube, "warm", "c-warm", 30000)
+	require.NoError(t, err)
+
+	trips := b.store.pipe.trips.Load()
+	require.NoError(t, rs.Pause())
+	defer func() { _ = rs.Resume() }()
+	extended := make(chan error, 1)
+	go func() {
+		_, err := b.store.Extend(b.ctx, b.tube, "warm", "c-warm", 30000)
+		extended <- err
+	}()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return b.store.pipe.trips.Load() == trips+1 },
+		"the extend is on the wire")
+	claimed := make(chan error, 1)
+	go func() {
+		_, err := b.store.Claim(b.ctx, b.tube, "due", "c-due", now, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 3)
+		claimed <- err
+	}()
+	sent := dqtest.Await(2*time.Second, func() bool { return b.store.pipe.trips.Load() == trips+2 })
+	require.NoError(t, rs.Resume())
+	require.NoError(t, <-extended)
+	require.NoError(t, <-claimed)
+	require.True(t, sent, "the claim was sent while the extend waited for its reply")
+}

@@ -11,8 +11,9 @@ import (
 
 // pipeMax bounds the calls sent in one round trip, and pipeSenders the round
 // trips on the wire at once: a call waits for a batch only while that many
-// are out, so a claim due now rarely queues behind other jobs' scripts, and
-// under load the calls gather into batches all the same.
+// are out, so under load the calls gather into batches. A claim, which a due
+// job waits for, may open one round trip more: it never waits for a batch of
+// other jobs' finishes, extends or gones to come back.
 const (
 	pipeMax     = 256
 	pipeSenders = 1
@@ -23,15 +24,16 @@ const (
 // claims and finishes share one write and one read. A consumer makes two such
 // calls per job, and one round trip each was most of its cost.
 //
-// A caller that finds fewer than pipeSenders batches on the wire sends its
-// own at once, in its own goroutine (a job due now waits for no hand-over);
-// calls that gathered meanwhile go out from a goroutine started for them,
-// which ends when none are left.
+// A caller that finds fewer than pipeSenders batches on the wire (a claim:
+// one more) sends its own at once, with what gathered, in its own goroutine
+// (a job due now waits for no hand-over). Calls that gather meanwhile go out
+// from a goroutine started for them by the last sender back, which ends when
+// none are left.
 type pipe struct {
 	s       *Store
 	mu      sync.Mutex
 	queue   []*pipeCall
-	sending int // batches on the wire; their senders take the queue next
+	sending int // batches on the wire
 	trips   atomic.Int64
 }
 
@@ -56,16 +58,20 @@ func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []a
 		return nil, err
 	}
 	c := &pipeCall{ctx: ctx, sc: sc, keys: keys, args: args, done: make(chan pipeResult, 1)}
+	limit := pipeSenders
+	if sc == claimScript {
+		limit++
+	}
 	p.mu.Lock()
 	p.queue = append(p.queue, c)
-	if p.sending < pipeSenders {
+	if p.sending < limit {
 		p.sending++
 		batch := p.take()
 		p.mu.Unlock()
 		p.send(batch) // c is in it
 		p.mu.Lock()
-		if len(p.queue) > 0 {
-			go p.sendQueued()
+		if len(p.queue) > 0 && p.sending == 1 {
+			go p.sendQueued() // the last sender back takes what gathered
 		} else {
 			p.sending--
 		}
@@ -90,10 +96,11 @@ func (p *pipe) take() []*pipeCall {
 	return batch
 }
 
-// sendQueued sends batches until the queue is empty, then gives up sending.
+// sendQueued sends batches until the queue is empty, or another sender
+// is out that will take it when back, then gives up sending.
 func (p *pipe) sendQueued() {
 	p.mu.Lock()
-	for len(p.queue) > 0 {
+	for len(p.queue) > 0 && p.sending == 1 {
 		batch := p.take()
 		p.mu.Unlock()
 		p.send(batch)

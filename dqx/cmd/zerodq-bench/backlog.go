@@ -63,11 +63,11 @@ func benchConf(endpoints []string, redisAddr, prefix, tube string, workers int) 
 
 func (b *bench) benchBacklog(ctx context.Context) error {
 	n, over := b.sz.backlog, b.sz.backlogOver
-	zr, err := b.backlogRun(ctx, false, n, over)
+	zr, err := b.backlogRun(ctx, "backlog", false, n, over)
 	if err != nil {
 		return err
 	}
-	rr, err := b.backlogRun(ctx, true, n, over)
+	rr, err := b.backlogRun(ctx, "backlog", true, n, over)
 	if err != nil {
 		return err
 	}
@@ -89,12 +89,13 @@ func (b *bench) benchBacklog(ctx context.Context) error {
 	return nil
 }
 
-// backlogRun runs the backlog scenario against zerodq, or raw beanstalkd.
-func (b *bench) backlogRun(ctx context.Context, raw bool, n int, over time.Duration) (backlogResult, error) {
+// backlogRun runs a backlog scenario of n jobs due over over against zerodq,
+// or raw beanstalkd, on the scenario's tube.
+func (b *bench) backlogRun(ctx context.Context, scenario string, raw bool, n int, over time.Duration) (backlogResult, error) {
 	var res backlogResult
-	scenario, who := "backlog", "zerodq"
+	who := "zerodq"
 	if raw {
-		scenario, who = "raw-backlog", "raw"
+		scenario, who = "raw-"+scenario, "raw"
 	}
 	dir, err := os.MkdirTemp("", "zerodq-bench-")
 	if err != nil {
@@ -149,20 +150,20 @@ func (b *bench) backlogRun(ctx context.Context, raw bool, n int, over time.Durat
 	lead := time.Duration(1.5*float64(n)/rate*float64(time.Second)) + b.sz.backlogLead
 	base := time.Now().Add(lead)
 	due := func(seq uint64) time.Time { return base.Add(time.Duration(seq) * over / time.Duration(n)) }
-	b.progress("backlog (%s): %d jobs due over %v from %v ahead", who, n, over, lead.Round(time.Second))
+	b.progress("%s (%s): %d jobs due over %v from %v ahead", scenario, who, n, over.Round(time.Millisecond), lead.Round(time.Second))
 
 	var skipped atomic.Int64
 	var perr error
 	if raw {
-		perr = b.backlogProduceRaw(ctx, n, due, &skipped)
+		perr = b.backlogProduceRaw(ctx, scenario, n, due, &skipped)
 	} else {
-		perr = b.backlogProduce(ctx, n, due, &skipped)
+		perr = b.backlogProduce(ctx, scenario, n, due, &skipped)
 	}
 	if perr != nil {
 		return res, perr
 	}
 	if s := skipped.Load(); s > 0 {
-		b.progress("backlog (%s): %d jobs skipped, production overtook their due time", who, s)
+		b.progress("%s (%s): %d jobs skipped, production overtook their due time", scenario, who, s)
 	}
 	if _, err := fmt.Fprintf(stdin, "%d\n", int64(n)-skipped.Load()); err != nil {
 		return res, exitError("backlog consumer", err, stderr.Bytes())
@@ -203,8 +204,8 @@ func (b *bench) backlogRun(ctx context.Context, raw bool, n int, over time.Durat
 	return res, nil
 }
 
-func (b *bench) backlogProduce(ctx context.Context, n int, due func(uint64) time.Time, skipped *atomic.Int64) error {
-	p, err := dq.NewProducer(b.conf("backlog", b.o.workers))
+func (b *bench) backlogProduce(ctx context.Context, scenario string, n int, due func(uint64) time.Time, skipped *atomic.Int64) error {
+	p, err := dq.NewProducer(b.conf(scenario, b.o.workers))
 	if err != nil {
 		return err
 	}
@@ -219,8 +220,8 @@ func (b *bench) backlogProduce(ctx context.Context, n int, due func(uint64) time
 	})
 }
 
-func (b *bench) backlogProduceRaw(ctx context.Context, n int, due func(uint64) time.Time, skipped *atomic.Int64) error {
-	p, err := newRawProducer(b.endpoints, b.tube("raw-backlog"), copies)
+func (b *bench) backlogProduceRaw(ctx context.Context, scenario string, n int, due func(uint64) time.Time, skipped *atomic.Int64) error {
+	p, err := newRawProducer(b.endpoints, b.tube(scenario), copies)
 	if err != nil {
 		return err
 	}
@@ -283,7 +284,7 @@ func backlogConsumerMain(ctx context.Context, args []string, stdout, stderr io.W
 	}()
 
 	endpoints := strings.Split(*beanstalks, ",")
-	tr := newTracker(*maxJobs, true)
+	tr := newCompactTracker(*maxJobs)
 	var stop func() error
 	if *raw {
 		rc, err := startRawConsumer(endpoints, *tube, *workers, 0, tr)

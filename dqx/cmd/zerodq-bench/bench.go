@@ -94,7 +94,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.redis, "redis", "", "Redis host:port, with -beanstalks")
 	fs.IntVar(&o.body, "body", 64, "job body size in bytes")
 	fs.IntVar(&o.workers, "workers", 64, "consumer Workers for the no-op handler scenarios")
-	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, paced, slow, lateness, backlog, dead-retry, cost, cost-cluster)")
+	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (produce, drain, end-to-end, paced, slow, lateness, backlog, dead-retry, cost, cost-cluster; backlog-1m runs only when named)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.BoolVar(&o.smoke, "smoke", false, "")
 	hideFlags(fs, "smoke") // a few hundred jobs per scenario, for the tests
@@ -268,6 +268,7 @@ func (b *bench) runAll(ctx context.Context) error {
 		{"dead-retry", b.benchDeadRetry},
 		{"cost", b.benchCost},
 		{"cost-cluster", b.benchCostCluster},
+		{"backlog-1m", b.benchBacklog1M},
 	}
 	only, unknown := map[string]bool{}, map[string]bool{}
 	for _, n := range strings.Split(b.o.only, ",") {
@@ -287,7 +288,7 @@ func (b *bench) runAll(ctx context.Context) error {
 		b.progress("drain drains the backlog produce writes: running produce too")
 	}
 	for _, s := range steps {
-		if len(only) > 0 && !only[s.name] {
+		if len(only) > 0 && !only[s.name] || len(only) == 0 && onlyWhenNamed[s.name] {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

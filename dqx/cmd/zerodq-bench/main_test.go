@@ -44,6 +44,7 @@ func TestBenchSmokeReportsEveryScenarioWithNoEarlyJob(t *testing.T) {
 		"drain_jobs_per_s", "drain_raw_jobs_per_s", "e2e_jobs_per_s", "e2e_raw_jobs_per_s",
 		"slow_handler_1_jobs_per_s", "slow_handler_8_jobs_per_s", "slow_handler_64_jobs_per_s",
 		"slow_handler_64_raw_jobs_per_s", "lateness_p50_ms", "lateness_p99_ms", "lateness_max_ms",
+		"lateness_floor_p50_ms", "lateness_floor_p99_ms",
 		"backlog_rss_mb", "backlog_raw_rss_mb", "dead_retry_consumer_ratio", "dead_retry_seconds",
 	} {
 		require.Contains(t, res, key)
@@ -54,10 +55,36 @@ func TestBenchSmokeReportsEveryScenarioWithNoEarlyJob(t *testing.T) {
 		require.Zero(t, res[key], key)
 	}
 	require.Contains(t, res, "backlog_lateness_p99_ms")
+	require.NotContains(t, res, "backlog_large_rss_mb", "backlog-1m runs only when named")
 	require.GreaterOrEqual(t, res["lateness_max_ms"], res["lateness_p99_ms"])
 	require.GreaterOrEqual(t, res["lateness_p99_ms"], res["lateness_p50_ms"])
 	// A 10 ms handler can not beat its Workers' ceiling.
 	require.LessOrEqual(t, res["slow_handler_1_jobs_per_s"], 100.0)
+}
+
+func TestBenchBacklog1MReportsBothBacklogsBesideRawAndRunsOnlyWhenNamed(t *testing.T) {
+	dqtest.VerifyNoLeaks(t)
+	var out, log bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := run(ctx, []string{"bench", "-smoke", "-json", "-only", "backlog-1m"}, &out, &log)
+	require.Equal(t, 0, code, "bench failed; stderr:\n%s", log.String())
+	t.Logf("bench progress:\n%s", log.String())
+
+	var res map[string]float64
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res), "output: %s", out.String())
+	for _, key := range []string{
+		"backlog_small_rss_mb", "backlog_large_rss_mb", "backlog_raw_rss_mb", "backlog_rss_growth",
+		"backlog_small_lateness_p99_ms", "backlog_large_lateness_p99_ms", "backlog_drain_jobs_per_s",
+		"backlog_due_jobs_per_s", "backlog_small_jobs", "backlog_large_jobs",
+	} {
+		require.Contains(t, res, key)
+		require.Greater(t, res[key], 0.0, key)
+	}
+	require.Less(t, res["backlog_small_jobs"], res["backlog_large_jobs"])
+	require.InDelta(t, res["backlog_drain_jobs_per_s"]/2, res["backlog_due_jobs_per_s"], 0.01,
+		"jobs come due at half the drain rate")
+	require.NotContains(t, res, "produce_jobs_per_s", "only the named scenario ran")
 }
 
 // soakTestOptions are the options of the soaks that run in the tests: short,

@@ -15,6 +15,7 @@ import (
 type tracker struct {
 	n        int
 	runs     []atomic.Int32
+	seen     []atomic.Uint32 // instead of runs: a bit per job (newCompactTracker)
 	done     atomic.Int64
 	doubles  atomic.Int64
 	finished chan struct{}
@@ -39,6 +40,14 @@ func newTracker(n int, measureLateness bool) *tracker {
 // counted as doubles. Sequence numbers out of range (a stray body) are ignored.
 func (t *tracker) first(seq uint64) bool {
 	if seq >= uint64(t.n) {
+		return false
+	}
+	if t.seen != nil {
+		bit := uint32(1) << (seq % 32)
+		if t.seen[seq/32].Or(bit)&bit == 0 {
+			return true
+		}
+		t.doubles.Add(1)
 		return false
 	}
 	if t.runs[seq].Add(1) == 1 {
@@ -99,8 +108,9 @@ func perSecond(n int, d time.Duration) float64 {
 
 // latencies collects durations from many goroutines.
 type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
+	mu   sync.Mutex
+	d    []time.Duration
+	hist *histogram // instead of d (newCompactTracker)
 }
 
 func newLatencies(capacity int) *latencies {
@@ -108,6 +118,10 @@ func newLatencies(capacity int) *latencies {
 }
 
 func (l *latencies) add(d time.Duration) {
+	if l.hist != nil {
+		l.hist.add(d)
+		return
+	}
 	l.mu.Lock()
 	l.d = append(l.d, d)
 	l.mu.Unlock()
@@ -124,6 +138,9 @@ type summary struct {
 }
 
 func (l *latencies) summary() summary {
+	if l.hist != nil {
+		return l.hist.summary()
+	}
 	l.mu.Lock()
 	d := slices.Clone(l.d)
 	l.mu.Unlock()
