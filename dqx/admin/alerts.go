@@ -24,6 +24,7 @@ type sampler struct {
 // newer entry is read).
 type pair[T any] struct {
 	prev, last T
+	lastSeen   time.Time // when last was written
 	hasPrev    bool
 	seen       time.Time // when this sampler last read the process's entry
 }
@@ -41,46 +42,38 @@ const forgetAfter = 5 * time.Minute
 
 // addConsumers records a read of the consumer registry.
 func (s *sampler) addConsumers(cs []dq.ConsumerInfo) {
-	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, c := range cs {
-		p := s.consumers[c.ID]
-		switch {
-		case p == nil:
-			s.consumers[c.ID] = &pair[dq.ConsumerInfo]{last: c, seen: now}
-		case c.Seen.After(p.last.Seen):
-			p.prev, p.last, p.hasPrev, p.seen = p.last, c, true, now
-		default:
-			p.seen = now
-		}
-	}
-	for id, p := range s.consumers {
-		if now.Sub(p.seen) > forgetAfter {
-			delete(s.consumers, id)
-		}
-	}
+	track(s.consumers, cs, func(c dq.ConsumerInfo) (string, time.Time) { return c.ID, c.Seen })
 }
 
 // addProducers records a read of the producer registry.
 func (s *sampler) addProducers(ps []dq.ProducerInfo) {
-	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, pi := range ps {
-		p := s.producers[pi.ID]
+	track(s.producers, ps, func(p dq.ProducerInfo) (string, time.Time) { return p.ID, p.Seen })
+}
+
+// track records a read of a registry in pairs: an entry written since the
+// last read becomes the latest, the one before it the previous; entries
+// not read for forgetAfter are forgotten.
+func track[T any](pairs map[string]*pair[T], entries []T, key func(T) (id string, seen time.Time)) {
+	now := time.Now()
+	for _, e := range entries {
+		id, seen := key(e)
+		p := pairs[id]
 		switch {
 		case p == nil:
-			s.producers[pi.ID] = &pair[dq.ProducerInfo]{last: pi, seen: now}
-		case pi.Seen.After(p.last.Seen):
-			p.prev, p.last, p.hasPrev, p.seen = p.last, pi, true, now
+			pairs[id] = &pair[T]{last: e, lastSeen: seen, seen: now}
+		case seen.After(p.lastSeen):
+			p.prev, p.last, p.lastSeen, p.hasPrev, p.seen = p.last, e, seen, true, now
 		default:
 			p.seen = now
 		}
 	}
-	for id, p := range s.producers {
+	for id, p := range pairs {
 		if now.Sub(p.seen) > forgetAfter {
-			delete(s.producers, id)
+			delete(pairs, id)
 		}
 	}
 }
