@@ -271,10 +271,12 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 			r.Await()
 		}
 	}
-	// The nodes' reader goroutines are kicked once every put is out, so
-	// that they do not take the CPU from the writes.
+	// The replies are read once every put is out, so that reading does not
+	// hold up the writes: here, when nobody else reads a node's connection,
+	// else by its reader goroutine. A node slower than inlineWait is left to
+	// its goroutine, so that it cannot hold up a quorum of the others.
 	for _, r := range replies[:min(n, len(replies))] {
-		r.Await()
+		r.Read(inlineWait)
 	}
 
 	var noteErr error
@@ -323,6 +325,10 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	}
 	return p.missed(ctx, j, wid, noteErr, nil)
 }
+
+// inlineWait is how long an enqueue waits for a node's reply it reads
+// itself, before it leaves it to the node's reader goroutine.
+const inlineWait = 5 * time.Millisecond
 
 // maxFirstRound is how many puts of a job's first round are awaited together
 // after they all went out; Replicas is rarely more.

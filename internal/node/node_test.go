@@ -514,3 +514,64 @@ func TestPutsMadeWhileAWriteIsUnderWayShareTheNextWrite(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, fmt.Sprintf("job %d", puts-1), string(body))
 }
+
+func TestReadGivesTheReplyBeforeItReturnsWhenNobodyElseReads(t *testing.T) {
+	t.Parallel()
+	n := New(dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{Conns: 1})
+	defer n.Close()
+	// The first put dials the connection.
+	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	for i := range 3 {
+		var got atomic.Bool
+		var id uint64
+		var perr error
+		r := n.PutAsync([]byte("inline"), 0, 0, time.Minute, func(p Put, err error) {
+			id, perr = p.ID, err
+			got.Store(true)
+		})
+		r.Read(5 * time.Second)
+		require.True(t, got.Load(), "put %d: the reply was read by the caller of Read", i)
+		require.NoError(t, perr)
+		require.NotZero(t, id)
+	}
+}
+
+func TestReadLeavesAPausedNodesReplyToTheReaderAndItLandsOnResume(t *testing.T) {
+	t.Parallel()
+	s := dqtest.NewBeanstalkd(t)
+	tube := dqtest.Name(t)
+	n := New(s.Addr(), tube, Options{Conns: 1, IOTimeout: 5 * time.Second})
+	defer n.Close()
+	_, err := n.Put(context.Background(), []byte("first"), 0, 0, time.Minute)
+	require.NoError(t, err)
+
+	require.NoError(t, s.Pause())
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = s.Resume()
+		}
+	}()
+	done := make(chan error, 1)
+	start := time.Now()
+	r := n.PutAsync([]byte("late"), 0, 0, time.Minute, func(_ Put, err error) { done <- err })
+	r.Read(20 * time.Millisecond)
+	require.Less(t, time.Since(start), 2*time.Second, "Read gives up on a slow node long before IOTimeout")
+	select {
+	case err := <-done:
+		t.Fatalf("a paused node cannot have answered: %v", err)
+	default:
+	}
+
+	require.NoError(t, s.Resume())
+	resumed = true
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the reader goroutine read the reply once the node woke")
+	case <-time.After(4 * time.Second):
+		t.Fatal("the reply of a put Read gave up on was never read")
+	}
+	c := raw(t, s.Addr())
+	require.Equal(t, 2, tubeStat(t, c, tube, "current-jobs-ready"))
+}
