@@ -110,6 +110,7 @@ type producer struct {
 	jobs   sync.Pool  // *putJob
 	bg     background // puts and deletes that outlive the call that started them
 	ops    producerOps
+	spans  enqueueTracer
 	closed atomic.Bool
 }
 
@@ -151,6 +152,7 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 		wid:    randomHex(8),
 	}
 	p.recent.init()
+	p.spans.init(p.tube)
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout, Conns: o.conns}
 	for _, b := range c.Beanstalks {
 		n := node.New(b.Endpoint, b.Tube, nopts)

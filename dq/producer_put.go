@@ -74,13 +74,15 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 // enqueue traces and counts one enqueue.
 func (p *producer) enqueue(ctx context.Context, body []byte, due int64, opts []JobOption) (string, error) {
-	ctx, span := startEnqueueSpan(ctx, p.tube)
+	ctx, span := p.spans.start(ctx)
 	defer span.End()
 	id, err := p.enqueueJob(ctx, span, body, due, opts)
 	result := "ok"
 	switch {
 	case err == nil:
-		span.SetAttributes(attrJobID.String(id))
+		if span.IsRecording() {
+			span.SetAttributes(attrJobID.String(id))
+		}
 	case errors.Is(err, ErrQuorum):
 		result = "quorum"
 	case errors.Is(err, ErrJobTooBig), errors.Is(err, ErrBadID):
