@@ -111,7 +111,9 @@ type producer struct {
 	bg     background // puts and deletes that outlive the call that started them
 	ops    producerOps
 	spans  enqueueTracer
-	closed atomic.Bool
+	// writing counts the enqueues awaiting their first round's replies.
+	writing atomic.Int32
+	closed  atomic.Bool
 }
 
 // NewProducer returns a Producer for c. It validates c (errors match

@@ -274,12 +274,20 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 		}
 	}
 	// The replies are read once every put is out, so that reading does not
-	// hold up the writes: here, when nobody else reads a node's connection,
-	// else by its reader goroutine. A node slower than inlineWait is left to
-	// its goroutine, so that it cannot hold up a quorum of the others.
+	// hold up the writes. A lone enqueue reads them itself, when nobody else
+	// reads a node's connection, sparing the hand-off from the node's reader
+	// goroutine; a node slower than inlineWait is left to that goroutine, so
+	// that it cannot hold up a quorum of the others. Concurrent enqueues
+	// leave every reply to the goroutines, which read many in one wake-up.
+	lone := p.writing.Add(1) == 1
 	for _, r := range replies[:min(n, len(replies))] {
-		r.Read(inlineWait)
+		if lone {
+			r.Read(inlineWait)
+		} else {
+			r.Await()
+		}
 	}
+	p.writing.Add(-1)
 
 	var noteErr error
 	for len(j.written) < p.conf.MinWrites && j.taken < j.launched {
