@@ -111,6 +111,7 @@ type producer struct {
 	bg     background // puts and deletes that outlive the call that started them
 	ops    producerOps
 	spans  enqueueTracer
+	labels metricLabels
 	// writing counts the enqueues awaiting their first round's replies.
 	writing atomic.Int32
 	closed  atomic.Bool
@@ -162,6 +163,7 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 		key, _ := endpointKey(b.Endpoint)
 		p.legacy[key+"/"+b.Tube] = n
 	}
+	p.labels.init(p.tube, p.nodes)
 	p.ops.init(p)
 
 	// Best effort: until a sample succeeds, an enqueue first tries one

@@ -93,7 +93,7 @@ func (p *producer) enqueue(ctx context.Context, body []byte, due int64, opts []J
 	if err != nil {
 		span.RecordError(err)
 	}
-	metricProduced.Inc(p.tube, result)
+	metricProduced.Inc(p.labels.produced[result]...)
 	p.ops.enqueuedOne(err)
 	return id, err
 }
@@ -647,15 +647,43 @@ func (p *producer) putCopy(j *putJob, k int, slot uint8, bp *[]byte, pri uint32)
 
 // countCopy counts the outcome of a put on node k.
 func (p *producer) countCopy(k int, err error) {
+	l := &p.labels.nodes[k]
 	switch {
 	case err == nil:
-		metricCopies.Inc(p.nodes[k].Endpoint(), "ok")
+		metricCopies.Inc(l.ok...)
 	case node.IsUncertain(err):
-		metricCopies.Inc(p.nodes[k].Endpoint(), "uncertain")
-		metricErrors.Inc(p.nodes[k].Endpoint(), "put")
+		metricCopies.Inc(l.uncertain...)
+		metricErrors.Inc(l.putErr...)
 	default:
-		metricCopies.Inc(p.nodes[k].Endpoint(), "failed")
-		metricErrors.Inc(p.nodes[k].Endpoint(), "put")
+		metricCopies.Inc(l.failed...)
+		metricErrors.Inc(l.putErr...)
+	}
+}
+
+// metricLabels are the label values of the producer's hot counters, made
+// once: passed whole, they cost an increment no allocation.
+type metricLabels struct {
+	nodes    []nodeLabels
+	produced map[string][]string // by result
+}
+
+type nodeLabels struct {
+	ok, uncertain, failed, putErr []string
+}
+
+func (l *metricLabels) init(tube string, nodes []*node.Node) {
+	for _, n := range nodes {
+		ep := n.Endpoint()
+		l.nodes = append(l.nodes, nodeLabels{
+			ok:        []string{ep, "ok"},
+			uncertain: []string{ep, "uncertain"},
+			failed:    []string{ep, "failed"},
+			putErr:    []string{ep, "put"},
+		})
+	}
+	l.produced = map[string][]string{}
+	for _, r := range []string{"ok", "quorum", "invalid", "error"} {
+		l.produced[r] = []string{tube, r}
 	}
 }
 

@@ -74,8 +74,10 @@ type pipe struct {
 	// the next reply is read, callers leave the replies to the goroutine.
 	slow atomic.Bool
 
-	writes atomic.Int64 // write syscalls, for tests
-	peek   [1]byte      // peerClosed's buffer, under mu
+	writes     atomic.Int64 // write syscalls, for tests
+	peek       [1]byte      // peerClosed's buffer, under mu
+	peekNow    func(fd uintptr)
+	peekClosed bool // peekNow's finding, under mu
 }
 
 // waiter is a request waiting for its reply.
@@ -111,7 +113,7 @@ func (n *Node) dialPipe() (*pipe, error) {
 		return nil, err
 	}
 	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096)}
-	p.writeNow = p.rawWrite
+	p.writeNow, p.peekNow = p.rawWrite, p.rawPeek
 	p.kick, p.quit = make(chan struct{}, 1), make(chan struct{})
 	if tc, ok := nc.(*net.TCPConn); ok {
 		p.rc, err = tc.SyscallConn()
@@ -263,14 +265,17 @@ func (p *pipe) send(out []byte) (int, error) {
 // connection: a peek that finds end of file (or an error) where an open idle
 // connection has nothing to read.
 func (p *pipe) peerClosed() bool {
-	closed := false
+	p.peekClosed = false
 	// Control, not Read: a read deadline left from the last replies would
 	// make Read answer at once without looking.
-	err := p.rc.Control(func(fd uintptr) {
-		n, _, err := syscall.Recvfrom(int(fd), p.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		closed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
-	})
-	return closed || err != nil
+	err := p.rc.Control(p.peekNow)
+	return p.peekClosed || err != nil
+}
+
+// rawPeek is peerClosed's look, made once, so that it allocates nothing.
+func (p *pipe) rawPeek(fd uintptr) {
+	n, _, err := syscall.Recvfrom(int(fd), p.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.peekClosed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
 }
 
 // errPeerClosed fails the requests of a connection the node closed while
