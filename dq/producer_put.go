@@ -50,6 +50,17 @@ type putJob struct {
 	recorded int   // written[:recorded] are in the producer's recent puts
 	written  []writtenCopy
 	failed   []NodeError
+
+	// launches[i] is the put launch made on order[i]; its done is made once
+	// per pooled job, so that a launch allocates no callback.
+	launches []launchState
+}
+
+type launchState struct {
+	slot uint8
+	node int
+	buf  *[]byte
+	done func(node.Put, error)
 }
 
 // putResult is the outcome of one put of a copy, with the encoded copy.
@@ -369,7 +380,8 @@ func (p *producer) launch(j *putJob, slot, flags uint8) node.Reply {
 	buf, err := envelope.AppendEncode((*bp)[:0], &env, p.keys)
 	*bp = buf
 	j.mu.Lock()
-	k := j.order[j.next]
+	i := j.next
+	k := j.order[i]
 	j.next++
 	j.launched++
 	j.mu.Unlock()
@@ -377,12 +389,12 @@ func (p *producer) launch(j *putJob, slot, flags uint8) node.Reply {
 		p.settle(j, putResult{slot: slot, node: k, err: fmt.Errorf("encoding the envelope: %w", err), buf: bp})
 		return node.Reply{}
 	}
+	l := &j.launches[i]
+	l.slot, l.node, l.buf = slot, k, bp
 	// Not on a goroutine of its own: the request is written here (in one
 	// write with others that pile up meanwhile), and whoever reads the
 	// reply calls putDone.
-	return p.nodes[k].PutAsync(*bp, env.Priority, j.delay, p.ttr, func(put node.Put, err error) {
-		p.putDone(j, putResult{slot: slot, node: k, put: put, err: err, buf: bp})
-	})
+	return p.nodes[k].PutAsync(*bp, env.Priority, j.delay, p.ttr, l.done)
 }
 
 // detach ends the caller's part in the puts: results it did not take are
@@ -724,11 +736,16 @@ func (p *producer) getJob() *putJob {
 	j, ok := p.jobs.Get().(*putJob)
 	if !ok {
 		j = &putJob{
-			order:   make([]int, len(p.nodes)),
-			results: make(chan putResult, len(p.nodes)),
+			order:    make([]int, len(p.nodes)),
+			results:  make(chan putResult, len(p.nodes)),
+			launches: make([]launchState, len(p.nodes)),
 		}
 		for i := range j.order {
 			j.order[i] = i
+			l := &j.launches[i]
+			l.done = func(put node.Put, err error) {
+				p.putDone(j, putResult{slot: l.slot, node: l.node, put: put, err: err, buf: l.buf})
+			}
 		}
 	}
 	j.held = true
@@ -745,6 +762,9 @@ func (p *producer) releaseJob(j *putJob) {
 	j.written = j.written[:0]
 	clear(j.failed)
 	j.failed = j.failed[:0]
+	for i := range j.launches {
+		j.launches[i].buf = nil
+	}
 	p.jobs.Put(j)
 }
 
