@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zeromicro/go-zero/core/prometheus"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -189,4 +190,37 @@ func TestHandlerSpanIsAChildOfTheEnqueueSpan(t *testing.T) {
 	for _, k := range []string{"zerodq.job.id", "zerodq.job.attempt", "zerodq.tube", "zerodq.lateness_ms"} {
 		require.True(t, attrs[k], "consume span lacks %s", k)
 	}
+}
+
+// Not parallel: it installs a global tracer provider, after the producer was
+// made and used untraced, then takes it away.
+func TestAnEnqueueIsTracedByTheProviderSetAfterTheProducerWasMade(t *testing.T) {
+	otel.SetTracerProvider(noop.NewTracerProvider())
+	c := sharedConf(t)
+	p := newTestProducer(t, c)
+	_, err := p.Delay([]byte("untraced"), time.Hour)
+	require.NoError(t, err)
+
+	exporter := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+	t.Cleanup(func() {
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		_ = tp.Shutdown(context.Background())
+	})
+	otel.SetTracerProvider(tp)
+	id, err := p.Delay([]byte("traced"), time.Hour)
+	require.NoError(t, err)
+
+	var found bool
+	for _, s := range exporter.GetSpans() {
+		attrs := map[attribute.Key]string{}
+		for _, a := range s.Attributes {
+			attrs[a.Key] = a.Value.Emit()
+		}
+		if s.Name == "zerodq.enqueue" && attrs[attrJobID] == id {
+			found = true
+			require.Equal(t, c.Beanstalks[0].Tube, attrs[attrTube])
+		}
+	}
+	require.True(t, found, "the enqueue span of %s was exported", id)
 }

@@ -110,7 +110,11 @@ type producer struct {
 	jobs   sync.Pool  // *putJob
 	bg     background // puts and deletes that outlive the call that started them
 	ops    producerOps
-	closed atomic.Bool
+	spans  enqueueTracer
+	labels metricLabels
+	// writing counts the enqueues awaiting their first round's replies.
+	writing atomic.Int32
+	closed  atomic.Bool
 }
 
 // NewProducer returns a Producer for c. It validates c (errors match
@@ -151,6 +155,7 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 		wid:    randomHex(8),
 	}
 	p.recent.init()
+	p.spans.init(p.tube)
 	nopts := node.Options{DialTimeout: c.DialTimeout, IOTimeout: c.IOTimeout, Conns: o.conns}
 	for _, b := range c.Beanstalks {
 		n := node.New(b.Endpoint, b.Tube, nopts)
@@ -158,6 +163,7 @@ func NewProducer(c DqConf, opts ...ProducerOption) (Producer, error) {
 		key, _ := endpointKey(b.Endpoint)
 		p.legacy[key+"/"+b.Tube] = n
 	}
+	p.labels.init(p.tube, p.nodes)
 	p.ops.init(p)
 
 	// Best effort: until a sample succeeds, an enqueue first tries one

@@ -50,6 +50,17 @@ type putJob struct {
 	recorded int   // written[:recorded] are in the producer's recent puts
 	written  []writtenCopy
 	failed   []NodeError
+
+	// launches[i] is the put launch made on order[i]; its done is made once
+	// per pooled job, so that a launch allocates no callback.
+	launches []launchState
+}
+
+type launchState struct {
+	slot uint8
+	node int
+	buf  *[]byte
+	done func(node.Put, error)
 }
 
 // putResult is the outcome of one put of a copy, with the encoded copy.
@@ -74,13 +85,15 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 // enqueue traces and counts one enqueue.
 func (p *producer) enqueue(ctx context.Context, body []byte, due int64, opts []JobOption) (string, error) {
-	ctx, span := startEnqueueSpan(ctx, p.tube)
+	ctx, span := p.spans.start(ctx)
 	defer span.End()
 	id, err := p.enqueueJob(ctx, span, body, due, opts)
 	result := "ok"
 	switch {
 	case err == nil:
-		span.SetAttributes(attrJobID.String(id))
+		if span.IsRecording() {
+			span.SetAttributes(attrJobID.String(id))
+		}
 	case errors.Is(err, ErrQuorum):
 		result = "quorum"
 	case errors.Is(err, ErrJobTooBig), errors.Is(err, ErrBadID):
@@ -91,7 +104,7 @@ func (p *producer) enqueue(ctx context.Context, body []byte, due int64, opts []J
 	if err != nil {
 		span.RecordError(err)
 	}
-	metricProduced.Inc(p.tube, result)
+	metricProduced.Inc(p.labels.produced[result]...)
 	p.ops.enqueuedOne(err)
 	return id, err
 }
@@ -271,11 +284,21 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 			r.Await()
 		}
 	}
-	// The nodes' reader goroutines are kicked once every put is out, so
-	// that they do not take the CPU from the writes.
+	// The replies are read once every put is out, so that reading does not
+	// hold up the writes. A lone enqueue reads them itself, when nobody else
+	// reads a node's connection, sparing the hand-off from the node's reader
+	// goroutine; a node slower than inlineWait is left to that goroutine, so
+	// that it cannot hold up a quorum of the others. Concurrent enqueues
+	// leave every reply to the goroutines, which read many in one wake-up.
+	lone := p.writing.Add(1) == 1
 	for _, r := range replies[:min(n, len(replies))] {
-		r.Await()
+		if lone {
+			r.Read(inlineWait)
+		} else {
+			r.Await()
+		}
 	}
+	p.writing.Add(-1)
 
 	var noteErr error
 	for len(j.written) < p.conf.MinWrites && j.taken < j.launched {
@@ -324,6 +347,10 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	return p.missed(ctx, j, wid, noteErr, nil)
 }
 
+// inlineWait is how long an enqueue waits for a node's reply it reads
+// itself, before it leaves it to the node's reader goroutine.
+const inlineWait = 5 * time.Millisecond
+
 // maxFirstRound is how many puts of a job's first round are awaited together
 // after they all went out; Replicas is rarely more.
 const maxFirstRound = 8
@@ -353,7 +380,8 @@ func (p *producer) launch(j *putJob, slot, flags uint8) node.Reply {
 	buf, err := envelope.AppendEncode((*bp)[:0], &env, p.keys)
 	*bp = buf
 	j.mu.Lock()
-	k := j.order[j.next]
+	i := j.next
+	k := j.order[i]
 	j.next++
 	j.launched++
 	j.mu.Unlock()
@@ -361,12 +389,12 @@ func (p *producer) launch(j *putJob, slot, flags uint8) node.Reply {
 		p.settle(j, putResult{slot: slot, node: k, err: fmt.Errorf("encoding the envelope: %w", err), buf: bp})
 		return node.Reply{}
 	}
+	l := &j.launches[i]
+	l.slot, l.node, l.buf = slot, k, bp
 	// Not on a goroutine of its own: the request is written here (in one
 	// write with others that pile up meanwhile), and whoever reads the
 	// reply calls putDone.
-	return p.nodes[k].PutAsync(*bp, env.Priority, j.delay, p.ttr, func(put node.Put, err error) {
-		p.putDone(j, putResult{slot: slot, node: k, put: put, err: err, buf: bp})
-	})
+	return p.nodes[k].PutAsync(*bp, env.Priority, j.delay, p.ttr, l.done)
 }
 
 // detach ends the caller's part in the puts: results it did not take are
@@ -631,15 +659,43 @@ func (p *producer) putCopy(j *putJob, k int, slot uint8, bp *[]byte, pri uint32)
 
 // countCopy counts the outcome of a put on node k.
 func (p *producer) countCopy(k int, err error) {
+	l := &p.labels.nodes[k]
 	switch {
 	case err == nil:
-		metricCopies.Inc(p.nodes[k].Endpoint(), "ok")
+		metricCopies.Inc(l.ok...)
 	case node.IsUncertain(err):
-		metricCopies.Inc(p.nodes[k].Endpoint(), "uncertain")
-		metricErrors.Inc(p.nodes[k].Endpoint(), "put")
+		metricCopies.Inc(l.uncertain...)
+		metricErrors.Inc(l.putErr...)
 	default:
-		metricCopies.Inc(p.nodes[k].Endpoint(), "failed")
-		metricErrors.Inc(p.nodes[k].Endpoint(), "put")
+		metricCopies.Inc(l.failed...)
+		metricErrors.Inc(l.putErr...)
+	}
+}
+
+// metricLabels are the label values of the producer's hot counters, made
+// once: passed whole, they cost an increment no allocation.
+type metricLabels struct {
+	nodes    []nodeLabels
+	produced map[string][]string // by result
+}
+
+type nodeLabels struct {
+	ok, uncertain, failed, putErr []string
+}
+
+func (l *metricLabels) init(tube string, nodes []*node.Node) {
+	for _, n := range nodes {
+		ep := n.Endpoint()
+		l.nodes = append(l.nodes, nodeLabels{
+			ok:        []string{ep, "ok"},
+			uncertain: []string{ep, "uncertain"},
+			failed:    []string{ep, "failed"},
+			putErr:    []string{ep, "put"},
+		})
+	}
+	l.produced = map[string][]string{}
+	for _, r := range []string{"ok", "quorum", "invalid", "error"} {
+		l.produced[r] = []string{tube, r}
 	}
 }
 
@@ -680,11 +736,16 @@ func (p *producer) getJob() *putJob {
 	j, ok := p.jobs.Get().(*putJob)
 	if !ok {
 		j = &putJob{
-			order:   make([]int, len(p.nodes)),
-			results: make(chan putResult, len(p.nodes)),
+			order:    make([]int, len(p.nodes)),
+			results:  make(chan putResult, len(p.nodes)),
+			launches: make([]launchState, len(p.nodes)),
 		}
 		for i := range j.order {
 			j.order[i] = i
+			l := &j.launches[i]
+			l.done = func(put node.Put, err error) {
+				p.putDone(j, putResult{slot: l.slot, node: l.node, put: put, err: err, buf: l.buf})
+			}
 		}
 	}
 	j.held = true
@@ -701,6 +762,9 @@ func (p *producer) releaseJob(j *putJob) {
 	j.written = j.written[:0]
 	clear(j.failed)
 	j.failed = j.failed[:0]
+	for i := range j.launches {
+		j.launches[i].buf = nil
+	}
 	p.jobs.Put(j)
 }
 

@@ -2,6 +2,8 @@ package dq
 
 import (
 	"context"
+	"reflect"
+	"sync/atomic"
 
 	ztrace "github.com/zeromicro/go-zero/core/trace"
 	"go.opentelemetry.io/otel"
@@ -22,11 +24,40 @@ const (
 	attrLateness = attribute.Key("zerodq.lateness_ms")
 )
 
-// startEnqueueSpan starts the producer's span for one enqueue.
-func startEnqueueSpan(ctx context.Context, tube string) (context.Context, oteltrace.Span) {
-	return otel.Tracer(ztrace.TraceName).Start(ctx, "zerodq.enqueue",
+// enqueueTracer starts the producer's spans. The tracer of the global
+// provider is looked up once per provider, and the span options once per
+// producer: an enqueue no service traces pays only for the no-op span.
+type enqueueTracer struct {
+	cur  atomic.Pointer[providerTracer]
+	opts []oteltrace.SpanStartOption
+}
+
+type providerTracer struct {
+	provider oteltrace.TracerProvider
+	tracer   oteltrace.Tracer
+}
+
+func (t *enqueueTracer) init(tube string) {
+	t.opts = []oteltrace.SpanStartOption{
 		oteltrace.WithSpanKind(oteltrace.SpanKindProducer),
-		oteltrace.WithAttributes(attrTube.String(tube)))
+		oteltrace.WithAttributes(attrTube.String(tube)),
+	}
+}
+
+// start starts the producer's span for one enqueue, with the tracer of the
+// provider set now.
+func (t *enqueueTracer) start(ctx context.Context) (context.Context, oteltrace.Span) {
+	tp := otel.GetTracerProvider()
+	// Only comparable providers are kept, so that comparing one with tp,
+	// which never panics between different types, never panics at all.
+	cur := t.cur.Load()
+	if cur == nil || cur.provider != tp {
+		cur = &providerTracer{provider: tp, tracer: tp.Tracer(ztrace.TraceName)}
+		if reflect.TypeOf(tp).Comparable() {
+			t.cur.Store(cur)
+		}
+	}
+	return cur.tracer.Start(ctx, "zerodq.enqueue", t.opts...)
 }
 
 // traceHeaders appends the trace context of ctx to an enqueue's headers.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"sync"
 )
 
 const (
@@ -31,7 +32,7 @@ var idValues = func() (t [256]byte) {
 func NewID(dueMs int64) string {
 	due := uint64(min(max(dueMs, 0), maxIDDue))
 	var r [10]byte
-	_, _ = rand.Read(r[:]) // crypto/rand.Read never fails: it crashes the program rather than return an error
+	idRandom(r[:])
 	hi := due<<16 | uint64(binary.BigEndian.Uint16(r[:2]))
 	lo := binary.BigEndian.Uint64(r[2:])
 
@@ -43,6 +44,32 @@ func NewID(dueMs int64) string {
 		hi >>= 5
 	}
 	return string(b[:])
+}
+
+// idRandBatch is how many IDs' random bits one crypto/rand read draws.
+const idRandBatch = 32
+
+// idRands hold random bits drawn ahead from crypto/rand, each used once.
+var idRands = sync.Pool{New: func() any { return new(idRand) }}
+
+type idRand struct {
+	b   [10 * idRandBatch]byte
+	off int // b[off:] is unused
+}
+
+// idRandom fills r (10 bytes) with random bits from crypto/rand, drawn in
+// batches: one read per batch instead of one per ID.
+func idRandom(r []byte) {
+	s := idRands.Get().(*idRand)
+	if s.off == 0 || s.off+len(r) > len(s.b) {
+		_, _ = rand.Read(s.b[:]) // crypto/rand.Read never fails: it crashes the program rather than return an error
+		s.off = 0
+	}
+	s.off += copy(r, s.b[s.off:])
+	if s.off == len(s.b) {
+		s.off = 0
+	}
+	idRands.Put(s)
 }
 
 // IDDue reads the due time back from an ID made by NewID. It reports false for any string NewID cannot have

@@ -148,8 +148,7 @@ func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done 
 	}
 	p, s := n.livePipe()
 	if p != nil {
-		p.put(body, pri, delay, ttr, done)
-		return Reply{p}
+		return Reply{p: p, seq: p.put(body, pri, delay, ttr, done)}
 	}
 	// A dial can take DialTimeout: not on the caller's time.
 	go func() {
@@ -165,13 +164,28 @@ func (n *Node) PutAsync(body []byte, pri uint32, delay, ttr time.Duration, done 
 }
 
 // Reply is the reply of a put PutAsync sent, still to be read.
-type Reply struct{ p *pipe }
+type Reply struct {
+	p   *pipe
+	seq uint64
+}
 
 // Await makes sure the replies still awaited on the put's connection are
 // read, by a goroutine of the Node if nobody else is reading them.
 func (r Reply) Await() {
 	if r.p != nil {
 		r.p.await()
+	}
+}
+
+// Read is Await that reads the reply on the caller's goroutine, done
+// included, when nobody else reads the connection and no later request was
+// sent on it, sparing a hand-off between goroutines. It waits at most wait
+// for the reply (IOTimeout if less): a node slower than that gets its reply
+// read by the Node's goroutine, as after Await, and the next Reads of its
+// connection leave their replies to that goroutine until one reply came.
+func (r Reply) Read(wait time.Duration) {
+	if r.p != nil && r.seq != 0 {
+		r.p.readInline(r.seq, wait)
 	}
 }
 

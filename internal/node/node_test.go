@@ -514,3 +514,81 @@ func TestPutsMadeWhileAWriteIsUnderWayShareTheNextWrite(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, fmt.Sprintf("job %d", puts-1), string(body))
 }
+
+func TestReadGivesTheReplyBeforeItReturnsWhenNobodyElseReads(t *testing.T) {
+	t.Parallel()
+	n := New(dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{Conns: 1})
+	defer n.Close()
+	// The first put dials the connection; its reply is read by the reader
+	// goroutine, which lets go of the connection just after.
+	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	awaitReaderIdle(t, n)
+	for i := range 3 {
+		var got atomic.Bool
+		var id uint64
+		var perr error
+		r := n.PutAsync([]byte("inline"), 0, 0, time.Minute, func(p Put, err error) {
+			id, perr = p.ID, err
+			got.Store(true)
+		})
+		r.Read(5 * time.Second)
+		require.True(t, got.Load(), "put %d: the reply was read by the caller of Read", i)
+		require.NoError(t, perr)
+		require.NotZero(t, id)
+	}
+}
+
+func TestReadLeavesAPausedNodesReplyToTheReaderAndItLandsOnResume(t *testing.T) {
+	t.Parallel()
+	s := dqtest.NewBeanstalkd(t)
+	tube := dqtest.Name(t)
+	n := New(s.Addr(), tube, Options{Conns: 1, IOTimeout: 5 * time.Second})
+	defer n.Close()
+	_, err := n.Put(context.Background(), []byte("first"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	awaitReaderIdle(t, n)
+
+	require.NoError(t, s.Pause())
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = s.Resume()
+		}
+	}()
+	done := make(chan error, 1)
+	start := time.Now()
+	r := n.PutAsync([]byte("late"), 0, 0, time.Minute, func(_ Put, err error) { done <- err })
+	r.Read(20 * time.Millisecond)
+	require.Less(t, time.Since(start), 2*time.Second, "Read gives up on a slow node long before IOTimeout")
+	pp := n.pipes[0].cur.Load()
+	require.True(t, pp.slow.Load(), "the caller read, then left the reply to the goroutine")
+	select {
+	case err := <-done:
+		t.Fatalf("a paused node cannot have answered: %v", err)
+	default:
+	}
+
+	require.NoError(t, s.Resume())
+	resumed = true
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the reader goroutine read the reply once the node woke")
+		require.False(t, pp.slow.Load(), "a reply read: callers may read inline again")
+	case <-time.After(4 * time.Second):
+		t.Fatal("the reply of a put Read gave up on was never read")
+	}
+	c := raw(t, s.Addr())
+	require.Equal(t, 2, tubeStat(t, c, tube, "current-jobs-ready"))
+}
+
+// awaitReaderIdle waits until nobody reads n's one connection: the reader
+// goroutine lets go of it just after handing out the last reply.
+func awaitReaderIdle(t *testing.T, n *Node) {
+	dqtest.Eventually(t, 3*time.Second, func() bool {
+		p := n.pipes[0].cur.Load()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return !p.reading
+	}, "the reader goroutine is idle")
+}

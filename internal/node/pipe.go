@@ -31,6 +31,10 @@ import (
 // kicks the reader (await) unless it is reading already; it reads while
 // replies are awaited, then waits to be kicked again, so that an idle
 // connection costs no read and a busy one one wake-up for many replies.
+// A caller whose request is the last one sent on a connection nobody reads
+// may read its reply itself instead (readInline), sparing the wake-up and
+// hand-off of the reader goroutine; exactly one reads at a time (reading),
+// and what is still awaited when it has its reply goes to the goroutine.
 //
 // Every write, and every read while replies are awaited, is bounded by
 // IOTimeout. The first failure is final: the connection is closed and every
@@ -60,14 +64,20 @@ type pipe struct {
 	waiting ring // requests awaiting their reply, oldest first
 	batch   int  // of them, those of the write under way, just before the unsent ones
 	unsent  int  // of them, the last ones: still in buf
-	reading bool // the reader goroutine is kicked, or reading
+	reading bool // the reader goroutine is kicked, or reading, or a caller reads inline
 
 	kick     chan struct{} // await wakes the reader goroutine
 	quit     chan struct{} // closed when the pipe fails or closes
 	quitOnce sync.Once
 
-	writes atomic.Int64 // write syscalls, for tests
-	peek   [1]byte      // peerClosed's buffer, under mu
+	// slow is set when a caller reading inline waited its whole bound: until
+	// the next reply is read, callers leave the replies to the goroutine.
+	slow atomic.Bool
+
+	writes     atomic.Int64 // write syscalls, for tests
+	peek       [1]byte      // peerClosed's buffer, under mu
+	peekNow    func(fd uintptr)
+	peekClosed bool // peekNow's finding, under mu
 }
 
 // waiter is a request waiting for its reply.
@@ -103,7 +113,7 @@ func (n *Node) dialPipe() (*pipe, error) {
 		return nil, err
 	}
 	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096)}
-	p.writeNow = p.rawWrite
+	p.writeNow, p.peekNow = p.rawWrite, p.rawPeek
 	p.kick, p.quit = make(chan struct{}, 1), make(chan struct{})
 	if tc, ok := nc.(*net.TCPConn); ok {
 		p.rc, err = tc.SyscallConn()
@@ -132,14 +142,15 @@ func (p *pipe) close() {
 }
 
 // put sends a put of body and calls done with its outcome, once; done runs
-// on the reader's goroutine, or on the caller's when the request cannot be
-// sent. body is copied before put returns.
-func (p *pipe) put(body []byte, pri uint32, delay, ttr time.Duration, done func(Put, error)) {
+// on the goroutine that reads the reply, or on the caller's when the request
+// cannot be sent. body is copied before put returns. It returns the
+// request's sequence number, for readInline.
+func (p *pipe) put(body []byte, pri uint32, delay, ttr time.Duration, done func(Put, error)) uint64 {
 	p.mu.Lock()
 	if p.failed.Load() {
 		p.mu.Unlock()
 		done(Put{}, p.node.fail("put", ErrConnGone))
-		return
+		return 0
 	}
 	b := append(p.buf, "put "...)
 	b = strconv.AppendUint(b, uint64(pri), 10)
@@ -152,7 +163,9 @@ func (p *pipe) put(body []byte, pri uint32, delay, ttr time.Duration, done func(
 	b = append(b, "\r\n"...)
 	b = append(b, body...)
 	p.buf = append(b, "\r\n"...)
+	seq := p.waiting.pushed + 1
 	p.sendLocked(waiter{op: opPut, done: done})
+	return seq
 }
 
 // del sends a delete of job id and calls done as put does.
@@ -252,14 +265,17 @@ func (p *pipe) send(out []byte) (int, error) {
 // connection: a peek that finds end of file (or an error) where an open idle
 // connection has nothing to read.
 func (p *pipe) peerClosed() bool {
-	closed := false
+	p.peekClosed = false
 	// Control, not Read: a read deadline left from the last replies would
 	// make Read answer at once without looking.
-	err := p.rc.Control(func(fd uintptr) {
-		n, _, err := syscall.Recvfrom(int(fd), p.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		closed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
-	})
-	return closed || err != nil
+	err := p.rc.Control(p.peekNow)
+	return p.peekClosed || err != nil
+}
+
+// rawPeek is peerClosed's look, made once, so that it allocates nothing.
+func (p *pipe) rawPeek(fd uintptr) {
+	n, _, err := syscall.Recvfrom(int(fd), p.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.peekClosed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
 }
 
 // errPeerClosed fails the requests of a connection the node closed while
@@ -314,9 +330,71 @@ func (p *pipe) await() {
 		return
 	}
 	p.reading = true
+	p.kickLocked()
+}
+
+// kickLocked hands the reading to the reader goroutine; reading is set and
+// nobody else reads.
+func (p *pipe) kickLocked() {
 	select {
 	case p.kick <- struct{}{}:
-	default: // cannot happen: reading was false, so the reader waits for a kick
+	default: // cannot happen: nobody read, so the reader waits for a kick
+	}
+}
+
+// readInline reads, on the caller's goroutine, replies up to that of request
+// seq (a number put returned), waiting at most wait (IOTimeout if less) for
+// them; the replies still awaited after it, and its own if it comes later,
+// go to the reader goroutine. It does so only when nobody reads, request seq
+// is the last one sent and the node did not answer slowly last time; else it
+// awaits like await. The failure rules are the reader's: a read error or
+// timeout past IOTimeout fails the pipe.
+func (p *pipe) readInline(seq uint64, wait time.Duration) {
+	p.mu.Lock()
+	if p.reading || p.failed.Load() || p.waiting.n == 0 || p.waiting.popped >= seq {
+		p.mu.Unlock()
+		return
+	}
+	if p.waiting.pushed != seq || p.slow.Load() {
+		p.reading = true
+		p.kickLocked()
+		p.mu.Unlock()
+		return
+	}
+	p.reading = true
+	p.mu.Unlock()
+	short := wait < p.io
+	deadline := time.Now().Add(min(wait, p.io))
+	for {
+		err := p.handle()
+		if err == nil {
+			p.mu.Lock()
+			if p.waiting.popped >= seq || p.failed.Load() {
+				if p.waiting.n > 0 && !p.failed.Load() {
+					p.kickLocked() // reading stays set: the goroutine reads on
+				} else {
+					p.reading = false
+				}
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+			err = p.fillBy(deadline)
+			if err != nil && short && errors.Is(err, os.ErrDeadlineExceeded) {
+				// Not an IOTimeout yet: the goroutine waits for the rest.
+				p.slow.Store(true)
+				p.mu.Lock()
+				p.kickLocked()
+				p.mu.Unlock()
+				return
+			}
+		}
+		if err != nil {
+			p.mu.Lock()
+			p.reading = false
+			p.failRead(err) // releases mu
+			return
+		}
 	}
 }
 
@@ -380,6 +458,9 @@ func (p *pipe) handle() error {
 		}
 		w := p.waiting.pop()
 		p.mu.Unlock()
+		if p.slow.Load() {
+			p.slow.Store(false)
+		}
 		if !p.reply(w, line) {
 			return errOutOfStep
 		}
@@ -416,11 +497,14 @@ func (p *pipe) room() error {
 var errLongReply = errors.New("reply line too long")
 
 // fill waits for more bytes, up to IOTimeout.
-func (p *pipe) fill() error {
+func (p *pipe) fill() error { return p.fillBy(time.Now().Add(p.io)) }
+
+// fillBy waits for more bytes, up to deadline.
+func (p *pipe) fillBy(deadline time.Time) error {
 	if err := p.room(); err != nil {
 		return err
 	}
-	if err := p.nc.SetReadDeadline(time.Now().Add(p.io)); err != nil {
+	if err := p.nc.SetReadDeadline(deadline); err != nil {
 		return &ioError{err: err}
 	}
 	n, err := p.nc.Read(p.rbuf[p.re:])
@@ -513,9 +597,11 @@ func replyError(word string) error {
 
 // ring is a FIFO of waiters.
 type ring struct {
-	buf  []waiter
-	head int
-	n    int
+	buf    []waiter
+	head   int
+	n      int
+	pushed uint64 // waiters pushed, ever
+	popped uint64 // waiters popped, ever
 }
 
 func (r *ring) push(w waiter) {
@@ -528,6 +614,7 @@ func (r *ring) push(w waiter) {
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = w
 	r.n++
+	r.pushed++
 }
 
 func (r *ring) pop() waiter {
@@ -535,6 +622,7 @@ func (r *ring) pop() waiter {
 	r.buf[r.head] = waiter{}
 	r.head = (r.head + 1) % len(r.buf)
 	r.n--
+	r.popped++
 	return w
 }
 
