@@ -36,60 +36,77 @@ type overview struct {
 // outcomeNames are the consumers' outcomes in the order pages show them.
 var outcomeNames = []string{"ok", "retry", "dead", "duplicate", "revoked", "malformed"}
 
+// queueRead is what the overview and the nodes page read of a queue, each
+// part with its error.
+type queueRead struct {
+	ns       []dq.NodeInfo
+	nsErr    error
+	st       dq.Stats
+	stErr    error
+	cs       []dq.ConsumerInfo
+	csErr    error
+	ps       []dq.ProducerInfo
+	psErr    error
+	pause    dq.PauseInfo
+	pauseErr error
+}
+
+// readQueue reads the queue's stats, registries and pause (and its nodes
+// when nodes is set) at once.
+func (d *Dashboard) readQueue(ctx context.Context, in *dq.Inspector, nodes bool) queueRead {
+	var (
+		r  queueRead
+		wg sync.WaitGroup
+	)
+	if nodes {
+		wg.Go(func() { r.ns, r.nsErr = in.Nodes(ctx) })
+	}
+	wg.Go(func() { r.st, r.stErr = in.Stats(ctx) })
+	wg.Go(func() { r.cs, r.csErr = in.Consumers(ctx) })
+	wg.Go(func() { r.ps, r.psErr = in.Producers(ctx) })
+	wg.Go(func() { r.pause, r.pauseErr = in.Paused(ctx) })
+	wg.Wait()
+	return r
+}
+
 // readOverview reads everything the overview shows, at once.
 func (d *Dashboard) readOverview(ctx context.Context, in *dq.Inspector) (overview, []dq.ConsumerInfo) {
-	var (
-		wg       sync.WaitGroup
-		st       dq.Stats
-		stErr    error
-		cs       []dq.ConsumerInfo
-		csErr    error
-		ps       []dq.ProducerInfo
-		psErr    error
-		pause    dq.PauseInfo
-		pauseErr error
-	)
-	wg.Add(4)
-	go func() { defer wg.Done(); st, stErr = in.Stats(ctx) }()
-	go func() { defer wg.Done(); cs, csErr = in.Consumers(ctx) }()
-	go func() { defer wg.Done(); ps, psErr = in.Producers(ctx) }()
-	go func() { defer wg.Done(); pause, pauseErr = in.Paused(ctx) }()
-	wg.Wait()
+	r := d.readQueue(ctx, in, false)
 	o := overview{Queue: in.Queue(), Outcomes: map[string]int64{}}
-	if stErr != nil {
-		o.Unavailable = append(o.Unavailable, "stats: "+stErr.Error())
+	if r.stErr != nil {
+		o.Unavailable = append(o.Unavailable, "stats: "+r.stErr.Error())
 	} else {
-		o.Tubes, o.Total = st.Tubes, st.Total
-		o.Consumers, o.InFlight, o.Held = st.Consumers, st.InFlight, st.Held
-		o.DeadLetters, o.Outcomes = st.DeadLetters, st.Outcomes
-		o.Paused.Paused = st.Paused
-		o.Unavailable = append(o.Unavailable, st.Errors...)
+		o.Tubes, o.Total = r.st.Tubes, r.st.Total
+		o.Consumers, o.InFlight, o.Held = r.st.Consumers, r.st.InFlight, r.st.Held
+		o.DeadLetters, o.Outcomes = r.st.DeadLetters, r.st.Outcomes
+		o.Paused.Paused = r.st.Paused
+		o.Unavailable = append(o.Unavailable, r.st.Errors...)
 	}
-	if pauseErr == nil {
-		o.Paused = pause
+	if r.pauseErr == nil {
+		o.Paused = r.pause
 	}
-	h := health{stats: st}
-	if csErr != nil {
-		o.Unavailable = append(o.Unavailable, "consumers: "+csErr.Error())
+	h := health{stats: r.st}
+	if r.csErr != nil {
+		o.Unavailable = append(o.Unavailable, "consumers: "+r.csErr.Error())
 	} else {
-		d.samples.addConsumers(cs)
-		h.consumers = cs
-		h.rates, h.reserve, h.ratesKnown = d.samples.rates(cs)
+		d.samples.addConsumers(r.cs)
+		h.consumers = r.cs
+		h.rates, h.reserve, h.ratesKnown = d.samples.rates(r.cs)
 		o.Rates, o.RatesKnown = h.rates, h.ratesKnown
-		h.lateness = mergeLateness(cs)
+		h.lateness = mergeLateness(r.cs)
 		o.Lateness = newLatenessView(h.lateness)
 	}
-	if psErr != nil {
-		o.Unavailable = append(o.Unavailable, "producers: "+psErr.Error())
+	if r.psErr != nil {
+		o.Unavailable = append(o.Unavailable, "producers: "+r.psErr.Error())
 	} else {
-		d.samples.addProducers(ps)
-		h.producers, h.prodKnown = ps, true
+		d.samples.addProducers(r.ps)
+		h.producers, h.prodKnown = r.ps, true
 	}
 	o.Alerts = evaluate(d.c.Alerts, h)
 	if o.Alerts == nil {
 		o.Alerts = []alert{}
 	}
-	return o, cs
+	return o, r.cs
 }
 
 // nodeRow is one node of the health matrix.
@@ -111,55 +128,36 @@ type nodesView struct {
 }
 
 func (d *Dashboard) readNodes(ctx context.Context, in *dq.Inspector) nodesView {
-	var (
-		wg       sync.WaitGroup
-		ns       []dq.NodeInfo
-		nsErr    error
-		st       dq.Stats
-		stErr    error
-		cs       []dq.ConsumerInfo
-		csErr    error
-		ps       []dq.ProducerInfo
-		psErr    error
-		pause    dq.PauseInfo
-		pauseErr error
-	)
-	wg.Add(5)
-	go func() { defer wg.Done(); ns, nsErr = in.Nodes(ctx) }()
-	go func() { defer wg.Done(); st, stErr = in.Stats(ctx) }()
-	go func() { defer wg.Done(); cs, csErr = in.Consumers(ctx) }()
-	go func() { defer wg.Done(); ps, psErr = in.Producers(ctx) }()
-	go func() { defer wg.Done(); pause, pauseErr = in.Paused(ctx) }()
-	wg.Wait()
-	v := nodesView{Queue: in.Queue(), Paused: pause}
+	r := d.readQueue(ctx, in, true)
+	v := nodesView{Queue: in.Queue(), Paused: r.pause}
 	for _, e := range []struct {
 		what string
 		err  error
-	}{{"nodes", nsErr}, {"stats", stErr}, {"consumers", csErr}, {"producers", psErr}, {"pause", pauseErr}} {
+	}{{"nodes", r.nsErr}, {"stats", r.stErr}, {"consumers", r.csErr}, {"producers", r.psErr}, {"pause", r.pauseErr}} {
 		if e.err != nil {
 			v.Unavailable = append(v.Unavailable, e.what+": "+e.err.Error())
 		}
 	}
-	if csErr == nil {
-		d.samples.addConsumers(cs)
+	if r.csErr == nil {
+		d.samples.addConsumers(r.cs)
 	}
-	if psErr == nil {
-		d.samples.addProducers(ps)
+	if r.psErr == nil {
+		d.samples.addProducers(r.ps)
 	}
-	for _, n := range ns {
+	for _, n := range r.ns {
 		row := nodeRow{NodeInfo: n}
-		for _, t := range st.Tubes {
+		for _, t := range r.st.Tubes {
 			if t.Node == n.Endpoint {
 				row.Counts = t
 			}
 		}
-		for _, p := range ps {
+		for _, p := range r.ps {
 			pc := p.Nodes[n.Endpoint]
 			row.Puts += pc.Puts
 			row.PutFailed += pc.Failed
 			row.PutUncertain += pc.Uncertain
 		}
-		for _, c := range cs {
+		for _, c := range r.cs {
 			row.ReserveErrors += c.ReserveErrors[n.Endpoint]
 		}
 		v.Nodes = append(v.Nodes, row)
