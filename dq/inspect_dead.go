@@ -263,45 +263,66 @@ func (in *Inspector) bulkDead(ctx context.Context, verb string, sel DeadSelect, 
 	if err := in.Audit(ctx, verb+" "+describeSelect(sel, res.Matched)); err != nil {
 		return res, err
 	}
+	err = in.sweepDead(ctx, entries, &res, true, func(d deadCopy) (bool, string) {
+		reason := d.skip
+		if reason == "" {
+			reason = in.checkBuried(ctx, d)
+		}
+		if reason == "" {
+			if err := act(ctx, d.node, d.num); err != nil {
+				reason = err.Error()
+			}
+		}
+		return reason == "", reason
+	}, func(int) {
+		if report != nil {
+			report(res)
+		}
+	})
+	if err != nil {
+		return res, fmt.Errorf("dq: inspector: %s: %w", verb, err)
+	}
+	return res, nil
+}
+
+// sweepDead works through entries a batch at a time: it resolves each
+// entry's dead letter, asks judge whether it is done with (then dropped
+// from the index, if drop) or skipped and why ("" to leave it quietly),
+// counts both in res, and tells after how many entries are worked through.
+// It stops at the first error, or when ctx ends between batches.
+func (in *Inspector) sweepDead(ctx context.Context, entries []claim.DeadEntry, res *BulkResult, drop bool,
+	judge func(deadCopy) (done bool, skip string), after func(worked int)) error {
 	for start := 0; start < len(entries); start += deadBatch {
 		batch := entries[start:min(start+deadBatch, len(entries))]
 		letters, err := in.resolveDead(ctx, batch)
 		if err != nil {
-			return res, err
+			return err
 		}
 		var mu sync.Mutex
-		var ok []string
+		var done []string
 		in.forEachLetter(letters, func(d deadCopy) {
-			reason := d.skip
-			if reason == "" {
-				reason = in.checkBuried(ctx, d)
-			}
-			if reason == "" {
-				if err := act(ctx, d.node, d.num); err != nil {
-					reason = err.Error()
-				}
-			}
+			ok, skip := judge(d)
 			mu.Lock()
 			defer mu.Unlock()
-			if reason != "" {
-				res.Skipped = append(res.Skipped, BulkSkip{ID: d.id, Reason: reason})
-				return
+			switch {
+			case ok:
+				done = append(done, d.id)
+			case skip != "":
+				res.Skipped = append(res.Skipped, BulkSkip{ID: d.id, Reason: skip})
 			}
-			ok = append(ok, d.id)
 		})
-		if err := in.store.Index().DeadRemove(ctx, in.tube, ok...); err != nil {
-			return res, fmt.Errorf("dq: inspector: %s: %d acted on, dropping them from the index: %w",
-				verb, len(ok), err)
+		if drop {
+			if err := in.store.Index().DeadRemove(ctx, in.tube, done...); err != nil {
+				return fmt.Errorf("%d done, dropping them from the index: %w", len(done), err)
+			}
 		}
-		res.Done += len(ok)
-		if report != nil {
-			report(res)
-		}
+		res.Done += len(done)
+		after(start + len(batch))
 		if err := ctx.Err(); err != nil {
-			return res, err
+			return err
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // ReconcileDead drops index entries whose job is not dead any more (kicked
@@ -321,37 +342,15 @@ func (in *Inspector) ReconcileDead(ctx context.Context, dryRun bool, p Progress)
 			return res, err
 		}
 	}
-	for start := 0; start < len(entries); start += deadBatch {
-		batch := entries[start:min(start+deadBatch, len(entries))]
-		letters, err := in.resolveDead(ctx, batch)
-		if err != nil {
-			return res, err
-		}
-		var mu sync.Mutex
-		var drop []string
-		in.forEachLetter(letters, func(d deadCopy) {
-			gone, why := in.deadGone(ctx, d)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case gone:
-				drop = append(drop, d.id)
-			case why != "":
-				res.Skipped = append(res.Skipped, BulkSkip{ID: d.id, Reason: why})
-			}
-		})
-		if !dryRun {
-			if err := in.store.Index().DeadRemove(ctx, in.tube, drop...); err != nil {
-				return res, fmt.Errorf("dq: inspector: dead reconcile: %w", err)
-			}
-		}
-		res.Done += len(drop)
+	err = in.sweepDead(ctx, entries, &res, !dryRun, func(d deadCopy) (bool, string) {
+		return in.deadGone(ctx, d)
+	}, func(worked int) {
 		if p != nil {
-			p(start+len(batch), res.Matched)
+			p(worked, res.Matched)
 		}
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
+	})
+	if err != nil {
+		return res, fmt.Errorf("dq: inspector: dead reconcile: %w", err)
 	}
 	return res, nil
 }
