@@ -50,11 +50,13 @@ func TestKickedDeadLetterRunsAgainAfterARunThatOutlivedItsLeaseReturnedNil(t *te
 	id, err := newTestProducer(t, c).Delay([]byte("outlives"), 0)
 	require.NoError(t, err)
 
-	// Run 2 took the lapsed lease over and buried the job; run 1 still holds
-	// its copy.
+	// Run 2 took the lapsed lease over and buried the job while run 1 is
+	// still going. Run 1's copy lapses with its heartbeat and is deleted as a
+	// copy of a dead job, so whether it is still reserved at this point is a
+	// matter of timing, not part of the condition.
 	dqtest.Eventually(t, 20*time.Second, func() bool {
-		_, _, rs, b := countJobs(t, c)
-		return calls.Load() == 2 && b == 1 && rs == 1 && recordOf(t, c, id)["bid"] != ""
+		_, _, _, b := countJobs(t, c)
+		return calls.Load() == 2 && b == 1 && recordOf(t, c, id)["bid"] != ""
 	}, "the job dead, its first run still going")
 	close(late)
 	awaitNoCopies(t, c, 10*time.Second, "the first run's copy deleted")
