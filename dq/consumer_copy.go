@@ -57,7 +57,7 @@ func (c *consumer) take(l *nodeLoop, cp *node.Copy) {
 	if env.Legacy {
 		h.pri = DefaultPriority
 	}
-	if d := c.clock.Until(env.DueMs); d > 0 && d < time.Second && c.hold.hold(h, d) {
+	if d := c.clock.Until(env.DueMs); d > 0 && d < time.Second && c.hold.hold(h) {
 		return
 	}
 	go c.claimCopy(h)
@@ -107,18 +107,38 @@ func (c *consumer) claimLoop(h *heldCopy) {
 			}
 			continue
 		}
-		if d := c.clock.Until(env.DueMs); d > 0 && !c.wait(h, d) {
-			c.endLocal(env.ID, lj)
-			return
-		}
-		h.own = lj
-		again := c.claimOnce(h)
-		h.own = nil
-		c.endLocal(env.ID, lj)
-		if !again {
+		if !c.claimOwned(h, lj) {
 			return
 		}
 	}
+}
+
+// claimOwned claims a copy, from its due time on, while it holds its job's
+// local mark lj, which it gives up after; true means claim it again.
+func (c *consumer) claimOwned(h *heldCopy, lj *localJob) bool {
+	env := &h.env
+	if d := c.clock.Until(env.DueMs); d > 0 && !c.wait(h, d) {
+		c.endLocal(env.ID, lj)
+		return false
+	}
+	h.own = lj
+	again := c.claimOnce(h)
+	h.own = nil
+	c.endLocal(env.ID, lj)
+	return again
+}
+
+// claimFirst claims a copy the holder let go in the caller's goroutine,
+// taking its job's local mark before start runs: copies of the job that
+// start doing the same then wait for this one.
+func (c *consumer) claimFirst(h *heldCopy, start func()) {
+	defer c.copyDone()
+	lj, mine := c.ownLocal(h.env.ID)
+	start()
+	if mine && !c.claimOwned(h, lj) {
+		return
+	}
+	c.claimLoop(h)
 }
 
 // claimOnce claims a copy and acts on the answer; true means claim it again.

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zerodq/zerodq/internal/ptimer"
 	"github.com/zerodq/zerodq/internal/routine"
 )
 
@@ -15,12 +16,17 @@ import (
 // memory only; a copy gets a goroutine when it comes due and goes through the
 // claim protocol.
 //
+// The timer has the kernel's precision (a Go timer fires up to a millisecond
+// late when the process sleeps), and its goroutine claims the last copy it
+// finds due itself: the claim of a job due now waits for no goroutine to be
+// scheduled.
+//
 // How many copies a consumer holds is bounded by the gate (WithMaxHeld):
 // copies beyond it stay ready in beanstalkd until there is room.
 type holder struct {
-	c    *consumer
-	loop *routine.Loop
-	wake chan struct{} // the earliest wake time changed
+	c     *consumer
+	loop  *routine.Loop
+	timer *ptimer.Timer
 
 	mu      sync.Mutex
 	copies  holdHeap
@@ -28,36 +34,35 @@ type holder struct {
 }
 
 func newHolder(c *consumer) *holder {
-	return &holder{c: c, loop: routine.NewLoop(), wake: make(chan struct{}, 1)}
+	hd := &holder{c: c, loop: routine.NewLoop()}
+	hd.timer = ptimer.New(hd.fire)
+	return hd
 }
 
-// start runs the holder's timer until Stop.
+// start waits for Stop in the background, then releases every copy held.
 func (hd *holder) start() { hd.loop.Start(hd.run) }
 
 // stop waits for the holder's goroutine, which ends once the consumer stops
 // (releasing what it held) or stop is called.
 func (hd *holder) stop() { hd.loop.Stop() }
 
-// hold keeps h until d from now has passed, then claims it. It reports
-// false once the consumer is stopping; the caller then handles h itself.
-func (hd *holder) hold(h *heldCopy, d time.Duration) bool {
-	h.wakeAt = time.Now().Add(d)
+// hold keeps h until its due time by the lower bound of Redis time, then
+// claims it: copies of one job wake together. It reports false once the
+// consumer is stopping; the caller then handles h itself.
+func (hd *holder) hold(h *heldCopy) bool {
+	h.wakeAt = time.UnixMilli(h.env.DueMs).Add(-hd.c.clock.Offset())
 	hd.mu.Lock()
 	if hd.stopped {
 		hd.mu.Unlock()
 		return false
 	}
 	heap.Push(&hd.copies, h)
-	first := hd.copies[0] == h
-	hd.c.gate.holdN(1) // under mu: counted before run can count it out
+	if hd.copies[0] == h {
+		hd.timer.Reset(time.Until(h.wakeAt))
+	}
+	hd.c.gate.holdN(1) // under mu: counted before fire can count it out
 	hd.mu.Unlock()
 	metricHeld.Inc(hd.c.tube)
-	if first {
-		select {
-		case hd.wake <- struct{}{}:
-		default:
-		}
-	}
 	return true
 }
 
@@ -68,46 +73,47 @@ func (hd *holder) held() int {
 	return len(hd.copies)
 }
 
-// run sends each held copy on to be claimed when its time comes, until the
-// consumer stops; then it releases every copy still held.
-func (hd *holder) run(stop <-chan struct{}) {
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		now := time.Now()
-		var due []*heldCopy
-		next := time.Duration(-1)
-		hd.mu.Lock()
-		for len(hd.copies) > 0 && !hd.copies[0].wakeAt.After(now) {
-			due = append(due, heap.Pop(&hd.copies).(*heldCopy))
-		}
-		if len(hd.copies) > 0 {
-			next = hd.copies[0].wakeAt.Sub(now)
-		}
-		if len(due) > 0 {
-			hd.c.gate.holdN(-len(due))
-		}
+// fire runs when the timer fires: it sends each copy due on to be claimed,
+// the last one in the timer's goroutine, and sets the timer for the next.
+func (hd *holder) fire() {
+	now := time.Now()
+	var due []*heldCopy
+	hd.mu.Lock()
+	if hd.stopped {
 		hd.mu.Unlock()
-		for _, h := range due {
-			metricHeld.Dec(hd.c.tube)
+		return
+	}
+	for len(hd.copies) > 0 && !hd.copies[0].wakeAt.After(now) {
+		due = append(due, heap.Pop(&hd.copies).(*heldCopy))
+	}
+	if len(hd.copies) > 0 {
+		hd.timer.Reset(hd.copies[0].wakeAt.Sub(now))
+	}
+	if len(due) > 0 {
+		hd.c.gate.holdN(-len(due))
+	}
+	hd.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	metricHeld.Sub(float64(len(due)), hd.c.tube)
+	// The first copy takes its job's mark before the others start, so that
+	// it is the one claimed at once and its siblings wait for it.
+	hd.c.claimFirst(due[0], func() {
+		for _, h := range due[1:] {
 			go hd.c.claimCopy(h)
 		}
-		if next >= 0 {
-			t.Reset(next)
-		} else {
-			t.Stop()
-		}
-		select {
-		case <-t.C:
-		case <-hd.wake:
-		case <-hd.c.stopping:
-			hd.releaseAll()
-			return
-		case <-stop:
-			hd.releaseAll()
-			return
-		}
+	})
+}
+
+// run waits for the consumer to stop, then releases every copy still held.
+func (hd *holder) run(stop <-chan struct{}) {
+	select {
+	case <-hd.c.stopping:
+	case <-stop:
 	}
+	hd.timer.Close()
+	hd.releaseAll()
 }
 
 // releaseAll hands every held copy back to its node at once, for Stop.
