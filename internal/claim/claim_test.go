@@ -1387,3 +1387,55 @@ func TestClaimIsSentWhileOtherJobsCallsAreOnTheWire(t *testing.T) {
 	require.NoError(t, <-claimed)
 	require.True(t, sent, "the claim was sent while the extend waited for its reply")
 }
+
+// A claim that opens the extra round trip carries only claims: the other
+// jobs' calls gathered meanwhile would make Redis run them before it and its
+// reply wait for theirs. They go in a round trip of their own.
+func TestClaimsRoundTripCarriesNoOtherCalls(t *testing.T) {
+	t.Parallel()
+	rs := dqtest.NewRedis(t)
+	b := setupOn(t, redis.RedisConf{Host: rs.Addr(), Type: "node"})
+	now := b.now(t)
+	_, err := b.store.Claim(b.ctx, b.tube, "warm", "c-warm", now, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 3)
+	require.NoError(t, err)
+	_, err = b.store.Extend(b.ctx, b.tube, "warm", "c-warm", 30000)
+	require.NoError(t, err)
+
+	trips := b.store.pipe.trips.Load()
+	require.NoError(t, rs.Pause())
+	defer func() { _ = rs.Resume() }()
+	const queued = 3
+	extended := make(chan error, 1+queued)
+	extend := func() {
+		_, err := b.store.Extend(b.ctx, b.tube, "warm", "c-warm", 30000)
+		extended <- err
+	}
+	go extend()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return b.store.pipe.trips.Load() == trips+1 },
+		"the first extend is on the wire")
+	for range queued {
+		go extend()
+	}
+	dqtest.Eventually(t, 5*time.Second, func() bool {
+		b.store.pipe.mu.Lock()
+		defer b.store.pipe.mu.Unlock()
+		return len(b.store.pipe.queue) == queued
+	}, "the other extends wait for a batch")
+	claimed := make(chan error, 1)
+	go func() {
+		_, err := b.store.Claim(b.ctx, b.tube, "due", "c-due", now, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 3)
+		claimed <- err
+	}()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return b.store.pipe.trips.Load() == trips+2 },
+		"the claim is on the wire")
+	b.store.pipe.mu.Lock()
+	left := len(b.store.pipe.queue)
+	b.store.pipe.mu.Unlock()
+	require.Equal(t, queued, left, "the claim's round trip took the other calls waiting")
+	require.NoError(t, rs.Resume())
+	for range 1 + queued {
+		require.NoError(t, <-extended)
+	}
+	require.NoError(t, <-claimed)
+	require.Equal(t, trips+3, b.store.pipe.trips.Load(), "the waiting extends went in one round trip of their own")
+}

@@ -12,8 +12,9 @@ import (
 // pipeMax bounds the calls sent in one round trip, and pipeSenders the round
 // trips on the wire at once: a call waits for a batch only while that many
 // are out, so under load the calls gather into batches. A claim, which a due
-// job waits for, may open one round trip more: it never waits for a batch of
-// other jobs' finishes, extends or gones to come back.
+// job waits for, may open one round trip more, which carries claims only: it
+// never waits for a batch of other jobs' finishes, extends or gones to come
+// back, nor for Redis to run them before it.
 const (
 	pipeMax     = 256
 	pipeSenders = 1
@@ -24,16 +25,19 @@ const (
 // claims and finishes share one write and one read. A consumer makes two such
 // calls per job, and one round trip each was most of its cost.
 //
-// A caller that finds fewer than pipeSenders batches on the wire (a claim:
-// one more) sends its own at once, with what gathered, in its own goroutine
-// (a job due now waits for no hand-over). Calls that gather meanwhile go out
-// from a goroutine started for them by the last sender back, which ends when
-// none are left.
+// A caller that finds fewer than pipeSenders batches on the wire sends its
+// own at once, with what gathered, in its own goroutine (a job due now waits
+// for no hand-over); a claim that finds them all out sends the claims that
+// gathered, alone. Calls that gather meanwhile go out from a goroutine
+// started for them by the last sender back, which ends when none are left.
+// Claims go first in every batch and, when some wait, in a batch of their
+// own: a batch's replies come back together, after Redis ran all of it.
 type pipe struct {
 	s       *Store
 	mu      sync.Mutex
-	queue   []*pipeCall
-	sending int // batches on the wire
+	claims  []*pipeCall // claims waiting for a batch
+	queue   []*pipeCall // other calls waiting for a batch
+	sending int         // batches on the wire
 	trips   atomic.Int64
 }
 
@@ -58,19 +62,20 @@ func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []a
 		return nil, err
 	}
 	c := &pipeCall{ctx: ctx, sc: sc, keys: keys, args: args, done: make(chan pipeResult, 1)}
-	limit := pipeSenders
-	if sc == claimScript {
-		limit++
-	}
+	claim := sc == claimScript
 	p.mu.Lock()
-	p.queue = append(p.queue, c)
-	if p.sending < limit {
+	if claim {
+		p.claims = append(p.claims, c)
+	} else {
+		p.queue = append(p.queue, c)
+	}
+	if p.sending < pipeSenders || (claim && p.sending < pipeSenders+1) {
 		p.sending++
-		batch := p.take()
+		batch := p.take(p.sending > pipeSenders)
 		p.mu.Unlock()
-		p.send(batch) // c is in it
+		p.send(batch) // c is in it, or left for sendQueued after claims that went first
 		p.mu.Lock()
-		if len(p.queue) > 0 && p.sending == 1 {
+		if p.queued() && p.sending == 1 {
 			go p.sendQueued() // the last sender back takes what gathered
 		} else {
 			p.sending--
@@ -87,21 +92,30 @@ func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []a
 	}
 }
 
-// take removes the next batch from the queue; p.mu is held.
-func (p *pipe) take() []*pipeCall {
-	n := min(len(p.queue), pipeMax)
-	batch := append([]*pipeCall(nil), p.queue[:n]...)
-	clear(p.queue[:n])
-	p.queue = p.queue[n:]
+// queued says whether calls wait for a batch; p.mu is held.
+func (p *pipe) queued() bool { return len(p.claims)+len(p.queue) > 0 }
+
+// take removes the next batch from the queues, claims first: the claims
+// alone when some wait or claimsOnly is set, else the other calls. p.mu is
+// held.
+func (p *pipe) take(claimsOnly bool) []*pipeCall {
+	q := &p.queue
+	if claimsOnly || len(p.claims) > 0 {
+		q = &p.claims
+	}
+	n := min(len(*q), pipeMax)
+	batch := append([]*pipeCall(nil), (*q)[:n]...)
+	clear((*q)[:n])
+	*q = (*q)[n:]
 	return batch
 }
 
-// sendQueued sends batches until the queue is empty, or another sender
-// is out that will take it when back, then gives up sending.
+// sendQueued sends batches until the queues are empty, or another sender
+// is out that will take them when back, then gives up sending.
 func (p *pipe) sendQueued() {
 	p.mu.Lock()
-	for len(p.queue) > 0 && p.sending == 1 {
-		batch := p.take()
+	for p.queued() && p.sending == 1 {
+		batch := p.take(false)
 		p.mu.Unlock()
 		p.send(batch)
 		p.mu.Lock()
