@@ -48,7 +48,7 @@ func (c *consumer) take(l *nodeLoop, cp *node.Copy) {
 	}
 	if err != nil {
 		go func() {
-			defer c.copyDone()
+			defer c.copyDone(l)
 			l.buryMalformed(cp, err)
 		}()
 		return
@@ -66,12 +66,14 @@ func (c *consumer) take(l *nodeLoop, cp *node.Copy) {
 // claimCopy takes a copy through the claim protocol in the caller's
 // goroutine, from its due time on.
 func (c *consumer) claimCopy(h *heldCopy) {
-	defer c.copyDone()
+	defer c.copyDone(h.loop)
 	c.claimLoop(h)
 }
 
-// copyDone counts a copy out once nothing more is done with it.
-func (c *consumer) copyDone() {
+// copyDone counts a copy reserved by l out once nothing more is done with
+// it.
+func (c *consumer) copyDone(l *nodeLoop) {
+	l.inHand.Add(-1)
 	c.gate.leave()
 	c.copies.Done()
 }
@@ -132,7 +134,7 @@ func (c *consumer) claimOwned(h *heldCopy, lj *localJob) bool {
 // taking its job's local mark before start runs: copies of the job that
 // start doing the same then wait for this one.
 func (c *consumer) claimFirst(h *heldCopy, start func()) {
-	defer c.copyDone()
+	defer c.copyDone(h.loop)
 	lj, mine := c.ownLocal(h.env.ID)
 	start()
 	if mine && !c.claimOwned(h, lj) {

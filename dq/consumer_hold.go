@@ -127,7 +127,7 @@ func (hd *holder) releaseAll() {
 	for _, h := range copies {
 		metricHeld.Dec(hd.c.tube)
 		go func() {
-			defer hd.c.copyDone()
+			defer hd.c.copyDone(h.loop)
 			hd.c.release(h, 0)
 		}()
 	}

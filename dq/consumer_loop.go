@@ -27,6 +27,26 @@ type nodeLoop struct {
 	malformed atomic.Int64 // bodies buried as not an envelope
 	failures  int          // consecutive reserve errors, for back-off and logging
 	ask       int          // copies the next round trip asks for, at most
+	inHand    atomic.Int64 // copies reserved here and not done with yet
+	poll      time.Duration
+}
+
+// A reserve that waits for a job holds back, on beanstalkd's side, every
+// request sent after it on its connection: the deletes, releases and touches
+// of the copies reserved there, which only that connection may send. So a
+// loop with copies in hand does not wait in beanstalkd: it asks for the jobs
+// ready at once and, when there are none, looks again after a pause that
+// doubles from pollMin to pollMax. A loop with nothing in hand waits there
+// up to reserveWait.
+const (
+	pollMin = time.Millisecond
+	pollMax = 8 * time.Millisecond
+)
+
+// nextPoll is the pause before the next look for ready jobs.
+func (l *nodeLoop) nextPoll() time.Duration {
+	l.poll = min(max(2*l.poll, pollMin), pollMax)
+	return l.poll
 }
 
 // nextAsk sizes the next reserve round trip from the last one, which asked
@@ -48,15 +68,26 @@ func (l *nodeLoop) run() {
 		if n == 0 {
 			return
 		}
-		cps, err := l.r.ReserveUpTo(n, reserveWait)
+		wait := reserveWait
+		if l.inHand.Load() > 0 {
+			wait = 0
+		}
+		cps, err := l.r.ReserveUpTo(n, wait)
 		if err != nil {
 			l.c.gate.leaveN(n)
 			l.ask = 1
+			if wait == 0 && errors.Is(err, node.ErrTimeout) {
+				if !l.pause(l.nextPoll()) {
+					return
+				}
+				continue
+			}
 			if !l.reserveFailed(err) {
 				return
 			}
 			continue
 		}
+		l.poll = 0
 		l.failures = 0
 		l.ask = nextAsk(n, len(cps))
 		l.c.gate.leaveN(n - len(cps))
@@ -67,6 +98,7 @@ func (l *nodeLoop) run() {
 			l.c.gate.leaveN(len(cps))
 			return
 		}
+		l.inHand.Add(int64(len(cps)))
 		for _, cp := range cps {
 			l.c.take(l, cp)
 		}

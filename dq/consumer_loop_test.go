@@ -1,7 +1,9 @@
 package dq
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -16,4 +18,32 @@ func TestReserveRoundTripsGrowUnderABacklogAndShrinkToATrickle(t *testing.T) {
 	require.Equal(t, 1, nextAsk(8, 0), "never below one")
 	require.Equal(t, 2, nextAsk(1, 1))
 	require.Equal(t, 1, nextAsk(2, 1), "a trickle asks for one, then two")
+}
+
+// A reserve that waits in beanstalkd holds back every request sent after it
+// on its connection, the deletes of the copies reserved there among them: a
+// job run while its loops waited for more jobs kept its copies reserved for
+// up to a second after it finished, which under load held reserving back
+// (copies in hand count against the gate) and made later jobs start late.
+func TestCopiesOfAFinishedJobAreDeletedWithoutWaitingForAReserve(t *testing.T) {
+	t.Parallel()
+	c := sharedConf(t)
+	ran := make(chan time.Time, 1)
+	startConsumer(t, c, WithHandle(func(context.Context, []byte) error {
+		ran <- time.Now()
+		return nil
+	}))
+	// Let every loop settle into waiting for jobs first.
+	awaitNoCopies(t, c, 5*time.Second, "nothing in the tube")
+	_, err := newTestProducer(t, c).Delay([]byte("one"), 0)
+	require.NoError(t, err)
+	var at time.Time
+	select {
+	case at = <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job never ran")
+	}
+	awaitNoCopies(t, c, 10*time.Second, "every copy deleted")
+	require.Less(t, time.Since(at), 500*time.Millisecond,
+		"the copies were deleted only once the reserves sent before their deletes timed out")
 }
