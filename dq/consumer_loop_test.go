@@ -44,6 +44,6 @@ func TestCopiesOfAFinishedJobAreDeletedWithoutWaitingForAReserve(t *testing.T) {
 		t.Fatal("the job never ran")
 	}
 	awaitNoCopies(t, c, 10*time.Second, "every copy deleted")
-	require.Less(t, time.Since(at), 500*time.Millisecond,
+	require.Less(t, time.Since(at), 800*time.Millisecond,
 		"the copies were deleted only once the reserves sent before their deletes timed out")
 }
