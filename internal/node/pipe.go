@@ -79,8 +79,7 @@ type pipe struct {
 	writes     atomic.Int64 // write syscalls, for tests
 	peek       [1]byte      // peerClosed's buffer, under mu
 	peekNow    func(fd uintptr)
-	peekClosed bool      // peekNow's finding, under mu
-	heard      time.Time // when the last reply was read, under mu
+	peekClosed bool // peekNow's finding, under mu
 }
 
 // waiter is a request waiting for its reply.
@@ -205,11 +204,8 @@ func (p *pipe) writeLocked() {
 	// (killed, restarted): nothing tells until a read. Writing to it would
 	// make every request uncertain although the node never saw one, so look
 	// first; a closed one fails them definitely and the next caller
-	// redials. A connection that answered within peekAfter is not looked
-	// at: a lone enqueue after another would pay a system call per node for
-	// a node that died within that millisecond, whose puts are then
-	// uncertain (spilled and noted, as after any lost reply).
-	if p.waiting.n == p.unsent && time.Since(p.heard) >= peekAfter && p.peerClosed() {
+	// redials.
+	if p.waiting.n == p.unsent && p.peerClosed() {
 		p.writing = false
 		failed := p.failLocked()
 		p.mu.Unlock()
@@ -283,10 +279,6 @@ func (p *pipe) rawPeek(fd uintptr) {
 	n, _, err := syscall.Recvfrom(int(fd), p.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	p.peekClosed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
 }
-
-// peekAfter is how long after its last reply an idle connection is looked
-// at before a write.
-const peekAfter = time.Millisecond
 
 // rawRead is fillBy's one read that never waits (the socket is
 // non-blocking), made once, so that it allocates nothing. Only a read that
@@ -477,9 +469,6 @@ func (p *pipe) handle() error {
 			return fmt.Errorf("reply %q to no request", bytes.TrimSpace(line))
 		}
 		w := p.waiting.pop()
-		if p.waiting.n == 0 {
-			p.heard = time.Now()
-		}
 		p.mu.Unlock()
 		if p.slow.Load() {
 			p.slow.Store(false)
