@@ -23,6 +23,7 @@ type heldCopy struct {
 	att            int
 	errCls, errMsg string
 	wakeAt         time.Time // when the holder lets it go on
+	lapsed         bool      // its run stopped touching it before the handler returned
 	own            *localJob // the job's local mark while this copy claims it
 }
 

@@ -165,6 +165,10 @@ func (c *consumer) run(h *heldCopy, cid string, attempt int, claimed time.Time) 
 	freeWorker()
 	metricHandlerDuration.Observe(time.Since(started).Milliseconds(), c.tube)
 	cancel(nil)
+	// A heartbeat that ended before the handler returned (a hung handler
+	// past Timeout + 1 s) stopped touching the copy: its reservation may
+	// have lapsed, and the job may since be reserved, or buried, elsewhere.
+	h.lapsed = r.heartbeatEnded()
 	// An extend in flight is not waited for: the handler's result is in.
 	r.hbCancel()
 	close(r.hbStop)
@@ -237,6 +241,14 @@ func (c *consumer) finish(h *heldCopy, cid string, o claim.Outcome, backoff time
 			case rep.Kind == claim.Delete:
 				if done {
 					c.finished.add(h.env.ID, h.env.DueMs, sent)
+				}
+				if h.lapsed && !rep.Own {
+					// beanstalkd deletes a buried or ready job for any
+					// connection: this copy, released when its
+					// reservation lapsed, may be another run's dead letter
+					// now. It is left alone; if it is still ours it comes
+					// back and is routed then.
+					return false
 				}
 				c.deleteCopy(h)
 				return false
