@@ -1357,18 +1357,7 @@ func TestRecordTellsACopyThatRanFromItsAttemptUnlessItIsTheDeadLetter(t *testing
 // extend stays on the wire; a claim made then must be sent before its reply.
 func TestClaimIsSentWhileOtherJobsCallsAreOnTheWire(t *testing.T) {
 	t.Parallel()
-	rs := dqtest.NewRedis(t)
-	b := setupOn(t, redis.RedisConf{Host: rs.Addr(), Type: "node"})
-	now := b.now(t)
-	// Scripts loaded, so that each call below is one EVALSHA.
-	_, err := b.store.Claim(b.ctx, b.tube, "warm", "c-warm", now, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 3)
-	require.NoError(t, err)
-	_, err = b.store.Extend(b.ctx, b.tube, "warm", "c-warm", 30000)
-	require.NoError(t, err)
-
-	trips := b.store.pipe.trips.Load()
-	require.NoError(t, rs.Pause())
-	defer func() { _ = rs.Resume() }()
+	b, rs, now, trips := pausedAfterWarmCalls(t)
 	extended := make(chan error, 1)
 	go func() {
 		_, err := b.store.Extend(b.ctx, b.tube, "warm", "c-warm", 30000)
@@ -1393,17 +1382,7 @@ func TestClaimIsSentWhileOtherJobsCallsAreOnTheWire(t *testing.T) {
 // reply wait for theirs. They go in a round trip of their own.
 func TestClaimsRoundTripCarriesNoOtherCalls(t *testing.T) {
 	t.Parallel()
-	rs := dqtest.NewRedis(t)
-	b := setupOn(t, redis.RedisConf{Host: rs.Addr(), Type: "node"})
-	now := b.now(t)
-	_, err := b.store.Claim(b.ctx, b.tube, "warm", "c-warm", now, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 3)
-	require.NoError(t, err)
-	_, err = b.store.Extend(b.ctx, b.tube, "warm", "c-warm", 30000)
-	require.NoError(t, err)
-
-	trips := b.store.pipe.trips.Load()
-	require.NoError(t, rs.Pause())
-	defer func() { _ = rs.Resume() }()
+	b, rs, now, trips := pausedAfterWarmCalls(t)
 	const queued = 3
 	extended := make(chan error, 1+queued)
 	extend := func() {
@@ -1438,4 +1417,22 @@ func TestClaimsRoundTripCarriesNoOtherCalls(t *testing.T) {
 	}
 	require.NoError(t, <-claimed)
 	require.Equal(t, trips+3, b.store.pipe.trips.Load(), "the waiting extends went in one round trip of their own")
+}
+
+// pausedAfterWarmCalls claims and extends job "warm" on a Redis of the
+// test's own (so that each later call is one EVALSHA), then pauses that
+// Redis until the test ends. It returns the round trips made so far.
+func pausedAfterWarmCalls(t *testing.T) (*testBundle, *dqtest.Server, int64, int64) {
+	t.Helper()
+	rs := dqtest.NewRedis(t)
+	b := setupOn(t, redis.RedisConf{Host: rs.Addr(), Type: "node"})
+	now := b.now(t)
+	_, err := b.store.Claim(b.ctx, b.tube, "warm", "c-warm", now, Copy{N: 1, Slot: 0, Ref: testRef}, 30000, 3)
+	require.NoError(t, err)
+	_, err = b.store.Extend(b.ctx, b.tube, "warm", "c-warm", 30000)
+	require.NoError(t, err)
+	trips := b.store.pipe.trips.Load()
+	require.NoError(t, rs.Pause())
+	t.Cleanup(func() { _ = rs.Resume() })
+	return b, rs, now, trips
 }
