@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -49,9 +50,11 @@ type pipe struct {
 
 	// Held by the reader goroutine.
 	rbuf    []byte
-	rs, re  int // rbuf[rs:re] is read and not handled yet
-	rn      int // rawRead's bytes
-	readNow func(fd uintptr)
+	rs, re  int   // rbuf[rs:re] is read and not handled yet
+	rn      int   // rawRead's bytes
+	rerr    error // rawRead's error, other than "no bytes yet"
+	readNow func(fd uintptr) bool
+	rdl     time.Time // the read deadline set on nc
 
 	// Held by the writer.
 	writeNow func(fd uintptr) bool
@@ -280,14 +283,23 @@ func (p *pipe) rawPeek(fd uintptr) {
 	p.peekClosed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
 }
 
-// rawRead is fillBy's one read that never waits (the socket is
-// non-blocking), made once, so that it allocates nothing. Only a read that
-// got bytes counts; end of file and errors are left to the read after it.
-func (p *pipe) rawRead(fd uintptr) {
+// rawRead is fillBy's read (the socket is non-blocking), made once, so that
+// it allocates nothing. It reports false when no byte is there yet: the
+// runtime's poller then waits for some, within the read deadline, and calls
+// it again.
+func (p *pipe) rawRead(fd uintptr) bool {
 	n, err := syscall.Read(int(fd), p.rbuf[p.re:])
-	if err == nil && n > 0 {
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return false
+	case err != nil:
+		p.rerr = os.NewSyscallError("read", err)
+	case n == 0:
+		p.rerr = io.EOF
+	default:
 		p.rn = n
 	}
+	return true
 }
 
 // errPeerClosed fails the requests of a connection the node closed while
@@ -376,7 +388,7 @@ func (p *pipe) readInline(seq uint64, wait time.Duration) {
 	p.reading = true
 	p.mu.Unlock()
 	short := wait < p.io
-	deadline := time.Now().Add(min(wait, p.io))
+	start, wait := time.Now(), min(wait, p.io)
 	for {
 		err := p.handle()
 		if err == nil {
@@ -391,7 +403,7 @@ func (p *pipe) readInline(seq uint64, wait time.Duration) {
 				return
 			}
 			p.mu.Unlock()
-			err = p.fillBy(deadline)
+			err = p.fillBy(start, wait)
 			if err != nil && short && errors.Is(err, os.ErrDeadlineExceeded) {
 				// Not an IOTimeout yet: the goroutine waits for the rest.
 				p.slow.Store(true)
@@ -509,26 +521,39 @@ func (p *pipe) room() error {
 var errLongReply = errors.New("reply line too long")
 
 // fill waits for more bytes, up to IOTimeout.
-func (p *pipe) fill() error { return p.fillBy(time.Now().Add(p.io)) }
+func (p *pipe) fill() error { return p.fillBy(time.Now(), p.io) }
 
-// fillBy waits for more bytes, up to deadline.
-func (p *pipe) fillBy(deadline time.Time) error {
+// fillBy waits for more bytes, up to wait after now. A read deadline set
+// earlier is kept when it falls short of now+wait by less than an eighth of
+// a short wait or a sixty-fourth of IOTimeout, never when it falls later:
+// resetting the deadline's timer costs more than a read, and a busy
+// connection would do it for every reply. So a read may fail up to 1/64 of
+// IOTimeout before it, never after; a short wait only hands the replies to
+// the reader goroutine when it ends.
+func (p *pipe) fillBy(now time.Time, wait time.Duration) error {
 	if err := p.room(); err != nil {
 		return err
 	}
-	// Bytes already there are taken without a deadline, whose timer costs
-	// more than the read: a lone enqueue reads three replies, mostly there
-	// by the time it looks.
-	p.rn = 0
-	if p.rc.Control(p.readNow) == nil && p.rn > 0 {
-		p.re += p.rn
-		return nil
+	deadline := now.Add(wait)
+	slack := wait / 8
+	if wait >= p.io {
+		slack = p.io / 64
 	}
-	if err := p.nc.SetReadDeadline(deadline); err != nil {
-		return &ioError{err: err}
+	if p.rdl.After(deadline) || p.rdl.Before(deadline.Add(-slack)) {
+		if err := p.nc.SetReadDeadline(deadline); err != nil {
+			return &ioError{err: err}
+		}
+		p.rdl = deadline
 	}
-	n, err := p.nc.Read(p.rbuf[p.re:])
-	p.re += n
+	// One read, and a wait in the runtime's poller only when no byte is
+	// there: a lone enqueue reads three replies, mostly there by the time
+	// it looks.
+	p.rn, p.rerr = 0, nil
+	err := p.rc.Read(p.readNow)
+	p.re += p.rn
+	if err == nil {
+		err = p.rerr
+	}
 	if err != nil {
 		return &ioError{err: err}
 	}
