@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	oteltrace "go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/zerodq/zerodq/internal/dqtest"
@@ -223,4 +225,39 @@ func TestAnEnqueueIsTracedByTheProviderSetAfterTheProducerWasMade(t *testing.T) 
 		}
 	}
 	require.True(t, found, "the enqueue span of %s was exported", id)
+}
+
+// Not parallel: it installs a global propagator. With no tracer provider
+// set, an enqueue made within a trace (one a request carried in, say) still
+// hands that trace to the handler.
+func TestAnEnqueueWithNoProviderCarriesTheTraceOfItsContext(t *testing.T) {
+	otel.SetTracerProvider(noop.NewTracerProvider())
+	t.Cleanup(func() { otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator()) })
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+
+	c := sharedConf(t)
+	var mu sync.Mutex
+	seen := map[string]oteltrace.TraceID{}
+	l := newLedger()
+	startConsumer(t, c, l.handler(func(ctx context.Context, j Job) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[j.ID] = oteltrace.SpanContextFromContext(ctx).TraceID()
+		return nil
+	}))
+	p := newTestProducer(t, c)
+
+	remote := oteltrace.NewSpanContext(oteltrace.SpanContextConfig{
+		TraceID: oteltrace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:  oteltrace.SpanID{1, 2, 3, 4, 5, 6, 7, 8}, TraceFlags: oteltrace.FlagsSampled, Remote: true,
+	})
+	traced, err := p.DelayCtx(oteltrace.ContextWithRemoteSpanContext(context.Background(), remote), []byte("traced"), 0)
+	require.NoError(t, err)
+	plain, err := p.Delay([]byte("plain"), 0)
+	require.NoError(t, err)
+	dqtest.Eventually(t, 20*time.Second, func() bool { return l.allDone([]string{traced, plain}) }, "jobs done")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, remote.TraceID(), seen[traced], "the handler runs in the enqueue's trace")
+	require.False(t, seen[plain].IsValid(), "a job enqueued outside a trace carries none")
 }

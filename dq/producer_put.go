@@ -303,14 +303,21 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	var noteErr error
 	for len(j.written) < p.conf.MinWrites && j.taken < j.launched {
 		var r putResult
+		var ok bool
 		select {
-		case r = <-j.results:
-		case <-ctx.Done():
-			p.detach(j)
-			if p.quorum(j) {
-				return j.env.ID, nil
+		case r, ok = <-j.results: // mostly there: spares locking ctx's channel too
+		default:
+		}
+		if !ok {
+			select {
+			case r = <-j.results:
+			case <-ctx.Done():
+				p.detach(j)
+				if p.quorum(j) {
+					return j.env.ID, nil
+				}
+				return p.missed(ctx, j, wid, noteErr, context.Cause(ctx))
 			}
-			return p.missed(ctx, j, wid, noteErr, context.Cause(ctx))
 		}
 		j.taken++
 		bufFree(r.buf)

@@ -200,20 +200,24 @@ func (p *producer) legacyCopy(ref string) (*node.Node, uint64, error) {
 
 // recentPuts remembers the copies of the jobs this producer enqueued last,
 // so that revoking one of them can delete its copies at once. It is sharded
-// by ID, so that concurrent enqueues seldom share a lock.
+// by ID, so that concurrent enqueues seldom share a lock, and keyed by the
+// ID's 64-bit hash, which every enqueue hashes and compares faster than the
+// ID; the entry keeps the ID, so a hash two IDs share costs the slower path,
+// never another job's copies.
 type recentPuts struct {
 	seed   maphash.Seed
-	shards [recentShards]*recent[string, recentCopies]
+	shards [recentShards]*recent[uint64, recentCopies]
 }
 
 const (
 	recentShards   = 16
 	recentPerShard = 256 // 4096 jobs in all
-	inlineCopies   = 4
+	inlineCopies   = 3
 )
 
 // recentCopies keeps a job's usual few copies without a separate allocation.
 type recentCopies struct {
+	id    string
 	n     int
 	first [inlineCopies]writtenCopy
 	more  []writtenCopy
@@ -229,26 +233,28 @@ func (c recentCopies) all() []writtenCopy {
 func (r *recentPuts) init() {
 	r.seed = maphash.MakeSeed()
 	for i := range r.shards {
-		r.shards[i] = newRecent[string, recentCopies](recentPerShard)
+		r.shards[i] = newRecent[uint64, recentCopies](recentPerShard)
 	}
 }
 
-func (r *recentPuts) shard(id string) *recent[string, recentCopies] {
-	return r.shards[maphash.String(r.seed, id)%recentShards]
+func (r *recentPuts) key(id string) (*recent[uint64, recentCopies], uint64) {
+	h := maphash.String(r.seed, id)
+	return r.shards[h%recentShards], h
 }
 
 // add records the copies of id, forgetting the oldest job of its shard.
 func (r *recentPuts) add(id string, copies []writtenCopy) {
-	var c recentCopies
-	c.n = len(copies)
+	c := recentCopies{id: id, n: len(copies)}
 	k := copy(c.first[:], copies)
 	if k < len(copies) {
 		c.more = append([]writtenCopy(nil), copies[k:]...)
 	}
-	r.shard(id).add(id, c, true) // an ID enqueued again: its latest copies
+	s, h := r.key(id)
+	s.add(h, c, true) // an ID enqueued again: its latest copies
 }
 
 // take returns and forgets the copies of id.
 func (r *recentPuts) take(id string) (recentCopies, bool) {
-	return r.shard(id).get(id, true)
+	s, h := r.key(id)
+	return s.takeIf(h, func(c recentCopies) bool { return c.id == id })
 }

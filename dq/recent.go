@@ -49,3 +49,16 @@ func (r *recent[K, V]) get(k K, forget bool) (V, bool) {
 	}
 	return v, ok
 }
+
+// takeIf returns and drops the value under k if match accepts it.
+func (r *recent[K, V]) takeIf(k K, match func(V) bool) (V, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.m[k]
+	if !ok || !match(v) {
+		var zero V
+		return zero, false
+	}
+	delete(r.m, k) // its ring slot is reused in turn
+	return v, true
+}

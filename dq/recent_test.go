@@ -29,3 +29,29 @@ func TestRecentForgetsTheOldestEntryWhenFull(t *testing.T) {
 		t.Fatalf("%d entries in a ring of 2", len(r.m))
 	}
 }
+
+func TestRecentPutsTakesOnlyTheEntryOfItsOwnID(t *testing.T) {
+	t.Parallel()
+	var r recentPuts
+	r.init()
+	r.add("job-a", make([]writtenCopy, 5)) // past the inline copies
+	s, h := r.key("job-a")
+	// Another ID whose hash is the same as job-a's took the entry.
+	other, _ := s.get(h, false)
+	other.id = "job-b"
+	s.add(h, other, true)
+	if _, ok := r.take("job-a"); ok {
+		t.Fatal("took the entry of another ID sharing the hash")
+	}
+	if _, ok := s.get(h, false); !ok {
+		t.Fatal("a take for another ID dropped the entry")
+	}
+	r.add("job-a", make([]writtenCopy, 5))
+	c, ok := r.take("job-a")
+	if !ok || len(c.all()) != 5 {
+		t.Fatalf("take = %d copies, %v; want 5, true", len(c.all()), ok)
+	}
+	if _, ok := r.take("job-a"); ok {
+		t.Fatal("an entry taken twice")
+	}
+}

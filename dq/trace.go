@@ -35,7 +35,14 @@ type enqueueTracer struct {
 type providerTracer struct {
 	provider oteltrace.TracerProvider
 	tracer   oteltrace.Tracer
+	// void is set for a tracer whose root span records nothing and carries
+	// no trace: the global provider before one is set, a no-op provider.
+	// An enqueue with no trace in its context then skips the span.
+	void bool
 }
+
+// voidSpan is the span of an enqueue that nothing traces: it ends nothing.
+var voidSpan = oteltrace.SpanFromContext(context.Background())
 
 func (t *enqueueTracer) init(tube string) {
 	t.opts = []oteltrace.SpanStartOption{
@@ -53,9 +60,16 @@ func (t *enqueueTracer) start(ctx context.Context) (context.Context, oteltrace.S
 	cur := t.cur.Load()
 	if cur == nil || cur.provider != tp {
 		cur = &providerTracer{provider: tp, tracer: tp.Tracer(ztrace.TraceName)}
+		_, probe := cur.tracer.Start(context.Background(), "zerodq.probe")
+		cur.void = !probe.IsRecording() && !probe.SpanContext().IsValid()
+		probe.End()
 		if reflect.TypeOf(tp).Comparable() {
 			t.cur.Store(cur)
 		}
+	}
+	if cur.void && !oteltrace.SpanContextFromContext(ctx).IsValid() {
+		// Its span would carry nothing; its context, a value to look up.
+		return ctx, voidSpan
 	}
 	return cur.tracer.Start(ctx, "zerodq.enqueue", t.opts...)
 }
