@@ -84,21 +84,30 @@ att = att + 1
 -- The attempt's start and copy (a<N>: the copy's fate is to have run) and
 -- its consumer (b<N>; that of the latest attempt is the job's owner) are
 -- fields of their own, each short enough for Redis to keep a small hash
--- compact (hash-max-listpack-value, 64 bytes).
-local set = {'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', now + leaseMs, 'sp', 0, 'due', due,
+-- compact (hash-max-listpack-value, 64 bytes). Every field is written in
+-- one HSET, and the TTL is counted from what this script read and wrote:
+-- each call costs a first claim, the common one, as much as its work.
+local lease = now + leaseMs
+local set = {'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', lease, 'sp', 0, 'due', due,
   'a' .. att, now .. ' ' .. ref}
 if by ~= '' then
   set[#set + 1], set[#set + 2] = 'b' .. att, by
+end
+if n > 0 then
+  set[#set + 1], set[#set + 2] = 'n', n
+end
+if unc then
+  set[#set + 1], set[#set + 2] = 'unc', 1
 end
 redis.call('HSET', key, unpack(set))
 if att > maxAttempts then
   -- The story keeps the latest attempts only.
   local old = att - maxAttempts
   redis.call('HDEL', key, 'spc', 'a' .. old, 'b' .. old, 'e' .. old)
-else
+elseif r and r.spc then
   redis.call('HDEL', key, 'spc')
 end
-if n > 0 then redis.call('HSET', key, 'n', n) end
-if unc then redis.call('HSET', key, 'unc', 1) end
-expire(now)
+local nb, pw = 0, 0
+if r then nb, pw = r.nb, r.pw end
+expireAt(now, math.max(due, lease, nb, pw))
 return {'RUN', att, 0}

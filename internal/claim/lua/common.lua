@@ -21,10 +21,16 @@ local function num(v)
   return tonumber(v) or 0
 end
 
--- expire ends every write: the record outlives the latest of its due time,
+-- expire ends every write (expireAt with the latest of those times, for a
+-- script that knows them): the record outlives the latest of its due time,
 -- lease, not-before and WithID put-window end by DedupeTTL, and is never left
 -- without a TTL. The put window counts so that a writer whose last put
 -- answers late still finds the record it reserved when it confirms.
+local function expireAt(now, m)
+  if m < now then m = now end
+  redis.call('PEXPIRE', key, m - now + ttl)
+end
+
 local function expire(now)
   local f = redis.call('HMGET', key, 'due', 'lease', 'nb', 'pw')
   local m = now
@@ -32,7 +38,7 @@ local function expire(now)
     local x = tonumber(f[j])
     if x and x > m then m = x end
   end
-  redis.call('PEXPIRE', key, m - now + ttl)
+  expireAt(now, m)
 end
 
 -- maxAttempts is how many attempts (fields a<N>, b<N>, e<N>) a record keeps:

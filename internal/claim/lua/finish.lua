@@ -33,12 +33,12 @@ if not r then
   -- A yield has nothing to record (the claim may never have happened).
   if outcome == 'ok' then
     redis.call('HSET', key, 'st', 'D', 'own', cid)
-    expire(now)
+    expireAt(now, now)
     return own({'DELETE', 0, 0})
   elseif outcome == 'yield' or outcome == 'unrun' then
     return own({'RELEASE', 0, 0})
   end
-  r = {st = 'R', own = cid, fail = 0, att = 0}
+  r = {st = 'R', own = cid, fail = 0, att = 0, due = 0, lease = 0, nb = 0, pw = 0}
 end
 
 if r.own ~= cid then return route(now, cid, i, r, false) end
@@ -68,26 +68,28 @@ if (outcome == 'fail' or outcome == 'dead') and errClass ~= '' then
   mark[k + 1], mark[k + 2], mark[k + 3], mark[k + 4], mark[k + 5], mark[k + 6] = 'err', errClass, 'em', errMsg, 'et', now
 end
 
+-- The TTL is counted from the record read and what is written here, as
+-- expire would read it back.
 if outcome == 'ok' then
   redis.call('HSET', key, 'st', 'D', 'own', cid, unpack(mark))
-  expire(now)
+  expireAt(now, math.max(r.due, r.lease, r.nb, r.pw))
   return own({'DELETE', 0, 0})
 elseif outcome == 'yield' then
   redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, unpack(mark))
-  expire(now)
+  expireAt(now, math.max(r.due, r.lease, now, r.pw))
   return own({'RELEASE', 0, 0})
 elseif outcome == 'unrun' then
   redis.call('HSET', key, 'st', 'W', 'own', cid, 'nb', now, 'att', math.max(num(r.att) - 1, 0), unpack(mark))
-  expire(now)
+  expireAt(now, math.max(r.due, r.lease, now, r.pw))
   return own({'RELEASE', 0, 0})
 end
 local fail = r.fail + 1
 if outcome == 'dead' or fail > maxFail then
   redis.call('HSET', key, 'st', 'X', 'own', cid, 'fail', fail, unpack(mark))
   redis.call('HDEL', key, 'bur', 'bid')
-  expire(now)
+  expireAt(now, math.max(r.due, r.lease, r.nb, r.pw))
   return own({'BURY', 0, 0})
 end
 redis.call('HSET', key, 'st', 'W', 'own', cid, 'fail', fail, 'nb', now + backoff, unpack(mark))
-expire(now)
+expireAt(now, math.max(r.due, r.lease, now + backoff, r.pw))
 return own({'RELEASE', 0, backoff})

@@ -6,7 +6,7 @@
 -- reply {'OK', 0, 0}; never creates the key
 
 local history = tonumber(ARGV[2])
-local h = redis.call('HMGET', key, 'st', 'n', 'gone', 'unc', 'w')
+local h = redis.call('HMGET', key, 'st', 'n', 'gone', 'unc', 'w', 'due', 'lease', 'nb', 'pw')
 if not h[1] then return {'OK', 0, 0} end
 local st = h[1]
 -- Each copy's fate (c:<ref>), named by the state that had it deleted; a copy
@@ -56,5 +56,6 @@ if last then
   if left < 0 or left > history then redis.call('PEXPIRE', key, history) end
   return {'OK', 0, 0}
 end
-expire(clock())
+-- Nothing written here moves the TTL's times: they were read above.
+expireAt(clock(), math.max(num(h[6]), num(h[7]), num(h[8]), num(h[9])))
 return {'OK', 0, 0}

@@ -53,13 +53,14 @@ local function route(now, cid, i, r, ref)
   return {'SPARE', 0, 1000}
 end
 
--- record reads the fields route and the run scripts need; false when the key
--- is missing.
+-- record reads the fields route and the run scripts need, and due, so that
+-- with lease, nb and pw a script knows what expire would read back; false
+-- when the key is missing.
 local function record()
   local h = redis.call('HMGET', key, 'st', 'own', 'att', 'fail', 'lease', 'nb', 'bur', 'sp', 'spc', 'bid', 'w',
-    'ok', 'pw', 'wx')
+    'ok', 'pw', 'wx', 'due')
   if not h[1] then return false end
   return {st = h[1], own = h[2], att = num(h[3]), fail = num(h[4]), lease = num(h[5]), nb = num(h[6]),
-    bur = tonumber(h[7]), sp = num(h[8]), spc = h[9], bid = h[10] or nil, w = h[11] or nil,
-    ok = h[12] == '1', pw = num(h[13]), wx = h[14] or nil}
+    bur = tonumber(h[7]), sp = num(h[8]), spc = h[9] or nil, bid = h[10] or nil, w = h[11] or nil,
+    ok = h[12] == '1', pw = num(h[13]), wx = h[14] or nil, due = num(h[15])}
 end
