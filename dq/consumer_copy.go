@@ -25,6 +25,7 @@ type heldCopy struct {
 	wakeAt         time.Time // when the holder lets it go on
 	lapsed         bool      // its run stopped touching it before the handler returned
 	own            *localJob // the job's local mark while this copy claims it
+	afterClaim     func()    // what waits for this copy's claim to be answered
 }
 
 // ref is the copy's own reference in the claim store, which tells a job's
@@ -133,15 +134,33 @@ func (c *consumer) claimOwned(h *heldCopy, lj *localJob) bool {
 
 // claimFirst claims a copy the holder let go in the caller's goroutine,
 // taking its job's local mark before start runs: copies of the job that
-// start doing the same then wait for this one.
-func (c *consumer) claimFirst(h *heldCopy, start func()) {
+// start doing the same then wait for this one. siblings runs once the claim
+// is answered (or at once, when another copy holds the mark), and in any
+// case before claimFirst returns.
+func (c *consumer) claimFirst(h *heldCopy, start, siblings func()) {
 	defer c.copyDone(h.loop)
 	lj, mine := c.ownLocal(h.env.ID)
 	start()
-	if mine && !c.claimOwned(h, lj) {
+	if !mine {
+		siblings()
+		c.claimLoop(h)
+		return
+	}
+	h.afterClaim = siblings
+	defer h.claimAnswered()
+	if !c.claimOwned(h, lj) {
 		return
 	}
 	c.claimLoop(h)
+}
+
+// claimAnswered runs, once, what waited for the copy's claim to be
+// answered.
+func (h *heldCopy) claimAnswered() {
+	if f := h.afterClaim; f != nil {
+		h.afterClaim = nil
+		f()
+	}
 }
 
 // claimOnce claims a copy and acts on the answer; true means claim it again.
@@ -167,6 +186,7 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 		claim.Copy{N: int(env.Count), Slot: h.slot, Ref: h.ref(), Unc: env.Unc(), Writer: writer, By: c.id},
 		c.leaseMs, c.maxFail)
 	cancel()
+	h.claimAnswered()
 	if h.own != nil {
 		h.own.claimed.Store(time.Now().UnixNano())
 	}

@@ -98,9 +98,24 @@ func (hd *holder) fire() {
 	}
 	metricHeld.Sub(float64(len(due)), hd.c.tube)
 	// The first copy takes its job's mark before the others start, so that
-	// it is the one claimed at once and its siblings wait for it.
-	hd.c.claimFirst(due[0], func() {
-		for _, h := range due[1:] {
+	// it is the one claimed at once. Copies of other jobs start then; its
+	// siblings, which would only wait for it, once its claim is answered:
+	// starting them sooner puts goroutines between the timer and the claim.
+	first := due[0]
+	var others, siblings []*heldCopy
+	for _, h := range due[1:] {
+		if h.env.ID == first.env.ID {
+			siblings = append(siblings, h)
+		} else {
+			others = append(others, h)
+		}
+	}
+	hd.c.claimFirst(first, func() {
+		for _, h := range others {
+			go hd.c.claimCopy(h)
+		}
+	}, func() {
+		for _, h := range siblings {
 			go hd.c.claimCopy(h)
 		}
 	})
