@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zerodq/zerodq/internal/routine"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,6 +37,9 @@ func (k *timerfd) start() {
 // read waits for the timer to fire, hands the reading on to a new goroutine
 // and calls back; it ends when the timer is closed.
 func (k *timerfd) read() {
+	// The callback runs here when the timer fires: grow the stack it will
+	// need now, while waiting.
+	routine.GrowStack()
 	var b [8]byte
 	_, err := k.f.Read(b[:])
 	if err != nil {
