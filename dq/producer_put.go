@@ -42,6 +42,7 @@ type putJob struct {
 	flags    uint8 // the flags of spill copies: FlagUnc once an uncertain put was noted
 	launched int   // puts launched
 	settled  int   // puts that gave their result
+	stored   int   // of them, those that stored their copy
 	detached bool  // write returned: puts settle on their own
 	held     bool  // the caller still uses the job
 	armed    bool  // counted in the producer's background work until finished
@@ -288,14 +289,21 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	// hold up the writes. A lone enqueue reads them itself, when nobody else
 	// reads a node's connection, sparing the hand-off from the node's reader
 	// goroutine; a node slower than inlineWait is left to that goroutine, so
-	// that it cannot hold up a quorum of the others. Concurrent enqueues
-	// leave every reply to the goroutines, which read many in one wake-up.
+	// that it cannot hold up a quorum of the others. Once it has its quorum
+	// it leaves the other replies to the next enqueue on their connections,
+	// which reads them on its way to its own (or to the goroutine, if none
+	// comes soon): it does not wait for the slowest node, and a stream of
+	// enqueues wakes no goroutine. Concurrent enqueues leave every reply to
+	// the goroutines, which read many in one wake-up.
 	lone := p.writing.Add(1) == 1
 	for _, r := range replies[:min(n, len(replies))] {
-		if lone {
-			r.Read(inlineWait)
-		} else {
+		switch {
+		case !lone:
 			r.Await()
+		case p.hasQuorum(j):
+			r.Leave()
+		default:
+			r.Read(inlineWait)
 		}
 	}
 	p.writing.Add(-1)
@@ -361,6 +369,13 @@ const inlineWait = 5 * time.Millisecond
 // maxFirstRound is how many puts of a job's first round are awaited together
 // after they all went out; Replicas is rarely more.
 const maxFirstRound = 8
+
+// hasQuorum reports whether MinWrites of j's puts stored their copy so far.
+func (p *producer) hasQuorum(j *putJob) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.stored >= p.conf.MinWrites
+}
 
 // quorum reports whether a detached job has MinWrites copies, and then
 // records them for a revoke.
@@ -429,6 +444,9 @@ func (p *producer) settle(j *putJob, r putResult) {
 	p.ops.put(r)
 	j.mu.Lock()
 	j.settled++
+	if r.err == nil {
+		j.stored++
+	}
 	if !j.detached {
 		// Sent under mu, so that detach sees every result sent before it;
 		// results has room for a put on every node.
@@ -764,7 +782,7 @@ func (p *producer) releaseJob(j *putJob) {
 	j.spillBy = time.Time{}
 	j.taken, j.next, j.flags, j.launched, j.settled = 0, 0, 0, 0, 0
 	j.detached, j.held, j.armed, j.undo = false, false, false, false
-	j.undone, j.recorded = 0, 0
+	j.undone, j.recorded, j.stored = 0, 0, 0
 	clear(j.written)
 	j.written = j.written[:0]
 	clear(j.failed)

@@ -189,6 +189,17 @@ func (r Reply) Read(wait time.Duration) {
 	}
 }
 
+// Leave leaves the reply to whoever reads the put's connection next, for a
+// caller that does not need it now (its enqueue has its quorum): the next
+// Read on the connection takes it on its way, sparing a wake-up of the
+// Node's goroutine, which reads it if no Read comes within a few
+// milliseconds. done runs on the goroutine that reads it.
+func (r Reply) Leave() {
+	if r.p != nil && r.seq != 0 {
+		r.p.leave(r.seq)
+	}
+}
+
 // Delete deletes a job on the connection that put it. If that connection is
 // gone it returns ErrConnGone and sends nothing: without a binlog beanstalkd
 // numbers jobs from 1 again after a restart, so the old id may name another

@@ -592,3 +592,45 @@ func awaitReaderIdle(t *testing.T, n *Node) {
 		return !p.reading
 	}, "the reader goroutine is idle")
 }
+
+func TestALeftReplyIsReadByTheNextReadOnItsConnection(t *testing.T) {
+	t.Parallel()
+	n := New(dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{Conns: 1})
+	defer n.Close()
+	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	awaitReaderIdle(t, n)
+	pp := n.pipes[0].cur.Load()
+	kicks := pp.kicks.Load()
+	for i := range 3 {
+		var left, next atomic.Bool
+		n.PutAsync([]byte("left"), 0, 0, time.Minute, func(_ Put, err error) {
+			require.NoError(t, err)
+			left.Store(true)
+		}).Leave()
+		n.PutAsync([]byte("next"), 0, 0, time.Minute, func(_ Put, err error) {
+			require.NoError(t, err)
+			next.Store(true)
+		}).Read(5 * time.Second)
+		require.True(t, left.Load(), "put %d: the left reply was read on the way to the next one", i)
+		require.True(t, next.Load(), "put %d: the next reply was read by its caller", i)
+	}
+	require.Equal(t, kicks, pp.kicks.Load(), "no reply went to the reader goroutine")
+}
+
+func TestALeftReplyNobodyReadsGoesToTheReaderGoroutine(t *testing.T) {
+	t.Parallel()
+	n := New(dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{Conns: 1, IOTimeout: time.Minute})
+	defer n.Close()
+	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	awaitReaderIdle(t, n)
+	done := make(chan error, 1)
+	n.PutAsync([]byte("left"), 0, 0, time.Minute, func(_ Put, err error) { done <- err }).Leave()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a left reply nobody read was never read")
+	}
+}

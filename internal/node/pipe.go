@@ -79,7 +79,14 @@ type pipe struct {
 	// the next reply is read, callers leave the replies to the goroutine.
 	slow atomic.Bool
 
+	// Replies left (leave) for the next reader of the connection, and the
+	// timer that hands them to the reader goroutine if none comes; under mu.
+	leftAt     time.Time
+	leaveTimer *time.Timer
+	leaveArmed bool
+
 	writes     atomic.Int64 // write syscalls, for tests
+	kicks      atomic.Int64 // hand-offs to the reader goroutine, for tests
 	peek       [1]byte      // peerClosed's buffer, under mu
 	peekNow    func(fd uintptr)
 	peekClosed bool // peekNow's finding, under mu
@@ -120,6 +127,8 @@ func (n *Node) dialPipe() (*pipe, error) {
 	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096)}
 	p.writeNow, p.peekNow, p.readNow = p.rawWrite, p.rawPeek, p.rawRead
 	p.kick, p.quit = make(chan struct{}, 1), make(chan struct{})
+	p.leaveTimer = time.AfterFunc(time.Hour, p.leftTooLong)
+	p.leaveTimer.Stop()
 	if tc, ok := nc.(*net.TCPConn); ok {
 		p.rc, err = tc.SyscallConn()
 	}
@@ -144,6 +153,7 @@ func (p *pipe) close() {
 	p.mu.Unlock()
 	_ = p.nc.Close()
 	p.quitOnce.Do(func() { close(p.quit) })
+	p.leaveTimer.Stop()
 }
 
 // put sends a put of body and calls done with its outcome, once; done runs
@@ -360,6 +370,7 @@ func (p *pipe) await() {
 // kickLocked hands the reading to the reader goroutine; reading is set and
 // nobody else reads.
 func (p *pipe) kickLocked() {
+	p.kicks.Add(1)
 	select {
 	case p.kick <- struct{}{}:
 	default: // cannot happen: nobody read, so the reader waits for a kick
@@ -420,6 +431,46 @@ func (p *pipe) readInline(seq uint64, wait time.Duration) {
 			return
 		}
 	}
+}
+
+// leaveWait is how long replies left for the next reader of a connection
+// wait for one before the reader goroutine reads them.
+const leaveWait = 5 * time.Millisecond
+
+// leave leaves the replies up to that of request seq to whoever reads the
+// connection next: a later readInline takes them on its way, sparing the
+// reader goroutine's wake-up and hand-off; if none comes within leaveWait,
+// the reader goroutine reads them. A stream of lone enqueues thus reads the
+// reply it did not wait for (its quorum came first) with the next one's.
+func (p *pipe) leave(seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reading || p.failed.Load() || p.waiting.popped >= seq {
+		return
+	}
+	p.leftAt = time.Now()
+	if !p.leaveArmed {
+		p.leaveArmed = true
+		p.leaveTimer.Reset(leaveWait)
+	}
+}
+
+// leftTooLong is leave's timer: replies left for leaveWait with nobody
+// reading go to the reader goroutine.
+func (p *pipe) leftTooLong() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.leaveArmed = false
+	if p.reading || p.failed.Load() || p.waiting.n == 0 {
+		return
+	}
+	if d := leaveWait - time.Since(p.leftAt); d > 0 {
+		p.leaveArmed = true // left again since: wait for the latest
+		p.leaveTimer.Reset(d)
+		return
+	}
+	p.reading = true
+	p.kickLocked()
 }
 
 // reader is the pipe's reader goroutine: kicked by await, it reads replies
