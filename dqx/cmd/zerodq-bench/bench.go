@@ -54,7 +54,7 @@ type sizes struct {
 
 var (
 	fullSizes = sizes{
-		produce1: 5000, produce16: 20000, e2e: 20000, slowSeconds: 3, slowMax: 20000,
+		produce1: 20000, produce16: 20000, e2e: 20000, slowSeconds: 3, slowMax: 20000,
 		lateRate: 1000, lateFor: 20 * time.Second, lateSpread: 5 * time.Second,
 		backlog: 200000, backlogOver: 60 * time.Second, backlogLead: 5 * time.Second,
 		deadRetry: 10000, deadBacklog: 20000,
