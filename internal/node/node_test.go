@@ -634,3 +634,23 @@ func TestALeftReplyNobodyReadsGoesToTheReaderGoroutine(t *testing.T) {
 		t.Fatal("a left reply nobody read was never read")
 	}
 }
+
+func TestCloseEndsALeftReplyNobodyReadYet(t *testing.T) {
+	t.Parallel()
+	n := New(dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{Conns: 1, IOTimeout: time.Minute})
+	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	awaitReaderIdle(t, n)
+	done := make(chan error, 1)
+	n.PutAsync([]byte("left"), 0, 0, time.Minute, func(_ Put, err error) { done <- err }).Leave()
+	require.NoError(t, n.Close())
+	select {
+	case err := <-done:
+		// Answered before the close, or ended by it: written, so uncertain.
+		if err != nil {
+			require.True(t, IsUncertain(err), "a put written before the close is uncertain: %v", err)
+		}
+	default:
+		t.Fatal("Close returned with a left reply's put never ended")
+	}
+}

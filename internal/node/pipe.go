@@ -146,14 +146,22 @@ func (n *Node) dialPipe() (*pipe, error) {
 
 func (p *pipe) gone() bool { return p.failed.Load() }
 
-// close closes the connection; whoever reads then fails what still waits.
+// close closes the connection; whoever reads then fails what still waits,
+// and close itself when nobody reads.
 func (p *pipe) close() {
 	p.mu.Lock()
 	p.failed.Store(true)
+	var failed []failedWaiter
+	if !p.reading {
+		// Replies left for a later reader (leave) will have none: end their
+		// requests here, as a reader would on the closed connection.
+		failed = p.failLocked()
+	}
 	p.mu.Unlock()
 	_ = p.nc.Close()
 	p.quitOnce.Do(func() { close(p.quit) })
 	p.leaveTimer.Stop()
+	p.notify(failed, &ioError{err: net.ErrClosed})
 }
 
 // put sends a put of body and calls done with its outcome, once; done runs
