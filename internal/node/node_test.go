@@ -517,13 +517,7 @@ func TestPutsMadeWhileAWriteIsUnderWayShareTheNextWrite(t *testing.T) {
 
 func TestReadGivesTheReplyBeforeItReturnsWhenNobodyElseReads(t *testing.T) {
 	t.Parallel()
-	n := New(dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{Conns: 1})
-	defer n.Close()
-	// The first put dials the connection; its reply is read by the reader
-	// goroutine, which lets go of the connection just after.
-	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
-	require.NoError(t, err)
-	awaitReaderIdle(t, n)
+	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{})
 	for i := range 3 {
 		var got atomic.Bool
 		var id uint64
@@ -543,11 +537,7 @@ func TestReadLeavesAPausedNodesReplyToTheReaderAndItLandsOnResume(t *testing.T) 
 	t.Parallel()
 	s := dqtest.NewBeanstalkd(t)
 	tube := dqtest.Name(t)
-	n := New(s.Addr(), tube, Options{Conns: 1, IOTimeout: 5 * time.Second})
-	defer n.Close()
-	_, err := n.Put(context.Background(), []byte("first"), 0, 0, time.Minute)
-	require.NoError(t, err)
-	awaitReaderIdle(t, n)
+	n := dialedNode(t, s.Addr(), tube, Options{IOTimeout: 5 * time.Second})
 
 	require.NoError(t, s.Pause())
 	resumed := false
@@ -582,6 +572,20 @@ func TestReadLeavesAPausedNodesReplyToTheReaderAndItLandsOnResume(t *testing.T) 
 	require.Equal(t, 2, tubeStat(t, c, tube, "current-jobs-ready"))
 }
 
+// dialedNode returns a Node on addr with one connection, dialed by a first
+// put whose reply its reader goroutine read and let go of; it is closed when
+// the test ends.
+func dialedNode(t *testing.T, addr, tube string, o Options) *Node {
+	t.Helper()
+	o.Conns = 1
+	n := New(addr, tube, o)
+	t.Cleanup(func() { _ = n.Close() })
+	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
+	require.NoError(t, err)
+	awaitReaderIdle(t, n)
+	return n
+}
+
 // awaitReaderIdle waits until nobody reads n's one connection: the reader
 // goroutine lets go of it just after handing out the last reply.
 func awaitReaderIdle(t *testing.T, n *Node) {
@@ -595,11 +599,7 @@ func awaitReaderIdle(t *testing.T, n *Node) {
 
 func TestALeftReplyIsReadByTheNextReadOnItsConnection(t *testing.T) {
 	t.Parallel()
-	n := New(dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{Conns: 1})
-	defer n.Close()
-	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
-	require.NoError(t, err)
-	awaitReaderIdle(t, n)
+	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{})
 	pp := n.pipes[0].cur.Load()
 	kicks := pp.kicks.Load()
 	for i := range 3 {
@@ -620,11 +620,7 @@ func TestALeftReplyIsReadByTheNextReadOnItsConnection(t *testing.T) {
 
 func TestALeftReplyNobodyReadsGoesToTheReaderGoroutine(t *testing.T) {
 	t.Parallel()
-	n := New(dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{Conns: 1, IOTimeout: time.Minute})
-	defer n.Close()
-	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
-	require.NoError(t, err)
-	awaitReaderIdle(t, n)
+	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{IOTimeout: time.Minute})
 	done := make(chan error, 1)
 	n.PutAsync([]byte("left"), 0, 0, time.Minute, func(_ Put, err error) { done <- err }).Leave()
 	select {
@@ -637,10 +633,7 @@ func TestALeftReplyNobodyReadsGoesToTheReaderGoroutine(t *testing.T) {
 
 func TestCloseEndsALeftReplyNobodyReadYet(t *testing.T) {
 	t.Parallel()
-	n := New(dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{Conns: 1, IOTimeout: time.Minute})
-	_, err := n.Put(context.Background(), []byte("dial"), 0, 0, time.Minute)
-	require.NoError(t, err)
-	awaitReaderIdle(t, n)
+	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{IOTimeout: time.Minute})
 	done := make(chan error, 1)
 	n.PutAsync([]byte("left"), 0, 0, time.Minute, func(_ Put, err error) { done <- err }).Leave()
 	require.NoError(t, n.Close())
