@@ -8,7 +8,6 @@ import (
 	"github.com/zerodq/zerodq/internal/claim"
 	"github.com/zerodq/zerodq/internal/envelope"
 	"github.com/zerodq/zerodq/internal/node"
-	"github.com/zerodq/zerodq/internal/routine"
 )
 
 // heldCopy is a reserved copy on its way through the claim protocol.
@@ -69,7 +68,6 @@ func (c *consumer) take(l *nodeLoop, cp *node.Copy) {
 // claimCopy takes a copy through the claim protocol in the caller's
 // goroutine, from its due time on.
 func (c *consumer) claimCopy(h *heldCopy) {
-	routine.GrowStack() // for the claim, in one step while shallow
 	defer c.copyDone(h.loop)
 	c.claimLoop(h)
 }
