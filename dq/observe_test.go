@@ -219,7 +219,8 @@ func TestAnEnqueueIsTracedByTheProviderSetAfterTheProducerWasMade(t *testing.T) 
 		for _, a := range s.Attributes {
 			attrs[a.Key] = a.Value.Emit()
 		}
-		if s.Name == "zerodq.enqueue" && attrs[attrJobID] == id {
+		require.Equal(t, "zerodq.enqueue", s.Name, "the producer exports its enqueue spans only")
+		if attrs[attrJobID] == id {
 			found = true
 			require.Equal(t, c.Beanstalks[0].Tube, attrs[attrTube])
 		}
@@ -260,4 +261,13 @@ func TestAnEnqueueWithNoProviderCarriesTheTraceOfItsContext(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, remote.TraceID(), seen[traced], "the handler runs in the enqueue's trace")
 	require.False(t, seen[plain].IsValid(), "a job enqueued outside a trace carries none")
+}
+
+func TestVoidProviderIsTheNoOpOnesOnly(t *testing.T) {
+	t.Parallel()
+	require.True(t, voidProvider(noop.NewTracerProvider()))
+	sdk := sdktrace.NewTracerProvider()
+	t.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+	require.False(t, voidProvider(sdk), "a real provider: its spans record")
+	require.False(t, voidProvider(nil))
 }

@@ -41,6 +41,28 @@ type providerTracer struct {
 	void bool
 }
 
+// voidProvider reports whether tp's spans record and carry nothing, however
+// they are started: the global provider before one is set (once one is,
+// otel hands out that one instead) and the no-op ones. It goes by the
+// provider's package, not by starting a span, which a real provider would
+// export; a provider it does not know is not void.
+func voidProvider(tp oteltrace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	if t == nil {
+		return false
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.PkgPath() {
+	case "go.opentelemetry.io/otel/internal/global", // before SetTracerProvider
+		"go.opentelemetry.io/otel/trace/noop",
+		"go.opentelemetry.io/otel/trace": // the deprecated NewNoopTracerProvider
+		return true
+	}
+	return false
+}
+
 // voidSpan is the span of an enqueue that nothing traces: it ends nothing.
 var voidSpan = oteltrace.SpanFromContext(context.Background())
 
@@ -59,10 +81,7 @@ func (t *enqueueTracer) start(ctx context.Context) (context.Context, oteltrace.S
 	// which never panics between different types, never panics at all.
 	cur := t.cur.Load()
 	if cur == nil || cur.provider != tp {
-		cur = &providerTracer{provider: tp, tracer: tp.Tracer(ztrace.TraceName)}
-		_, probe := cur.tracer.Start(context.Background(), "zerodq.probe")
-		cur.void = !probe.IsRecording() && !probe.SpanContext().IsValid()
-		probe.End()
+		cur = &providerTracer{provider: tp, tracer: tp.Tracer(ztrace.TraceName), void: voidProvider(tp)}
 		if reflect.TypeOf(tp).Comparable() {
 			t.cur.Store(cur)
 		}
