@@ -1,7 +1,8 @@
 // Package routine is the one way zerodq's background goroutines start and
 // stop: a Group runs goroutines that share one stop signal, a Loop is a
 // Group of one goroutine started once, and Sleep waits for a duration unless
-// told to stop first.
+// told to stop first. GrowStack readies a goroutine's stack for a deep call
+// path before the moment that counts.
 package routine
 
 import (
