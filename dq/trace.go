@@ -35,9 +35,9 @@ type enqueueTracer struct {
 type providerTracer struct {
 	provider oteltrace.TracerProvider
 	tracer   oteltrace.Tracer
-	// void is set for a tracer whose root span records nothing and carries
-	// no trace: the global provider before one is set, a no-op provider.
-	// An enqueue with no trace in its context then skips the span.
+	// void is set for a provider whose spans record and carry nothing
+	// (voidProvider): an enqueue with no trace in its context then skips
+	// the span.
 	void bool
 }
 

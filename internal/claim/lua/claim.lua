@@ -85,8 +85,9 @@ att = att + 1
 -- its consumer (b<N>; that of the latest attempt is the job's owner) are
 -- fields of their own, each short enough for Redis to keep a small hash
 -- compact (hash-max-listpack-value, 64 bytes). Every field is written in
--- one HSET, and the TTL is counted from what this script read and wrote:
--- each call costs a first claim, the common one, as much as its work.
+-- one HSET, and the TTL is counted from what this script read and wrote, so
+-- that a first claim, the common one, makes four calls: TIME, HMGET, HSET,
+-- PEXPIRE.
 local lease = now + leaseMs
 local set = {'st', 'R', 'own', cid, 'att', att, 'fail', fail, 'lease', lease, 'sp', 0, 'due', due,
   'a' .. att, now .. ' ' .. ref}
