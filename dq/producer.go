@@ -112,7 +112,7 @@ type producer struct {
 	ops    producerOps
 	spans  enqueueTracer
 	labels metricLabels
-	// writing counts the enqueues awaiting their first round's replies.
+	// writing counts the enqueues putting or awaiting their first round.
 	writing atomic.Int32
 	closed  atomic.Bool
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -276,13 +277,22 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	j.delay = p.delayOf(j.env.DueMs)
 	j.armed = true
 	p.bg.add()
+	// Enqueues running side by side queue their puts, let each other run
+	// and then flush: the puts of several jobs go out in one write per node.
+	crowded := p.writing.Add(1) > 1
 	var replies [maxFirstRound]node.Reply
 	for i := range n {
-		r := p.launch(j, uint8(i), 0)
+		r := p.launch(j, uint8(i), 0, crowded)
 		if i < len(replies) {
 			replies[i] = r
 		} else {
 			r.Await()
+		}
+	}
+	if crowded {
+		runtime.Gosched()
+		for _, r := range replies[:min(n, len(replies))] {
+			r.Flush()
 		}
 	}
 	// The replies are read once every put is out, so that reading does not
@@ -295,7 +305,7 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	// comes soon): it does not wait for the slowest node, and a stream of
 	// enqueues wakes no goroutine. Concurrent enqueues leave every reply to
 	// the goroutines, which read many in one wake-up.
-	lone := p.writing.Add(1) == 1
+	lone := !crowded && p.writing.Load() == 1
 	for _, r := range replies[:min(n, len(replies))] {
 		switch {
 		case !lone:
@@ -352,7 +362,7 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 			j.flags |= envelope.FlagUnc
 			j.mu.Unlock()
 		}
-		p.launch(j, r.slot, j.flags).Await()
+		p.launch(j, r.slot, j.flags, false).Await()
 	}
 
 	p.detach(j)
@@ -391,10 +401,10 @@ func (p *producer) quorum(j *putJob) bool {
 }
 
 // launch encodes the copy of slot with flags and sends its put to the next
-// node of the order. The caller must await the reply it returns. Only the
-// caller of write launches: it alone may read j.env.Body, which is the
-// user's.
-func (p *producer) launch(j *putJob, slot, flags uint8) node.Reply {
+// node of the order, or only queues it when queue is set. The caller must
+// await the reply it returns. Only the caller of write launches: it alone
+// may read j.env.Body, which is the user's.
+func (p *producer) launch(j *putJob, slot, flags uint8, queue bool) node.Reply {
 	env := j.env
 	env.Slot = slot
 	env.Flags = flags
@@ -416,6 +426,9 @@ func (p *producer) launch(j *putJob, slot, flags uint8) node.Reply {
 	// Not on a goroutine of its own: the request is written here (in one
 	// write with others that pile up meanwhile), and whoever reads the
 	// reply calls putDone.
+	if queue {
+		return p.nodes[k].PutAsyncQueued(*bp, env.Priority, j.delay, p.ttr, l.done)
+	}
 	return p.nodes[k].PutAsync(*bp, env.Priority, j.delay, p.ttr, l.done)
 }
 

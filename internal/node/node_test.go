@@ -515,6 +515,53 @@ func TestPutsMadeWhileAWriteIsUnderWayShareTheNextWrite(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("job %d", puts-1), string(body))
 }
 
+func TestQueuedPutsWaitForAFlushAndShareItsWrite(t *testing.T) {
+	t.Parallel()
+	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{})
+	p := n.pipes[0].cur.Load()
+	before := p.writes.Load()
+
+	const puts = 5
+	var settled atomic.Int32
+	ids := make([]uint64, puts)
+	errs := make([]error, puts)
+	replies := make([]Reply, puts)
+	for i := range puts {
+		replies[i] = n.PutAsyncQueued([]byte(fmt.Sprintf("queued %d", i)), 0, 0, time.Minute, func(put Put, err error) {
+			ids[i], errs[i] = put.ID, err
+			settled.Add(1)
+		})
+	}
+	require.Equal(t, before, p.writes.Load(), "a queued put is not written before a flush")
+	require.Zero(t, settled.Load())
+
+	replies[2].Flush()
+	require.Equal(t, before+1, p.writes.Load(), "one flush writes every queued put")
+	for _, r := range replies {
+		r.Flush() // written already: nothing to do
+	}
+	require.Equal(t, before+1, p.writes.Load(), "a flush of a written put writes nothing")
+	replies[puts-1].Await()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return settled.Load() == puts }, "every queued put settled")
+	for i := range puts {
+		require.NoError(t, errs[i])
+		require.True(t, i == 0 || ids[i] > ids[i-1], "the puts went out in the order they were queued")
+	}
+
+	// Awaiting a queued put flushes it: a caller that forgets Flush still
+	// gets its reply, not a timeout.
+	done := make(chan error, 1)
+	r := n.PutAsyncQueued([]byte("awaited"), 0, 0, time.Minute, func(_ Put, err error) { done <- err })
+	r.Await()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("an awaited queued put got no reply")
+	}
+	require.Equal(t, before+2, p.writes.Load())
+}
+
 func TestReadGivesTheReplyBeforeItReturnsWhenNobodyElseReads(t *testing.T) {
 	t.Parallel()
 	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{})

@@ -166,9 +166,10 @@ func (p *pipe) close() {
 
 // put sends a put of body and calls done with its outcome, once; done runs
 // on the goroutine that reads the reply, or on the caller's when the request
-// cannot be sent. body is copied before put returns. It returns the
-// request's sequence number, for readInline.
-func (p *pipe) put(body []byte, pri uint32, delay, ttr time.Duration, done func(Put, error)) uint64 {
+// cannot be sent. body is copied before put returns. With queue, the
+// request waits in the buffer for a flush or another caller's write. It
+// returns the request's sequence number, for readInline.
+func (p *pipe) put(body []byte, pri uint32, delay, ttr time.Duration, queue bool, done func(Put, error)) uint64 {
 	p.mu.Lock()
 	if p.failed.Load() {
 		p.mu.Unlock()
@@ -187,8 +188,26 @@ func (p *pipe) put(body []byte, pri uint32, delay, ttr time.Duration, done func(
 	b = append(b, body...)
 	p.buf = append(b, "\r\n"...)
 	seq := p.waiting.pushed + 1
-	p.sendLocked(waiter{op: opPut, done: done})
+	w := waiter{op: opPut, done: done}
+	if queue {
+		p.waiting.push(w)
+		p.unsent++
+		p.mu.Unlock()
+		return seq
+	}
+	p.sendLocked(w)
 	return seq
+}
+
+// flush writes what put queued, unless nothing is left or a write under way
+// takes it.
+func (p *pipe) flush() {
+	p.mu.Lock()
+	if p.unsent == 0 || p.writing {
+		p.mu.Unlock()
+		return
+	}
+	p.writeLocked()
 }
 
 // del sends a delete of job id and calls done as put does.
