@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,11 +26,13 @@ import (
 //   - with several producers, each node is fed by its own goroutines (16 per
 //     node, taking jobs from a counter of their own) sharing one connection
 //     per node (rawFanoutConns; 2 and 4 were no faster here). On a
-//     connection, a put appends its request to a buffer and whoever finds no
-//     write under way sends everything buffered in one write; a reader
+//     connection, a put appends its request to a buffer, yields to the other
+//     goroutines (runtime.Gosched) and then, unless another goroutine's write
+//     took it along, sends everything buffered in one write; a reader
 //     goroutine hands each reply to the oldest waiting put. So no node waits
-//     for a slower one, and puts that pile up while a write is under way
-//     share the next one;
+//     for a slower one, and the puts made meanwhile share a write (about
+//     three per write with 16 goroutines; writing at once sent ~1.1 each and
+//     was ~15% slower here);
 //   - with one producer, that goroutine writes the job's put to every node
 //     (one connection each), then reads the three replies: three puts in
 //     flight per job, no goroutine hand-off.
@@ -111,6 +114,15 @@ func (p *rawPipe) put(body []byte, delay time.Duration, done chan error) {
 	p.waiters = append(p.waiters, done)
 	if p.writing {
 		p.mu.Unlock() // the write under way sends it after its own
+		return
+	}
+	// Let the other goroutines run first: the puts they make meanwhile go
+	// out in this write (about three puts per write instead of one).
+	p.mu.Unlock()
+	runtime.Gosched()
+	p.mu.Lock()
+	if p.writing || len(p.buf) == 0 || p.err != nil {
+		p.mu.Unlock() // another goroutine's write took it along
 		return
 	}
 	p.writing = true
