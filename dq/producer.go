@@ -112,8 +112,10 @@ type producer struct {
 	ops    producerOps
 	spans  enqueueTracer
 	labels metricLabels
-	// writing counts the enqueues putting or awaiting their first round.
+	// writing counts the enqueues putting or awaiting their first round,
+	// active those writing their job, quorum and spills included.
 	writing atomic.Int32
+	active  atomic.Int32
 	closed  atomic.Bool
 }
 

@@ -279,7 +279,9 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	p.bg.add()
 	// Enqueues running side by side queue their puts, let each other run
 	// and then flush: the puts of several jobs go out in one write per node.
-	crowded := p.writing.Add(1) > 1
+	crowded := p.active.Add(1) > 1
+	defer p.active.Add(-1)
+	p.writing.Add(1)
 	var replies [maxFirstRound]node.Reply
 	for i := range n {
 		r := p.launch(j, uint8(i), 0, crowded)
@@ -305,7 +307,7 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	// comes soon): it does not wait for the slowest node, and a stream of
 	// enqueues wakes no goroutine. Concurrent enqueues leave every reply to
 	// the goroutines, which read many in one wake-up.
-	lone := !crowded && p.writing.Load() == 1
+	lone := p.writing.Load() == 1
 	for _, r := range replies[:min(n, len(replies))] {
 		switch {
 		case !lone:
