@@ -202,7 +202,7 @@ func (b *bench) benchProduce(ctx context.Context) error {
 		note := fmt.Sprintf("%s jobs due now; raw: one goroutine, a job's %d puts in flight at once", thousands(int64(n)), copies)
 		if g > 1 {
 			b.produceRate = perSecond(n, zd)
-			note = fmt.Sprintf("%s jobs due now; raw: %d goroutines per node on one pipelined connection", thousands(int64(n)), g)
+			note = fmt.Sprintf("%s jobs due now; raw: %d goroutines per node on one pipelined connection, yielding before each write", thousands(int64(n)), g)
 		}
 		b.report.add(row{
 			name: name, unit: "jobs/s", key: key, rawKey: rawKey,
