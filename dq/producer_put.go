@@ -425,9 +425,9 @@ func (p *producer) launch(j *putJob, slot, flags uint8, queue bool) node.Reply {
 	}
 	l := &j.launches[i]
 	l.slot, l.node, l.buf = slot, k, bp
-	// Not on a goroutine of its own: the request is written here (in one
-	// write with others that pile up meanwhile), and whoever reads the
-	// reply calls putDone.
+	// Not on a goroutine of its own: the request is written here, or by
+	// the caller's flush when queued (in one write with others that pile up
+	// meanwhile), and whoever reads the reply calls putDone.
 	if queue {
 		return p.nodes[k].PutAsyncQueued(*bp, env.Priority, j.delay, p.ttr, l.done)
 	}

@@ -179,7 +179,8 @@ func (n *Node) putAsync(body []byte, pri uint32, delay, ttr time.Duration, queue
 	return Reply{}
 }
 
-// Reply is the reply of a put PutAsync sent, still to be read.
+// Reply is the reply of a put PutAsync sent (or PutAsyncQueued queued), still
+// to be read.
 type Reply struct {
 	p      *pipe
 	seq    uint64
