@@ -300,11 +300,22 @@ func seed(t *testing.T) *seeded {
 	require.NoError(t, err)
 	s.delayed, err = s.in.EnqueueIn(ctx, []byte("later"), time.Hour)
 	require.NoError(t, err)
-	dqtest.Eventually(t, 10*time.Second, func() bool {
+	// The registry's counts come with the consumer's entry, written every
+	// few seconds: a loaded machine can take a few rounds.
+	var last string
+	if !dqtest.Await(30*time.Second, func() bool {
 		st, err := s.in.Stats(ctx)
-		return err == nil && st.Total.Ready > 0 && st.Total.Delayed > 0 && st.Total.Reserved > 0 &&
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = fmt.Sprintf("ready %d, delayed %d, reserved %d, buried %d, dead letters %d, outcomes %v",
+			st.Total.Ready, st.Total.Delayed, st.Total.Reserved, st.Total.Buried, st.DeadLetters, st.Outcomes)
+		return st.Total.Ready > 0 && st.Total.Delayed > 0 && st.Total.Reserved > 0 &&
 			st.Total.Buried > 0 && st.DeadLetters == 3 && st.Outcomes["dead"] == 3 && st.Outcomes["ok"] == 1
-	}, "copies ready, delayed, reserved and buried, and the outcomes in the registry")
+	}) {
+		t.Fatalf("no copies ready, delayed, reserved and buried with the outcomes in the registry within 30s; last: %s", last)
+	}
 	return s
 }
 
