@@ -515,39 +515,6 @@ func TestPutsMadeWhileAWriteIsUnderWayShareTheNextWrite(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("job %d", puts-1), string(body))
 }
 
-func TestAWriteLooksForAClosedConnectionOnlyAfterPeekIdle(t *testing.T) {
-	t.Parallel()
-	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{})
-	p := n.pipes[0].cur.Load()
-	var peeks atomic.Int32
-	look := p.peekNow
-	p.mu.Lock()
-	p.peekNow = func(fd uintptr) {
-		peeks.Add(1)
-		look(fd)
-	}
-	p.mu.Unlock()
-	put := func() {
-		t.Helper()
-		done := make(chan error, 1)
-		n.PutAsync([]byte("job"), 0, 0, time.Minute, func(_ Put, err error) { done <- err }).Read(5 * time.Second)
-		require.NoError(t, <-done)
-	}
-
-	p.mu.Lock()
-	p.peekIdle = time.Hour // every write comes "just after" a reply
-	p.mu.Unlock()
-	put()
-	put()
-	require.Zero(t, peeks.Load(), "no look on a connection that answered within peekIdle")
-
-	p.mu.Lock()
-	p.peekIdle = 0
-	p.mu.Unlock()
-	put()
-	require.Equal(t, int32(1), peeks.Load(), "a connection quiet for peekIdle is looked at before the write")
-}
-
 func TestQueuedPutsWaitForAFlushAndShareItsWrite(t *testing.T) {
 	t.Parallel()
 	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{})

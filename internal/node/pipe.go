@@ -90,21 +90,7 @@ type pipe struct {
 	peek       [1]byte      // peerClosed's buffer, under mu
 	peekNow    func(fd uintptr)
 	peekClosed bool // peekNow's finding, under mu
-
-	// heardAt is when (ns since epoch) a read that got bytes began: the
-	// node was there then. A write within peekIdle of it does not look
-	// whether the node closed the connection (see writeLocked).
-	heardAt  atomic.Int64
-	peekIdle time.Duration
 }
-
-// peekIdle is how long after a read that got bytes a write still takes the
-// node for there, without looking: a stream of lone enqueues would look
-// twice per job, two syscalls of the nine it makes. A node that closes the
-// connection within that time (killed just after its reply) makes the next
-// requests uncertain rather than definitely failed: the safe side, as a
-// close between a look and the write always could.
-const peekIdle = time.Millisecond
 
 // waiter is a request waiting for its reply.
 type waiter struct {
@@ -138,7 +124,7 @@ func (n *Node) dialPipe() (*pipe, error) {
 		n.hold.start(n.o.Backoff)
 		return nil, err
 	}
-	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096), peekIdle: peekIdle}
+	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096)}
 	p.writeNow, p.peekNow, p.readNow = p.rawWrite, p.rawPeek, p.rawRead
 	p.kick, p.quit = make(chan struct{}, 1), make(chan struct{})
 	p.leaveTimer = time.AfterFunc(time.Hour, p.leftTooLong)
@@ -257,9 +243,9 @@ func (p *pipe) writeLocked() {
 	// On a connection with no reply due, the node may have closed it since
 	// (killed, restarted): nothing tells until a read. Writing to it would
 	// make every request uncertain although the node never saw one, so look
-	// first, unless it answered just now; a closed one fails them
-	// definitely and the next caller redials.
-	if p.waiting.n == p.unsent && p.quietFor() >= p.peekIdle && p.peerClosed() {
+	// first; a closed one fails them definitely and the next caller
+	// redials.
+	if p.waiting.n == p.unsent && p.peerClosed() {
 		p.writing = false
 		failed := p.failLocked()
 		p.mu.Unlock()
@@ -315,11 +301,6 @@ func (p *pipe) send(out []byte) (int, error) {
 	}
 	m, err := p.nc.Write(out[n:])
 	return n + m, err
-}
-
-// quietFor is how long ago the last read that got bytes began.
-func (p *pipe) quietFor() time.Duration {
-	return time.Since(epoch) - time.Duration(p.heardAt.Load())
 }
 
 // peerClosed tells, without waiting, whether the node closed the
@@ -654,8 +635,6 @@ func (p *pipe) fillBy(now time.Time, wait time.Duration) error {
 	if err != nil {
 		return &ioError{err: err}
 	}
-	// Bytes came after now: the node was there at now, if not later.
-	p.heardAt.Store(int64(now.Sub(epoch)))
 	return nil
 }
 
