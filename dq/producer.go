@@ -112,10 +112,9 @@ type producer struct {
 	ops    producerOps
 	spans  enqueueTracer
 	labels metricLabels
-	// writing counts the enqueues putting or awaiting their first round,
-	// active those writing their job, quorum and spills included.
+	// writing counts the enqueues writing their job, quorum and spills
+	// included.
 	writing atomic.Int32
-	active  atomic.Int32
 	closed  atomic.Bool
 }
 

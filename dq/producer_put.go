@@ -277,11 +277,11 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	j.delay = p.delayOf(j.env.DueMs)
 	j.armed = true
 	p.bg.add()
-	// Enqueues running side by side queue their puts, let each other run
-	// and then flush: the puts of several jobs go out in one write per node.
-	crowded := p.active.Add(1) > 1
-	defer p.active.Add(-1)
-	p.writing.Add(1)
+	// Enqueues running side by side queue their puts and let each other
+	// run before they await them (which flushes): the puts of several jobs
+	// go out in one write per node.
+	crowded := p.writing.Add(1) > 1
+	defer p.writing.Add(-1)
 	var replies [maxFirstRound]node.Reply
 	for i := range n {
 		r := p.launch(j, uint8(i), 0, crowded)
@@ -293,12 +293,9 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	}
 	if crowded {
 		runtime.Gosched()
-		for _, r := range replies[:min(n, len(replies))] {
-			r.Flush()
-		}
 	}
-	// The replies are read once every put is out, so that reading does not
-	// hold up the writes. A lone enqueue reads them itself, when nobody else
+	// The replies are read once every put is out (a queued put goes out as
+	// its reply is awaited), so that reading does not hold up the writes. A lone enqueue reads them itself, when nobody else
 	// reads a node's connection, sparing the hand-off from the node's reader
 	// goroutine; a node slower than inlineWait is left to that goroutine, so
 	// that it cannot hold up a quorum of the others. Once it has its quorum
@@ -307,7 +304,7 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 	// comes soon): it does not wait for the slowest node, and a stream of
 	// enqueues wakes no goroutine. Concurrent enqueues leave every reply to
 	// the goroutines, which read many in one wake-up.
-	lone := p.writing.Load() == 1
+	lone := !crowded && p.writing.Load() == 1
 	for _, r := range replies[:min(n, len(replies))] {
 		switch {
 		case !lone:
@@ -318,7 +315,6 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 			r.Read(inlineWait)
 		}
 	}
-	p.writing.Add(-1)
 
 	var noteErr error
 	for len(j.written) < p.conf.MinWrites && j.taken < j.launched {
