@@ -262,6 +262,9 @@ func (p *producer) Close() error {
 		return ErrClosed
 	}
 	p.ops.stop()
+	for _, n := range p.nodes {
+		n.ReadLeft() // the replies enqueues left for the next one: none comes
+	}
 	p.bg.wait(p.conf.DialTimeout + p.conf.IOTimeout)
 	p.clock.Close()
 	for _, n := range p.nodes {

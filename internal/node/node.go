@@ -221,12 +221,28 @@ func (r Reply) Read(wait time.Duration) {
 // Leave leaves the reply to whoever reads the put's connection next, for a
 // caller that does not need it now (its enqueue has its quorum): the next
 // Read on the connection takes it on its way, sparing a wake-up of the
-// Node's goroutine, which reads it if no Read comes within a few
-// milliseconds. done runs on the goroutine that reads it.
+// Node's goroutine, which reads it if no Read comes within leaveWait (50
+// ms; ReadLeft hands it over at once). done runs on the goroutine that
+// reads it.
 func (r Reply) Leave() {
 	if r.p != nil && r.seq != 0 {
 		r.Flush()
 		r.p.leave(r.seq)
+	}
+}
+
+// ReadLeft has the Node's goroutines read the replies left (Leave) on its
+// connections now, instead of when the next Read on a connection or a few
+// dozen milliseconds pass: for a caller about to wait for their puts to
+// settle, such as a producer closing.
+func (n *Node) ReadLeft() {
+	for i := range n.pipes {
+		s := &n.pipes[i]
+		s.mu.Lock()
+		if p := s.cur.Load(); p != nil {
+			p.readLeft()
+		}
+		s.mu.Unlock()
 	}
 }
 

@@ -678,6 +678,24 @@ func TestALeftReplyNobodyReadsGoesToTheReaderGoroutine(t *testing.T) {
 	}
 }
 
+func TestReadLeftHandsALeftReplyToTheReaderGoroutineAtOnce(t *testing.T) {
+	t.Parallel()
+	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{IOTimeout: time.Minute})
+	pp := n.pipes[0].cur.Load()
+	pp.mu.Lock()
+	pp.leaveWait = time.Hour // only ReadLeft can hand the reply over
+	pp.mu.Unlock()
+	done := make(chan error, 1)
+	n.PutAsync([]byte("left"), 0, 0, time.Minute, func(_ Put, err error) { done <- err }).Leave()
+	kicks := pp.kicks.Load()
+	require.Empty(t, done, "nobody read the left reply yet")
+	n.ReadLeft()
+	require.Equal(t, kicks+1, pp.kicks.Load(), "ReadLeft kicked the reader goroutine, not waiting for the leave timer")
+	require.NoError(t, <-done)
+	n.ReadLeft()
+	require.Equal(t, kicks+1, pp.kicks.Load(), "with nothing left, ReadLeft kicks nobody")
+}
+
 func TestCloseEndsALeftReplyNobodyReadYet(t *testing.T) {
 	t.Parallel()
 	n := dialedNode(t, dqtest.Shared(t).Nodes[0].Addr(), dqtest.Name(t), Options{IOTimeout: time.Minute})
