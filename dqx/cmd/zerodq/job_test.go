@@ -171,7 +171,10 @@ func TestJobEnqueueWritesAJobThatRunsOnce(t *testing.T) {
 	bodies = append(bodies, <-done)
 	require.Equal(t, []string{`{"order":42}`}, bodies)
 
-	at := time.Now().Add(time.Second).UTC().Format(time.RFC3339)
+	// RFC3339 drops the fraction of a second: 2 s ahead stays at least 1 s
+	// ahead, where 1 s ahead could be a millisecond, past by the time the
+	// command parses it.
+	at := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
 	for range 2 {
 		r := b.zerodq(t, "job", "enqueue", "--at", at, "--id", "report-1", "--body", "text body").ok(t)
 		require.Contains(t, r.stdout, "enqueued report-1")
