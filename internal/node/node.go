@@ -235,12 +235,15 @@ func (r Reply) Leave() {
 // connections now, instead of when the next Read on a connection or a few
 // dozen milliseconds pass: for a caller about to wait for their puts to
 // settle, such as a producer closing.
-func (n *Node) ReadLeft() {
+func (n *Node) ReadLeft() { n.eachPipe((*pipe).readLeft) }
+
+// eachPipe calls f with each current pipe, under its slot's lock.
+func (n *Node) eachPipe(f func(*pipe)) {
 	for i := range n.pipes {
 		s := &n.pipes[i]
 		s.mu.Lock()
 		if p := s.cur.Load(); p != nil {
-			p.readLeft()
+			f(p)
 		}
 		s.mu.Unlock()
 	}
@@ -329,14 +332,7 @@ func (n *Node) Close() error {
 			c.close()
 		}
 	}
-	for i := range n.pipes {
-		s := &n.pipes[i]
-		s.mu.Lock()
-		if p := s.cur.Load(); p != nil {
-			p.close()
-		}
-		s.mu.Unlock()
-	}
+	n.eachPipe((*pipe).close)
 	n.readers.Wait()
 	return nil
 }
