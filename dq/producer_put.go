@@ -295,8 +295,9 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 		runtime.Gosched()
 	}
 	// The replies are read once every put is out (a queued put goes out as
-	// its reply is awaited), so that reading does not hold up the writes. A lone enqueue reads them itself, when nobody else
-	// reads a node's connection, sparing the hand-off from the node's reader
+	// its reply is awaited), so that reading does not hold up the writes. A
+	// lone enqueue reads them itself, when nobody else reads a node's
+	// connection, sparing the hand-off from the node's reader
 	// goroutine; a node slower than inlineWait is left to that goroutine, so
 	// that it cannot hold up a quorum of the others. Once it has its quorum
 	// it leaves the other replies to the next enqueue on their connections,
