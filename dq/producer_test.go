@@ -105,6 +105,9 @@ func TestProducerDelayWritesRedisTimePlusDelayAndFloorSeconds(t *testing.T) {
 	id, err := p.Delay(nil, delay)
 	require.NoError(t, err)
 	after := redisNow()
+	// Delay returned at its quorum: the third copy may still be on its way
+	// (its node dialled on first use).
+	settle(t, p)
 
 	for _, b := range c.Beanstalks {
 		cp := peekDelayed(t, b.Endpoint, b.Tube)
