@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +105,8 @@ type tab struct {
 	ctx  context.Context
 	base *url.URL // the dashboard server: every request must go there
 	rec  *pageRecord
+	// refuse has the tab answer no to the pages' confirm() dialogs.
+	refuse atomic.Bool
 }
 
 // shots numbers the failure screenshots, so that a test's tabs keep apart.
@@ -116,6 +119,7 @@ type pageRecord struct {
 	mu       sync.Mutex
 	requests []string
 	problems []string
+	dialogs  []string
 }
 
 func (r *pageRecord) listen(ev any) {
@@ -226,18 +230,30 @@ func (b *browser) newTab(t *testing.T, base string, o tabOptions) *tab {
 	return tb
 }
 
-// acceptDialogs answers yes to every confirm() the pages ask, as an operator
-// clicking an action would.
+// acceptDialogs answers every confirm() the pages ask, yes as an operator
+// clicking an action would (no while refuse is set), and records its
+// message.
 func (tb *tab) acceptDialogs() {
 	dialogs := chromedp.Events(tb.ctx, page.JavascriptDialogOpening)
 	go func() {
-		for _, err := range dialogs {
+		for ev, err := range dialogs {
 			if err != nil {
 				return
 			}
-			_, _ = chromedp.Call(tb.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			tb.rec.mu.Lock()
+			tb.rec.dialogs = append(tb.rec.dialogs, ev.Message)
+			tb.rec.mu.Unlock()
+			accept := !tb.refuse.Load()
+			_, _ = chromedp.Call(tb.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
 		}
 	}()
+}
+
+// dialogs are the messages of the dialogs the tab's pages opened so far.
+func (tb *tab) dialogs() []string {
+	tb.rec.mu.Lock()
+	defer tb.rec.mu.Unlock()
+	return slices.Clone(tb.rec.dialogs)
 }
 
 // colorScheme emulates the system's prefers-color-scheme.

@@ -195,6 +195,11 @@ func TestDashboardInABrowser(t *testing.T) {
 		testRetryFromThePage(t, b)
 	})
 
+	t.Run("DeletingADeadLetterAsksFirstAndNoDeletesNothing", func(t *testing.T) {
+		t.Parallel()
+		testDeleteFromThePage(t, b)
+	})
+
 	t.Run("LatenessArrivesOverSSEAfterAnEnqueue", func(t *testing.T) {
 		t.Parallel()
 		testLatenessLive(t, b)
@@ -277,6 +282,56 @@ func testRetryFromThePage(t *testing.T, b *browser) {
 	}), "the retry of %s is audited with the authenticated user %s: %+v", id, d.user, audit)
 	require.Empty(t, tb.problems(), "console errors, exceptions or CSP violations")
 	require.Empty(t, tb.foreignRequests())
+}
+
+// testDeleteFromThePage deletes a dead letter with its row's button: the
+// page asks first, and an operator who answers no deletes nothing.
+func testDeleteFromThePage(t *testing.T, b *browser) {
+	c := newQueueConf(t)
+	in := newInspector(t, c)
+	cs := startConsumer(t, c, func(ctx context.Context, body []byte) error {
+		return fmt.Errorf("bad input %s: %w", body, dq.ErrSkipRetry)
+	})
+	id := enqueue(t, c, "doomed", 0)
+	awaitDead(t, in, id)
+	copies := func() tubeCounts {
+		var all tubeCounts
+		for _, ep := range c.endpoints() {
+			all = all.add(countTube(t, ep, c.Beanstalks[0].Tube))
+		}
+		return all
+	}
+	dqtest.Eventually(t, 10*time.Second, func() bool { return copies() == tubeCounts{Buried: 1} },
+		"only the dead letter's buried copy is left")
+	cs.Stop()
+	d := serveDashboard(t, in, admin.Config{Actions: true})
+	deadCount := func() int {
+		n, err := in.CountDead(context.Background(), dq.DeadFilter{})
+		require.NoError(t, err)
+		return n
+	}
+
+	tb := b.newTab(t, d.base, d.login())
+	tb.open("dead")
+	button := `#dead tr[data-id="` + id + `"] button[data-action="delete"]`
+	tb.await(10*time.Second, `document.querySelector('`+button+`') !== null`, "the dead letter's delete button")
+
+	tb.refuse.Store(true)
+	tb.do("clicking delete, answering no", chromedp.Click(chromedp.CSS(button)))
+	dqtest.Eventually(t, 10*time.Second, func() bool { return len(tb.dialogs()) == 1 }, "the page asks before it deletes")
+	require.Contains(t, tb.dialogs()[0], id, "the question names the dead letter")
+	// The click's handler ran to its end once the page answers again.
+	require.True(t, eval[bool](tb, `document.querySelector('`+button+`') !== null`))
+	require.False(t, slices.ContainsFunc(tb.requests(), func(u string) bool { return strings.Contains(u, "/api/dead/delete") }),
+		"no delete was posted after a no")
+	require.Equal(t, 1, deadCount(), "the dead letter is still there")
+
+	tb.refuse.Store(false)
+	tb.do("clicking delete, answering yes", chromedp.Click(chromedp.CSS(button)))
+	dqtest.Eventually(t, 10*time.Second, func() bool { return deadCount() == 0 }, "the dead letter is deleted")
+	require.Len(t, tb.dialogs(), 2, "asked again")
+	dqtest.Eventually(t, 10*time.Second, func() bool { return copies() == tubeCounts{} }, "the buried copy is deleted")
+	require.Empty(t, tb.problems(), "console errors, exceptions or CSP violations")
 }
 
 // testLatenessLive watches the lateness page while a job is enqueued and

@@ -248,6 +248,8 @@
         break;
       case "retry":
       case "delete":
+        // Deleting is the one action that loses jobs: ask first.
+        if (act === "delete" && !confirmed("Delete dead letter " + id + "? Its job will never run.")) { return; }
         run = post("/api/dead/" + act, { ids: [id] }).then(function (v) {
           notice((act === "retry" ? "Retrying " : "Deleting ") + id + ".");
           watchOp(v.op_id);
@@ -256,7 +258,6 @@
       case "retry-all":
       case "delete-all":
         var verb = act === "retry-all" ? "retry" : "delete";
-        // Deleting is the one action that loses jobs: ask first.
         if (verb === "delete" && !confirmed("Delete all " + btn.dataset.count + " matching dead letters?")) { return; }
         run = post("/api/dead/" + verb, { all: true, match: btn.dataset.match || "", since: btn.dataset.since || "" })
           .then(function (v) { watchOp(v.op_id); });
