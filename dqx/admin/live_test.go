@@ -250,7 +250,19 @@ func TestMountServesUnderAPrefixOnARestServer(t *testing.T) {
 		require.Contains(t, a.body, want, path)
 		require.Equal(t, csp, a.header.Get("Content-Security-Policy"), path)
 		require.Equal(t, http.StatusUnauthorized, doURL(t, http.MethodGet, base+path, "", false, nil).code, path)
+		// HEAD (a health check, curl -I) answers as GET does, as on the
+		// dashboard served alone.
+		head := doURL(t, http.MethodHead, base+path, "", true, nil)
+		require.Equal(t, http.StatusOK, head.code, "HEAD %s", path)
+		require.Empty(t, head.body, "HEAD %s", path)
 	}
+	head := doURL(t, http.MethodHead, base+"/api/events", "", true, nil)
+	require.Equal(t, http.StatusOK, head.code, "HEAD /api/events")
+	require.Contains(t, head.header.Get("Content-Type"), "text/event-stream")
+	require.Zero(t, d.hub.subscribers(), "HEAD holds no stream")
+	wrong := doURL(t, http.MethodDelete, base+"/api/overview", "", true, nil)
+	require.Equal(t, http.StatusMethodNotAllowed, wrong.code)
+	require.Contains(t, wrong.header.Get("Allow"), http.MethodGet)
 	page := doURL(t, http.MethodGet, base+"/nodes", "", true, nil)
 	require.Contains(t, page.body, `src="/ops/queue/static/app.js"`, "assets linked under the prefix")
 	require.Contains(t, page.body, `<a href="/ops/queue/dead">`)

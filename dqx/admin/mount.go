@@ -13,8 +13,8 @@ import (
 // call: every page, API and action route with Config.Timeout as its timeout
 // (go-zero's default of 3s would cut a large dead-letter count), and the
 // event stream with rest.WithSSE and no timeout. Routes are added one by
-// one (go-zero has no catch-all); each is served by the Dashboard, which
-// applies its own authentication. A route timeout longer than the server's
+// one (go-zero has no catch-all), each GET route with HEAD beside it; each
+// is served by the Dashboard, which applies its own authentication. A route timeout longer than the server's
 // raises go-zero's read and write timeouts for the whole server.
 //
 // Close the Dashboard when the server stops (e.g. with proc.AddShutdownListener
@@ -26,11 +26,16 @@ func Mount(s *rest.Server, c Config, in *dq.Inspector, opts ...Option) (*Dashboa
 	}
 	var plain, sse []rest.Route
 	for _, rt := range d.routes {
-		r := rest.Route{Method: rt.method, Path: rt.path, Handler: d.ServeHTTP}
+		rs := []rest.Route{{Method: rt.method, Path: rt.path, Handler: d.ServeHTTP}}
+		if rt.method == http.MethodGet {
+			// go-zero's router does not serve HEAD with GET, as ServeMux
+			// does: a health check (curl -I) would get 405.
+			rs = append(rs, rest.Route{Method: http.MethodHead, Path: rt.path, Handler: d.ServeHTTP})
+		}
 		if rt.kind == kindEvents {
-			sse = append(sse, r)
+			sse = append(sse, rs...)
 		} else {
-			plain = append(plain, r)
+			plain = append(plain, rs...)
 		}
 	}
 	prefix := func(o []rest.RouteOption) []rest.RouteOption {
