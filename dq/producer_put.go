@@ -372,8 +372,14 @@ func (p *producer) write(ctx context.Context, j *putJob, wid string) (string, er
 }
 
 // inlineWait is how long an enqueue waits for a node's reply it reads
-// itself, before it leaves it to the node's reader goroutine.
-const inlineWait = 5 * time.Millisecond
+// itself, before it leaves it to the node's reader goroutine (half of it to
+// all of it: see node.Reply.Read). It is not shorter because the read's
+// deadline is a runtime timer, moved forward by half the wait as it runs
+// out: at 5 ms, moved every 0.6 ms on each connection, it kept the runtime's
+// idle thread waking for a stream of lone enqueues (see the README's
+// benchmarks). A node that stops answering holds a lone enqueue that long,
+// once.
+const inlineWait = 50 * time.Millisecond
 
 // maxFirstRound is how many puts of a job's first round are awaited together
 // after they all went out; Replicas is rarely more.

@@ -33,7 +33,11 @@ func openProducer(t *testing.T, c DqConf, opts ...ProducerOption) Producer {
 // counts every copy.
 func settle(t *testing.T, p Producer) {
 	t.Helper()
-	require.True(t, p.(*producer).bg.wait(10*time.Second), "puts in flight settled")
+	pr := p.(*producer)
+	for _, n := range pr.nodes {
+		n.ReadLeft() // as Close does: no enqueue follows to read them
+	}
+	require.True(t, pr.bg.wait(10*time.Second), "puts in flight settled")
 }
 
 // peekDelayed returns the one delayed job expected in tube on endpoint.

@@ -208,9 +208,10 @@ func (r Reply) Await() {
 // Read is Await that reads the reply on the caller's goroutine, done
 // included, when nobody else reads the connection and no later request was
 // sent on it, sparing a hand-off between goroutines. It waits at most wait
-// for the reply (IOTimeout if less): a node slower than that gets its reply
-// read by the Node's goroutine, as after Await, and the next Reads of its
-// connection leave their replies to that goroutine until one reply came.
+// (at least half of it; IOTimeout if less) for the reply: a node slower than
+// that gets its reply read by the Node's goroutine, as after Await, and the
+// next Reads of its connection leave their replies to that goroutine until
+// one reply came.
 func (r Reply) Read(wait time.Duration) {
 	if r.p != nil && r.seq != 0 {
 		r.Flush()
@@ -221,8 +222,8 @@ func (r Reply) Read(wait time.Duration) {
 // Leave leaves the reply to whoever reads the put's connection next, for a
 // caller that does not need it now (its enqueue has its quorum): the next
 // Read on the connection takes it on its way, sparing a wake-up of the
-// Node's goroutine, which reads it if no Read comes within leaveWait (50
-// ms; ReadLeft hands it over at once). done runs on the goroutine that
+// Node's goroutine, which reads it if no Read comes within leaveWait (a
+// second; ReadLeft hands it over at once). done runs on the goroutine that
 // reads it.
 func (r Reply) Leave() {
 	if r.p != nil && r.seq != 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -710,5 +711,56 @@ func TestCloseEndsALeftReplyNobodyReadYet(t *testing.T) {
 		}
 	default:
 		t.Fatal("Close returned with a left reply's put never ended")
+	}
+}
+
+// TestAReplyArrivingOnAQuietConnectionWakesItsReader: a connection an inline
+// read made quiet (its low-water mark raised, so that arriving replies wake
+// nobody) is made loud again before a reader waits on it: a reply that comes
+// while the reader goroutine waits is read when it comes, not at IOTimeout.
+func TestAReplyArrivingOnAQuietConnectionWakesItsReader(t *testing.T) {
+	t.Parallel()
+	s := dqtest.NewBeanstalkd(t)
+	tube := dqtest.Name(t)
+	n := dialedNode(t, s.Addr(), tube, Options{IOTimeout: 20 * time.Second})
+	first := make(chan error, 1)
+	n.PutAsync([]byte("first"), 0, 0, time.Minute, func(_ Put, err error) { first <- err }).Read(5 * time.Second)
+	require.NoError(t, <-first)
+	pp := n.pipes[0].cur.Load()
+	pp.leaveWait = time.Hour // only ReadLeft hands the reply over
+	// The inline read left it quiet, unless it had to wait: make sure.
+	require.NoError(t, pp.rc.Control(pp.quietNow))
+	pp.quiet = true
+
+	require.NoError(t, s.Pause())
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = s.Resume()
+		}
+	}()
+	done := make(chan error, 1)
+	n.PutAsync([]byte("late"), 0, 0, time.Minute, func(_ Put, err error) { done <- err }).Leave()
+	kicks := pp.kicks.Load()
+	n.ReadLeft()
+	// The reader goroutine found no reply and waits in the poller, the
+	// connection made loud first (its low-water mark back at 1).
+	lowat := func() int {
+		v := -1
+		require.NoError(t, pp.rc.Control(func(fd uintptr) {
+			v, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
+		}))
+		return v
+	}
+	dqtest.Eventually(t, 5*time.Second, func() bool { return pp.kicks.Load() == kicks+1 && lowat() == 1 },
+		"the reader goroutine made the connection loud to wait")
+
+	require.NoError(t, s.Resume())
+	resumed = true
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a reply arriving on a quiet connection woke no reader")
 	}
 }

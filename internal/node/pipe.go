@@ -55,6 +55,15 @@ type pipe struct {
 	rerr    error // rawRead's error, other than "no bytes yet"
 	readNow func(fd uintptr) bool
 	rdl     time.Time // the read deadline set on nc
+	// quiet is set while the socket's receive low-water mark is raised
+	// (quietLowat): replies then arrive without waking the runtime's poller.
+	// readInline makes a connection quiet, since it reads replies as they
+	// are there and rarely waits; a read that must wait makes it loud again
+	// first. Without it, in a stream of lone enqueues, every reply arriving
+	// while the enqueue's goroutine was busy woke the runtime's idle thread
+	// for nothing.
+	quiet    bool
+	quietNow func(fd uintptr)
 
 	// Held by the writer.
 	writeNow func(fd uintptr) bool
@@ -127,6 +136,7 @@ func (n *Node) dialPipe() (*pipe, error) {
 	}
 	p := &pipe{node: n, nc: nc, io: n.o.IOTimeout, rbuf: make([]byte, 4096)}
 	p.writeNow, p.peekNow, p.readNow = p.rawWrite, p.rawPeek, p.rawRead
+	p.quietNow = func(fd uintptr) { setLowat(fd, quietLowat) }
 	p.kick, p.quit = make(chan struct{}, 1), make(chan struct{})
 	p.leaveWait = leaveWait
 	p.leaveTimer = time.AfterFunc(time.Hour, p.leftTooLong)
@@ -328,6 +338,15 @@ func (p *pipe) rawPeek(fd uintptr) {
 // it again.
 func (p *pipe) rawRead(fd uintptr) bool {
 	n, err := syscall.Read(int(fd), p.rbuf[p.re:])
+	if (err == syscall.EAGAIN || err == syscall.EINTR) && p.quiet {
+		// About to wait in the poller: replies must wake it again, and one
+		// that arrived since the read may have woken nobody (a kernel
+		// before 4.18 does not signal it when the mark comes down): look
+		// once more.
+		setLowat(fd, 1)
+		p.quiet = false
+		n, err = syscall.Read(int(fd), p.rbuf[p.re:])
+	}
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		return false
@@ -427,6 +446,9 @@ func (p *pipe) readInline(seq uint64, wait time.Duration) {
 	}
 	p.reading = true
 	p.mu.Unlock()
+	if quietSupported && !p.quiet && p.rc.Control(p.quietNow) == nil {
+		p.quiet = true
+	}
 	short := wait < p.io
 	start, wait := time.Now(), min(wait, p.io)
 	for {
@@ -469,9 +491,11 @@ func (p *pipe) readInline(seq uint64, wait time.Duration) {
 // noticed (and spilled) that much later. It is not shorter because the
 // leave timer fires about every leaveWait on each connection for as long as
 // a stream of lone enqueues lasts (there is always a reply left), and each
-// firing starts a goroutine, which wakes a second thread of the runtime: at
-// 5 ms, those wake-ups cost a stream of lone enqueues 1.5–3% of its rate.
-const leaveWait = 50 * time.Millisecond
+// firing starts a goroutine and wakes the runtime's idle thread: at 5 ms
+// those wake-ups cost a stream of lone enqueues 1.5–3% of its rate, and at
+// 50 ms, once the read deadlines and reply arrivals (see quiet) no longer
+// woke that thread, they alone still kept it waking.
+const leaveWait = time.Second
 
 // leave leaves the replies up to that of request seq to whoever reads the
 // connection next: a later readInline takes them on its way, sparing the
@@ -628,18 +652,20 @@ var errLongReply = errors.New("reply line too long")
 func (p *pipe) fill() error { return p.fillBy(time.Now(), p.io) }
 
 // fillBy waits for more bytes, up to wait after now. A read deadline set
-// earlier is kept when it falls short of now+wait by less than an eighth of
-// a short wait or a sixty-fourth of IOTimeout, never when it falls later:
-// resetting the deadline's timer costs more than a read, and a busy
-// connection would do it for every reply. So a read may fail up to 1/64 of
-// IOTimeout before it, never after; a short wait only hands the replies to
-// the reader goroutine when it ends.
+// earlier is kept when it falls short of now+wait by less than half of a
+// short wait or a sixty-fourth of IOTimeout, never when it falls later:
+// resetting the deadline's timer costs more than a read, a busy connection
+// would do it for every reply, and each reset leaves the runtime's idle
+// thread a wake-up at the old time. So a read may fail up to 1/64 of
+// IOTimeout before it, never after; a short wait, which only hands the
+// replies to the reader goroutine when it ends, lasts half of it to all of
+// it.
 func (p *pipe) fillBy(now time.Time, wait time.Duration) error {
 	if err := p.room(); err != nil {
 		return err
 	}
 	deadline := now.Add(wait)
-	slack := wait / 8
+	slack := wait / 2
 	if wait >= p.io {
 		slack = p.io / 64
 	}
