@@ -182,13 +182,7 @@ func TestPutToAPausedNodeIsUncertainAndLandsOnResume(t *testing.T) {
 	_, err := n.Put(ctx, []byte("first"), 0, 0, time.Minute)
 	require.NoError(t, err)
 
-	require.NoError(t, s.Pause())
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = s.Resume()
-		}
-	}()
+	resume := pause(t, s)
 	start := time.Now()
 	_, err = n.Put(ctx, []byte("ghost"), 0, 0, time.Minute)
 	require.Less(t, time.Since(start), ioTimeout+500*time.Millisecond, "a frozen node must not hang a put")
@@ -201,8 +195,7 @@ func TestPutToAPausedNodeIsUncertainAndLandsOnResume(t *testing.T) {
 	require.True(t, IsDefinite(err))
 	require.Less(t, time.Since(start), 100*time.Millisecond)
 
-	require.NoError(t, s.Resume())
-	resumed = true
+	resume()
 	c := raw(t, s.Addr())
 	dqtest.Eventually(t, 3*time.Second, func() bool {
 		return tubeStat(t, c, tube, "current-jobs-ready") == 2
@@ -587,13 +580,7 @@ func TestReadLeavesAPausedNodesReplyToTheReaderAndItLandsOnResume(t *testing.T) 
 	tube := dqtest.Name(t)
 	n := dialedNode(t, s.Addr(), tube, Options{IOTimeout: 5 * time.Second})
 
-	require.NoError(t, s.Pause())
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = s.Resume()
-		}
-	}()
+	resume := pause(t, s)
 	done := make(chan error, 1)
 	start := time.Now()
 	r := n.PutAsync([]byte("late"), 0, 0, time.Minute, func(_ Put, err error) { done <- err })
@@ -607,8 +594,7 @@ func TestReadLeavesAPausedNodesReplyToTheReaderAndItLandsOnResume(t *testing.T) 
 	default:
 	}
 
-	require.NoError(t, s.Resume())
-	resumed = true
+	resume()
 	select {
 	case err := <-done:
 		require.NoError(t, err, "the reader goroutine read the reply once the node woke")
@@ -732,13 +718,7 @@ func TestAReplyArrivingOnAQuietConnectionWakesItsReader(t *testing.T) {
 	require.NoError(t, pp.rc.Control(pp.quietNow))
 	pp.quiet = true
 
-	require.NoError(t, s.Pause())
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = s.Resume()
-		}
-	}()
+	resume := pause(t, s)
 	done := make(chan error, 1)
 	n.PutAsync([]byte("late"), 0, 0, time.Minute, func(_ Put, err error) { done <- err }).Leave()
 	kicks := pp.kicks.Load()
@@ -755,12 +735,20 @@ func TestAReplyArrivingOnAQuietConnectionWakesItsReader(t *testing.T) {
 	dqtest.Eventually(t, 5*time.Second, func() bool { return pp.kicks.Load() == kicks+1 && lowat() == 1 },
 		"the reader goroutine made the connection loud to wait")
 
-	require.NoError(t, s.Resume())
-	resumed = true
+	resume()
 	select {
 	case err := <-done:
 		require.NoError(t, err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("a reply arriving on a quiet connection woke no reader")
 	}
+}
+
+// pause freezes s until the returned resume is called, or the test ends.
+func pause(t *testing.T, s *dqtest.Server) (resume func()) {
+	t.Helper()
+	require.NoError(t, s.Pause())
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { _ = s.Resume() }) })
+	return func() { once.Do(func() { require.NoError(t, s.Resume()) }) }
 }
