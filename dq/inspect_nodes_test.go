@@ -325,12 +325,14 @@ func TestInspectorStatsShowTheConsumersThePauseAndTheDeadLetters(t *testing.T) {
 	c := sharedConf(t)
 	in := newTestInspector(t, c)
 	ctx := context.Background()
+	// Every copy in before the consumer starts: enqueueAll waits for all six,
+	// which a running consumer would have buried or deleted some of already.
+	enqueueAll(t, c, 0, 0)
 	cs, err := NewConsumer(c, WithHandle(func(ctx context.Context, body []byte) error { return ErrSkipRetry }))
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() { cs.Start(); close(done) }()
 	t.Cleanup(func() { cs.Stop(); <-done })
-	enqueueAll(t, c, 0, 0)
 
 	var s Stats
 	dqtest.Eventually(t, 10*time.Second, func() bool {
