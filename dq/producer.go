@@ -262,9 +262,7 @@ func (p *producer) Close() error {
 		return ErrClosed
 	}
 	p.ops.stop()
-	for _, n := range p.nodes {
-		n.ReadLeft() // the replies enqueues left for the next one: none comes
-	}
+	p.readLeft()
 	p.bg.wait(p.conf.DialTimeout + p.conf.IOTimeout)
 	p.clock.Close()
 	for _, n := range p.nodes {
@@ -272,6 +270,15 @@ func (p *producer) Close() error {
 	}
 	p.bg.wait(-1)
 	return nil
+}
+
+// readLeft has the nodes read now the replies enqueues left for the next
+// one on their connections, for a caller about to wait for the puts to
+// settle when no enqueue follows.
+func (p *producer) readLeft() {
+	for _, n := range p.nodes {
+		n.ReadLeft()
+	}
 }
 
 // jobSettings are the options of one enqueue, with their defaults.

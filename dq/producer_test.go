@@ -34,9 +34,7 @@ func openProducer(t *testing.T, c DqConf, opts ...ProducerOption) Producer {
 func settle(t *testing.T, p Producer) {
 	t.Helper()
 	pr := p.(*producer)
-	for _, n := range pr.nodes {
-		n.ReadLeft() // as Close does: no enqueue follows to read them
-	}
+	pr.readLeft() // as Close does: no enqueue follows to read them
 	require.True(t, pr.bg.wait(10*time.Second), "puts in flight settled")
 }
 

@@ -14,8 +14,9 @@ import (
 // (go-zero's default of 3s would cut a large dead-letter count), and the
 // event stream with rest.WithSSE and no timeout. Routes are added one by
 // one (go-zero has no catch-all), each GET route with HEAD beside it; each
-// is served by the Dashboard, which applies its own authentication. A route timeout longer than the server's
-// raises go-zero's read and write timeouts for the whole server.
+// is served by the Dashboard, which applies its own authentication. A route
+// timeout longer than the server's raises go-zero's read and write timeouts
+// for the whole server.
 //
 // Close the Dashboard when the server stops (e.g. with proc.AddShutdownListener
 // or a service group) to end its live updates.

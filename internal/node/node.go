@@ -233,9 +233,9 @@ func (r Reply) Leave() {
 }
 
 // ReadLeft has the Node's goroutines read the replies left (Leave) on its
-// connections now, instead of when the next Read on a connection or a few
-// dozen milliseconds pass: for a caller about to wait for their puts to
-// settle, such as a producer closing.
+// connections now, instead of when the next Read on a connection comes or
+// leaveWait passes: for a caller about to wait for their puts to settle,
+// such as a producer closing.
 func (n *Node) ReadLeft() { n.eachPipe((*pipe).readLeft) }
 
 // eachPipe calls f with each current pipe, under its slot's lock.
