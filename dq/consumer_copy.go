@@ -132,26 +132,99 @@ func (c *consumer) claimOwned(h *heldCopy, lj *localJob) bool {
 	return again
 }
 
-// claimFirst claims a copy the holder let go in the caller's goroutine,
-// taking its job's local mark before start runs: copies of the job that
-// start doing the same then wait for this one. siblings runs once the claim
-// is answered (or at once, when another copy holds the mark), and in any
-// case before claimFirst returns.
-func (c *consumer) claimFirst(h *heldCopy, start, siblings func()) {
-	defer c.copyDone(h.loop)
-	lj, mine := c.ownLocal(h.env.ID)
-	start()
-	if !mine {
-		siblings()
-		c.claimLoop(h)
+// claimDue claims the copies the holder let go at their due time, in the
+// caller's goroutine: one copy of each job claims (its siblings wait for its
+// answer), and the claims of all these jobs go to Redis together, in one
+// round trip, so that none waits for the replies to the others. The first
+// job claimed runs in the caller's goroutine, each other in one of its own.
+// A copy that must wait (for its due time by a clock sampled since, or for
+// another copy of its job) or must not be claimed now takes the usual way,
+// in a goroutine of its own.
+func (c *consumer) claimDue(due []*heldCopy) {
+	var leads []*heldCopy
+	siblings := make(map[string][]*heldCopy, len(due))
+	for _, h := range due {
+		if s, ok := siblings[h.env.ID]; ok {
+			siblings[h.env.ID] = append(s, h)
+			continue
+		}
+		siblings[h.env.ID] = nil
+		leads = append(leads, h)
+	}
+	var batch []*heldCopy
+	var marks []*localJob
+	var others []func()
+	for _, h := range leads {
+		sib := siblings[h.env.ID]
+		lj, mine := c.ownLocal(h.env.ID)
+		if !mine {
+			// Another copy of the job claims or runs it here: these wait for it.
+			others = append(others, func() {
+				go c.claimCopy(h)
+				for _, x := range sib {
+					go c.claimCopy(x)
+				}
+			})
+			continue
+		}
+		h.afterClaim = func() {
+			for _, x := range sib {
+				go c.claimCopy(x)
+			}
+		}
+		if c.clock.Until(h.env.DueMs) > 0 || c.holdsClaimBack(h) {
+			others = append(others, func() { go c.claimLead(h, lj) })
+			continue
+		}
+		batch = append(batch, h)
+		marks = append(marks, lj)
+	}
+	if len(batch) == 0 {
+		for _, f := range others {
+			f()
+		}
 		return
 	}
-	h.afterClaim = siblings
-	defer h.claimAnswered()
+	reqs := make([]claim.ClaimReq, len(batch))
+	for i, h := range batch {
+		reqs[i] = c.claimReq(h, claim.NewClaimID())
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.conf.RedisTimeout)
+	at := time.Now()
+	res := c.store.ClaimAll(ctx, reqs)
+	cancel()
+	for _, f := range others {
+		f()
+	}
+	for i := 1; i < len(batch); i++ {
+		go c.leadClaimed(batch[i], marks[i], reqs[i].Cid, at, res[i])
+	}
+	c.leadClaimed(batch[0], marks[0], reqs[0].Cid, at, res[0])
+}
+
+// claimLead claims, the usual way, a copy that holds its job's local mark
+// lj and whose siblings wait for its claim's answer.
+func (c *consumer) claimLead(h *heldCopy, lj *localJob) {
+	defer c.copyDone(h.loop)
+	defer h.claimAnswered() // the siblings start, even when it made no claim
 	if !c.claimOwned(h, lj) {
 		return
 	}
 	c.claimLoop(h)
+}
+
+// leadClaimed acts on the answer r to the claim cid that a copy holding its
+// job's local mark lj sent at at, as claimOwned would, then goes on as
+// claimLoop.
+func (c *consumer) leadClaimed(h *heldCopy, lj *localJob, cid string, at time.Time, r claim.ClaimResult) {
+	defer c.copyDone(h.loop)
+	h.own = lj
+	again := c.claimed(h, cid, at, r.Reply, r.Err)
+	h.own = nil
+	c.endLocal(h.env.ID, lj)
+	if again {
+		c.claimLoop(h)
+	}
 }
 
 // claimAnswered runs, once, what waited for the copy's claim to be
@@ -178,14 +251,35 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 		c.release(h, 0)
 		return false
 	}
-	cid := claim.NewClaimID()
+	req := c.claimReq(h, claim.NewClaimID())
 	ctx, cancel := context.WithTimeout(c.ctx, c.conf.RedisTimeout)
-	claimed := time.Now()
-	writer, _ := env.Header(envelope.WriterHeader)
-	rep, err := c.store.Claim(ctx, c.tube, env.ID, cid, env.DueMs,
-		claim.Copy{N: int(env.Count), Slot: h.slot, Ref: h.ref(), Unc: env.Unc(), Writer: writer, By: c.id},
-		c.leaseMs, c.maxFail)
+	at := time.Now()
+	rep, err := c.store.Claim(ctx, req.Tube, req.ID, req.Cid, req.DueMs, req.Copy, req.LeaseMs, req.MaxFail)
 	cancel()
+	return c.claimed(h, req.Cid, at, rep, err)
+}
+
+// holdsClaimBack says whether claimOnce would not claim the copy now: its
+// job ran here, the consumer stops, Redis is away or the queue paused.
+func (c *consumer) holdsClaimBack(h *heldCopy) bool {
+	return c.finished.has(h.env.ID, h.env.DueMs) || c.isStopping() || c.redis.isDown() || c.ops.paused.Load()
+}
+
+// claimReq is the claim of copy h by claim id cid.
+func (c *consumer) claimReq(h *heldCopy, cid string) claim.ClaimReq {
+	env := &h.env
+	writer, _ := env.Header(envelope.WriterHeader)
+	return claim.ClaimReq{
+		Tube: c.tube, ID: env.ID, Cid: cid, DueMs: env.DueMs,
+		Copy:    claim.Copy{N: int(env.Count), Slot: h.slot, Ref: h.ref(), Unc: env.Unc(), Writer: writer, By: c.id},
+		LeaseMs: c.leaseMs, MaxFail: c.maxFail,
+	}
+}
+
+// claimed acts on the answer to claim cid of a copy, sent at at; true means
+// claim the copy again.
+func (c *consumer) claimed(h *heldCopy, cid string, at time.Time, rep claim.Reply, err error) bool {
+	env := &h.env
 	h.claimAnswered()
 	if h.own != nil {
 		h.own.claimed.Store(time.Now().UnixNano())
@@ -212,7 +306,7 @@ func (c *consumer) claimOnce(h *heldCopy) bool {
 	if !c.gate.acquire(min(workerWait, lease/4)) {
 		return c.finish(h, cid, claim.OutcomeUnrun, 0, claim.Failure{})
 	}
-	return c.run(h, cid, rep.Attempt, claimed) // releases the worker
+	return c.run(h, cid, rep.Attempt, at) // releases the worker
 }
 
 // route acts on a claim or finish reply other than Run; true means claim the

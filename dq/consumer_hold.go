@@ -17,9 +17,9 @@ import (
 // claim protocol.
 //
 // The timer has the kernel's precision (a Go timer fires up to a millisecond
-// late when the process sleeps), and its goroutine claims the last copy it
-// finds due itself: the claim of a job due now waits for no goroutine to be
-// scheduled.
+// late when the process sleeps), and its goroutine claims the copies it
+// finds due itself, all in one round trip: the claim of a job due now waits
+// for no goroutine to be scheduled, nor for the claims of jobs due with it.
 //
 // How many copies a consumer holds is bounded by the gate (WithMaxHeld):
 // copies beyond it stay ready in beanstalkd until there is room.
@@ -73,8 +73,8 @@ func (hd *holder) held() int {
 	return len(hd.copies)
 }
 
-// fire runs when the timer fires: it sends each copy due on to be claimed,
-// the last one in the timer's goroutine, and sets the timer for the next.
+// fire runs when the timer fires: it sets the timer for the next copy and
+// claims the copies due (claimDue) in the timer's goroutine.
 func (hd *holder) fire() {
 	now := time.Now()
 	var due []*heldCopy
@@ -97,28 +97,7 @@ func (hd *holder) fire() {
 		return
 	}
 	metricHeld.Sub(float64(len(due)), hd.c.tube)
-	// The first copy takes its job's mark before the others start, so that
-	// it is the one claimed at once. Copies of other jobs start then; its
-	// siblings, which would only wait for it, once its claim is answered:
-	// starting them sooner puts goroutines between the timer and the claim.
-	first := due[0]
-	var others, siblings []*heldCopy
-	for _, h := range due[1:] {
-		if h.env.ID == first.env.ID {
-			siblings = append(siblings, h)
-		} else {
-			others = append(others, h)
-		}
-	}
-	hd.c.claimFirst(first, func() {
-		for _, h := range others {
-			go hd.c.claimCopy(h)
-		}
-	}, func() {
-		for _, h := range siblings {
-			go hd.c.claimCopy(h)
-		}
-	})
+	hd.c.claimDue(due)
 }
 
 // run waits for the consumer to stop, then releases every copy still held.

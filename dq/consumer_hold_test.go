@@ -1,6 +1,7 @@
 package dq
 
 import (
+	"context"
 	"runtime"
 	"sync"
 	"testing"
@@ -105,6 +106,51 @@ func TestCopiesOfAJobWaitForItsSlowClaimInsteadOfClaimingToo(t *testing.T) {
 	defer l.mu.Unlock()
 	require.Equal(t, 1, l.starts[id])
 	require.Empty(t, l.early)
+}
+
+// Jobs due at the same moment are claimed together: the holder sends the
+// claims of every job it lets go at once in one Redis round trip, so that
+// the last of them does not wait for the replies to the others. At a
+// thousand jobs a second, most jobs share their due millisecond with another.
+func TestJobsDueTogetherAreClaimedInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
+	c := testConf(t, env)
+	const jobs = 4
+	release := make(chan struct{})
+	l := newLedger()
+	cs := startConsumer(t, c, l.handler(func(ctx context.Context, _ Job) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})).(*consumer)
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the consumer stops
+	p := newTestProducer(t, c)
+	due := time.Now().Add(1500 * time.Millisecond)
+	ids := make([]string, jobs)
+	for i := range ids {
+		id, err := p.At([]byte("together"), due)
+		require.NoError(t, err)
+		ids[i] = id
+	}
+	dqtest.Eventually(t, 3*time.Second, func() bool { return cs.hold.held() == 3*jobs }, "every copy held")
+	trips := cs.store.RoundTrips()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return l.running.Load() == jobs }, "every job running")
+	require.Equal(t, trips+1, cs.store.RoundTrips(), "the claims of the jobs due together shared one round trip")
+
+	free()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return l.allDone(ids) }, "every job done")
+	awaitNoCopies(t, c, 5*time.Second, "every copy deleted")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	require.Empty(t, l.early)
+	for _, id := range ids {
+		require.Equal(t, 1, l.starts[id], "job %s", id)
+	}
 }
 
 // A backlog of jobs due now must not be reserved faster than it can be

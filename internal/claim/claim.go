@@ -148,20 +148,79 @@ type Copy struct {
 // Buried kept, once an operator kicks it, never from another copy of its slot.
 func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, cp Copy,
 	leaseMs int64, maxFail int) (Reply, error) {
+	r := s.ClaimAll(ctx, []ClaimReq{{Tube: tube, ID: id, Cid: cid, DueMs: dueMs, Copy: cp, LeaseMs: leaseMs, MaxFail: maxFail}})
+	return r[0].Reply, r[0].Err
+}
+
+// ClaimReq is one claim of ClaimAll, with Claim's arguments.
+type ClaimReq struct {
+	Tube, ID, Cid string
+	DueMs         int64
+	Copy          Copy
+	LeaseMs       int64
+	MaxFail       int
+}
+
+// ClaimResult is the answer to one claim of ClaimAll.
+type ClaimResult struct {
+	Reply Reply
+	Err   error
+}
+
+// ClaimAll makes several claims, each as Claim would, in one round trip:
+// copies of different jobs due at the same moment wait for one reply, not
+// one after the other. A claim with bad arguments gets its ErrBadArg and is
+// not sent; the others are.
+func (s *Store) ClaimAll(ctx context.Context, reqs []ClaimReq) []ClaimResult {
+	res := make([]ClaimResult, len(reqs))
+	calls := make([]*pipeCall, 0, len(reqs))
+	sent := make([]int, 0, len(reqs))
+	for i, r := range reqs {
+		args, err := claimArgs(s.ttlMs, r)
+		if err != nil {
+			res[i].Err = err
+			continue
+		}
+		calls = append(calls, newPipeCall(ctx, claimScript, []string{s.Key(r.Tube, r.ID)}, args))
+		sent = append(sent, i)
+	}
+	if len(calls) == 0 {
+		return res
+	}
+	err := s.pipe.start(ctx, claimScript, calls)
+	for j, c := range calls {
+		i := sent[j]
+		if err != nil {
+			res[i].Err = err
+			continue
+		}
+		v, err := c.wait(ctx)
+		if err == nil {
+			res[i].Reply, err = parseReply(v)
+		}
+		res[i].Err = err
+	}
+	return res
+}
+
+// claimArgs checks a claim's arguments and spells them for the claim
+// script, DedupeTTL first.
+func claimArgs(ttlMs int64, r ClaimReq) ([]any, error) {
+	cp := r.Copy
 	if err := checkSlots(cp.N, cp.Slot); err != nil {
-		return Reply{}, err
+		return nil, err
 	}
 	if cp.Ref == "" {
-		return Reply{}, fmt.Errorf("%w: no copy reference", ErrBadArg)
+		return nil, fmt.Errorf("%w: no copy reference", ErrBadArg)
 	}
-	if leaseMs <= 0 {
-		return Reply{}, fmt.Errorf("%w: lease %d ms", ErrBadArg, leaseMs)
+	if r.LeaseMs <= 0 {
+		return nil, fmt.Errorf("%w: lease %d ms", ErrBadArg, r.LeaseMs)
 	}
 	u := 0
 	if cp.Unc {
 		u = 1
 	}
-	return s.job(ctx, claimScript, tube, id, cid, dueMs, cp.N, cp.Slot, u, leaseMs, maxFail, cp.Ref, cp.Writer, cp.By)
+	return []any{ttlMs, r.Cid, r.DueMs, cp.N, cp.Slot, u, r.LeaseMs, r.MaxFail, cp.Ref, cp.Writer, cp.By}, nil
 }
 
 // Extend renews the lease of claim cid for leaseMs from now. It answers OK, or
@@ -384,6 +443,10 @@ func (s *Store) GoneMany(ctx context.Context, items []GoneItem) error {
 	}
 	return nil
 }
+
+// RoundTrips counts the round trips the job scripts (claims, extends,
+// finishes, gones) took so far: calls made together share one.
+func (s *Store) RoundTrips() int64 { return s.pipe.trips.Load() }
 
 // job runs a script on a job's record with DedupeTTL as the first argument.
 func (s *Store) job(ctx context.Context, sc *redis.Script, tube, id string, args ...any) (Reply, error) {

@@ -1123,6 +1123,42 @@ func TestConcurrentCallsSharePipelinedRoundTripsAndGetTheirOwnReplies(t *testing
 	require.Equal(t, trips+1, b.store.pipe.trips.Load(), "a lone call is one round trip")
 }
 
+// Copies of different jobs that come due together are claimed in one round
+// trip, each answered as Claim would answer it alone; a claim with bad
+// arguments is refused without holding back the others.
+func TestClaimAllMakesEachClaimInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	now := b.now(t)
+	busy := NewClaimID()
+	rep, err := b.store.Claim(b.ctx, b.tube, busy, "c-first", now, Copy{N: 3, Slot: 0, Ref: testRef}, 30000, 3)
+	require.NoError(t, err)
+	requireReply(t, Reply{Kind: Run, Attempt: 1}, rep)
+	fresh := []string{NewClaimID(), NewClaimID(), NewClaimID()}
+	reqs := []ClaimReq{
+		{Tube: b.tube, ID: fresh[0], Cid: "c0", DueMs: now, Copy: Copy{N: 3, Slot: 1, Ref: testRef}, LeaseMs: 30000, MaxFail: 3},
+		{Tube: b.tube, ID: busy, Cid: "c-second", DueMs: now, Copy: Copy{N: 3, Slot: 1, Ref: testRef}, LeaseMs: 30000, MaxFail: 3},
+		{Tube: b.tube, ID: fresh[1], Cid: "c1", DueMs: now, Copy: Copy{N: 3, Slot: 2, Ref: ""}, LeaseMs: 30000, MaxFail: 3},
+		{Tube: b.tube, ID: fresh[2], Cid: "c2", DueMs: now + 60000, Copy: Copy{N: 3, Slot: 0, Ref: testRef}, LeaseMs: 30000, MaxFail: 3},
+	}
+	trips := b.store.pipe.trips.Load()
+	res := b.store.ClaimAll(b.ctx, reqs)
+	require.Equal(t, trips+1, b.store.pipe.trips.Load(), "one round trip for the claims sent")
+	require.Len(t, res, len(reqs))
+
+	require.NoError(t, res[0].Err)
+	requireReply(t, Reply{Kind: Run, Attempt: 1}, res[0].Reply)
+	require.Equal(t, "c0", b.read(t, fresh[0])["own"])
+	require.NoError(t, res[1].Err)
+	requireReply(t, Reply{Kind: Spare, Ms: 1000}, res[1].Reply)
+	require.Equal(t, "c-first", b.read(t, busy)["own"], "the running claim keeps the job")
+	require.ErrorIs(t, res[2].Err, ErrBadArg)
+	require.Empty(t, b.read(t, fresh[1]), "a refused claim writes nothing")
+	require.NoError(t, res[3].Err)
+	require.Equal(t, Early, res[3].Reply.Kind)
+	require.Positive(t, res[3].Reply.Ms)
+}
+
 // TestLegacyLockTellsZerodqsOwnAttemptsFromAGoQueueRun: go-queue's lock
 // held by zerodq (this version's mark, or an older version's claim id) is
 // taken again, so a failed or interrupted attempt is retried; held by

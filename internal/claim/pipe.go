@@ -58,38 +58,56 @@ func newPipe(s *Store) *pipe { return &pipe{s: s} }
 
 // do runs one script call through the pipeline and waits for its reply.
 func (p *pipe) do(ctx context.Context, sc *redis.Script, keys []string, args []any) (any, error) {
-	if err := p.s.load(ctx, sc); err != nil {
+	c := newPipeCall(ctx, sc, keys, args)
+	if err := p.start(ctx, sc, []*pipeCall{c}); err != nil {
 		return nil, err
 	}
-	c := &pipeCall{ctx: ctx, sc: sc, keys: keys, args: args, done: make(chan pipeResult, 1)}
-	claim := sc == claimScript
-	p.mu.Lock()
-	if claim {
-		p.claims = append(p.claims, c)
-	} else {
-		p.queue = append(p.queue, c)
-	}
-	if p.sending < pipeSenders || (claim && p.sending < pipeSenders+1) {
-		p.sending++
-		batch := p.take(p.sending > pipeSenders)
-		p.mu.Unlock()
-		p.send(batch) // c is in it, or left for sendQueued after claims that went first
-		p.mu.Lock()
-		if p.queued() && p.sending == 1 {
-			go p.sendQueued() // the last sender back takes what gathered
-		} else {
-			p.sending--
-		}
-		p.mu.Unlock()
-	} else {
-		p.mu.Unlock()
-	}
+	return c.wait(ctx)
+}
+
+func newPipeCall(ctx context.Context, sc *redis.Script, keys []string, args []any) *pipeCall {
+	return &pipeCall{ctx: ctx, sc: sc, keys: keys, args: args, done: make(chan pipeResult, 1)}
+}
+
+// wait waits for the call's reply, or ctx's end.
+func (c *pipeCall) wait(ctx context.Context) (any, error) {
 	select {
 	case r := <-c.done:
 		return r.v, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// start queues calls of script sc together, so that they go out in one
+// batch, and sends that batch now, in the caller's goroutine, when fewer
+// batches are on the wire than it may open; the replies are then in when it
+// returns. It fails only when sc cannot be loaded.
+func (p *pipe) start(ctx context.Context, sc *redis.Script, calls []*pipeCall) error {
+	if err := p.s.load(ctx, sc); err != nil {
+		return err
+	}
+	claim := sc == claimScript
+	p.mu.Lock()
+	if claim {
+		p.claims = append(p.claims, calls...)
+	} else {
+		p.queue = append(p.queue, calls...)
+	}
+	if p.sending < pipeSenders || (claim && p.sending < pipeSenders+1) {
+		p.sending++
+		batch := p.take(p.sending > pipeSenders)
+		p.mu.Unlock()
+		p.send(batch) // the calls are in it, or left for sendQueued after claims that went first
+		p.mu.Lock()
+		if p.queued() && p.sending == 1 {
+			go p.sendQueued() // the last sender back takes what gathered
+		} else {
+			p.sending--
+		}
+	}
+	p.mu.Unlock()
+	return nil
 }
 
 // queued says whether calls wait for a batch; p.mu is held.
