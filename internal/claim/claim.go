@@ -433,9 +433,16 @@ func (s *Store) GoneMany(ctx context.Context, items []GoneItem) error {
 		return nil
 	}
 	// A Redis that restarted has forgotten the script: redo the ones that
-	// failed one by one, which falls back to EVAL.
+	// failed one by one, which falls back to EVAL. A pipeline refused whole
+	// (go-zero's breaker) or never started sent none of them.
+	if cmds == nil {
+		return err
+	}
 	for i, cmd := range cmds {
-		if cmd != nil && cmd.Err() != nil {
+		if unsent(cmd) {
+			return err
+		}
+		if cmd.Err() != nil {
 			if _, err := s.job(ctx, goneScript, jobs[i].tube, jobs[i].id, jobs[i].args[1:]...); err != nil {
 				return err
 			}

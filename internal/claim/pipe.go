@@ -165,11 +165,28 @@ func (p *pipe) send(batch []*pipeCall) {
 			c.done <- pipeResult{nil, err}
 			continue
 		}
-		v, cerr := cmds[i].Result()
+		v, cerr := pipedResult(cmds[i], err)
 		if goredis.HasErrorPrefix(cerr, "NOSCRIPT") {
 			// Redis restarted and forgot the script: EVAL falls back.
 			v, cerr = p.s.rds.ScriptRunCtx(c.ctx, c.sc, c.keys, c.args...)
 		}
 		c.done <- pipeResult{v, cerr}
 	}
+}
+
+// pipedResult is the answer to one command of a pipeline that returned err.
+// A command the pipeline never sent has neither a value nor an error of its
+// own: go-zero's breaker refuses a whole pipeline without touching its
+// commands. It gets the pipeline's error, not an empty answer.
+func pipedResult(cmd *goredis.Cmd, err error) (any, error) {
+	if err != nil && unsent(cmd) {
+		return nil, err
+	}
+	return cmd.Result()
+}
+
+// unsent says whether a pipelined command got no answer, not even an error.
+func unsent(cmd *goredis.Cmd) bool {
+	v, err := cmd.Result()
+	return v == nil && err == nil
 }
