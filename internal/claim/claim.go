@@ -167,10 +167,11 @@ type ClaimResult struct {
 	Err   error
 }
 
-// ClaimAll makes several claims, each as Claim would, in one round trip:
-// copies of different jobs due at the same moment wait for one reply, not
-// one after the other. A claim with bad arguments gets its ErrBadArg and is
-// not sent; the others are.
+// ClaimAll makes several claims, each as Claim would, together: they go out
+// in one pipelined batch (of at most pipeMax calls), so that copies of
+// different jobs due at the same moment wait for one round trip, not one
+// after the other. A claim with bad arguments gets its ErrBadArg and is not
+// sent; the others are.
 func (s *Store) ClaimAll(ctx context.Context, reqs []ClaimReq) []ClaimResult {
 	res := make([]ClaimResult, len(reqs))
 	calls := make([]*pipeCall, 0, len(reqs))
