@@ -48,14 +48,18 @@ type Consumer interface {
 type ConsumerOption func(*consumerOptions)
 
 type consumerOptions struct {
-	maxHeld   int
-	reservers int
+	maxHeld    int
+	reservers  int
+	claimChunk int // the claims claimDue sends together, at most (tests)
 }
 
 // The defaults of the consumer options.
 const (
 	defaultReservers = 2
 	defaultMaxHeld   = 16384
+	// defaultClaimChunk bounds the claims the holder sends together: the
+	// batch the claim store's pipe sends in one round trip.
+	defaultClaimChunk = 256
 )
 
 // WithReserversPerNode sets how many connections reserve copies from each
@@ -99,6 +103,7 @@ type consumer struct {
 	loops   []*nodeLoop
 	gate    *gate
 	hold    *holder
+	chunk   int // the claims claimDue sends together, at most
 
 	leaseMs   int64
 	maxFail   int
@@ -150,6 +155,9 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 	if o.reservers <= 0 {
 		o.reservers = defaultReservers
 	}
+	if o.claimChunk <= 0 {
+		o.claimChunk = defaultClaimChunk
+	}
 	// No ping: a consumer may start before its Redis (pods start in any
 	// order); Start waits for Redis, paused, as it does in an outage.
 	rc := c.redisConf()
@@ -172,6 +180,7 @@ func NewConsumer(c DqConf, handler ConsumeHandler, opts ...ConsumerOption) (Cons
 		leaseMs:   c.TTR.Milliseconds(),
 		maxFail:   c.MaxRetries,
 		heartbeat: c.TTR / 3,
+		chunk:     o.claimChunk,
 		ctx:       ctx,
 		cancel:    cancel,
 		stopping:  make(chan struct{}),

@@ -135,8 +135,9 @@ func (c *consumer) claimOwned(h *heldCopy, lj *localJob) bool {
 // claimDue claims the copies the holder let go at their due time, in the
 // caller's goroutine: one copy of each job claims (its siblings wait for its
 // answer), and the claims of all these jobs go to Redis together, in one
-// round trip, so that none waits for the replies to the others. The first
-// job claimed runs in the caller's goroutine, each other in one of its own.
+// round trip (up to c.chunk of them), so that none waits for the replies to
+// the others. The first job claimed runs in the caller's goroutine, each
+// other in one of its own.
 // A copy that must wait (for its due time by a clock sampled since, or for
 // another copy of its job) or must not be claimed now takes the usual way,
 // in a goroutine of its own.
@@ -185,6 +186,36 @@ func (c *consumer) claimDue(due []*heldCopy) {
 		}
 		return
 	}
+	// A burst (thousands due at 09:00) goes in chunks, each run starting
+	// once its chunk's replies are in, not the last chunk's. The first chunk
+	// goes from here; the rest from a goroutine, started first so that the
+	// next chunk can be on the wire while Redis runs this one.
+	n := min(len(batch), c.chunk)
+	if n < len(batch) {
+		go func() {
+			rest, lj := batch[n:], marks[n:]
+			for len(rest) > 0 {
+				k := min(len(rest), c.chunk)
+				for _, f := range c.claimTogether(rest[:k], lj[:k]) {
+					go f()
+				}
+				rest, lj = rest[k:], lj[k:]
+			}
+		}()
+	}
+	answered := c.claimTogether(batch[:n], marks[:n])
+	for _, f := range others {
+		f()
+	}
+	for _, f := range answered[1:] {
+		go f()
+	}
+	answered[0]()
+}
+
+// claimTogether sends the claims of copies that hold their jobs' local marks
+// in one batch and returns, for each, what acts on its answer.
+func (c *consumer) claimTogether(batch []*heldCopy, marks []*localJob) []func() {
 	reqs := make([]claim.ClaimReq, len(batch))
 	for i, h := range batch {
 		reqs[i] = c.claimReq(h, claim.NewClaimID())
@@ -193,13 +224,11 @@ func (c *consumer) claimDue(due []*heldCopy) {
 	at := time.Now()
 	res := c.store.ClaimAll(ctx, reqs)
 	cancel()
-	for _, f := range others {
-		f()
+	answered := make([]func(), len(batch))
+	for i, h := range batch {
+		answered[i] = func() { c.leadClaimed(h, marks[i], reqs[i].Cid, at, res[i]) }
 	}
-	for i := 1; i < len(batch); i++ {
-		go c.leadClaimed(batch[i], marks[i], reqs[i].Cid, at, res[i])
-	}
-	c.leadClaimed(batch[0], marks[0], reqs[0].Cid, at, res[0])
+	return answered
 }
 
 // claimLead claims, the usual way, a copy that holds its job's local mark

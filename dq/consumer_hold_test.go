@@ -153,6 +153,51 @@ func TestJobsDueTogetherAreClaimedInOneRoundTrip(t *testing.T) {
 	}
 }
 
+// A burst of jobs due at one moment (thousands at 09:00) is claimed in
+// chunks: the runs of the first chunk start once its replies are in, not
+// after the replies to the last chunk. Chunks of 2 here, for 5 jobs: 3 round
+// trips, and each job runs once.
+func TestABurstOfJobsDueTogetherIsClaimedInChunks(t *testing.T) {
+	t.Parallel()
+	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
+	c := testConf(t, env)
+	const jobs = 5
+	release := make(chan struct{})
+	l := newLedger()
+	cs := startConsumer(t, c, l.handler(func(ctx context.Context, _ Job) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}), withClaimChunk(2)).(*consumer)
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the consumer stops
+	p := newTestProducer(t, c)
+	due := time.Now().Add(1500 * time.Millisecond)
+	ids := make([]string, jobs)
+	for i := range ids {
+		id, err := p.At([]byte("burst"), due)
+		require.NoError(t, err)
+		ids[i] = id
+	}
+	dqtest.Eventually(t, 3*time.Second, func() bool { return cs.hold.held() == 3*jobs }, "every copy held")
+	trips := cs.store.RoundTrips()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return l.running.Load() == jobs }, "every job running")
+	require.Equal(t, trips+3, cs.store.RoundTrips(), "5 claims in chunks of 2")
+
+	free()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return l.allDone(ids) }, "every job done")
+	awaitNoCopies(t, c, 5*time.Second, "every copy deleted")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	require.Empty(t, l.early)
+	for _, id := range ids {
+		require.Equal(t, 1, l.starts[id], "job %s", id)
+	}
+}
+
 // A backlog of jobs due now must not be reserved faster than it can be
 // claimed: each copy in hand that is not held for its due time is claimed at
 // once, and a few thousand claims queued in the pipeline wait longer than

@@ -150,3 +150,8 @@ func recordOf(t testing.TB, c DqConf, id string) map[string]string {
 	require.NoError(t, err)
 	return fields
 }
+
+// withClaimChunk makes the holder send at most n claims together.
+func withClaimChunk(n int) ConsumerOption {
+	return func(o *consumerOptions) { o.claimChunk = n }
+}
