@@ -114,43 +114,9 @@ func TestCopiesOfAJobWaitForItsSlowClaimInsteadOfClaimingToo(t *testing.T) {
 // thousand jobs a second, most jobs share their due millisecond with another.
 func TestJobsDueTogetherAreClaimedInOneRoundTrip(t *testing.T) {
 	t.Parallel()
-	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
-	c := testConf(t, env)
-	const jobs = 4
-	release := make(chan struct{})
-	l := newLedger()
-	cs := startConsumer(t, c, l.handler(func(ctx context.Context, _ Job) error {
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return nil
-	})).(*consumer)
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(free) // before the consumer stops
-	p := newTestProducer(t, c)
-	due := time.Now().Add(1500 * time.Millisecond)
-	ids := make([]string, jobs)
-	for i := range ids {
-		id, err := p.At([]byte("together"), due)
-		require.NoError(t, err)
-		ids[i] = id
-	}
-	dqtest.Eventually(t, 3*time.Second, func() bool { return cs.hold.held() == 3*jobs }, "every copy held")
-	trips := cs.store.RoundTrips()
-	dqtest.Eventually(t, 5*time.Second, func() bool { return l.running.Load() == jobs }, "every job running")
-	require.Equal(t, trips+1, cs.store.RoundTrips(), "the claims of the jobs due together shared one round trip")
-
-	free()
-	dqtest.Eventually(t, 5*time.Second, func() bool { return l.allDone(ids) }, "every job done")
-	awaitNoCopies(t, c, 5*time.Second, "every copy deleted")
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	require.Empty(t, l.early)
-	for _, id := range ids {
-		require.Equal(t, 1, l.starts[id], "job %s", id)
-	}
+	b := heldTogether(t, 4)
+	require.Equal(t, int64(1), b.claimTrips(t), "the claims of the jobs due together shared one round trip")
+	b.finish(t)
 }
 
 // A burst of jobs due at one moment (thousands at 09:00) is claimed in
@@ -159,42 +125,71 @@ func TestJobsDueTogetherAreClaimedInOneRoundTrip(t *testing.T) {
 // trips, and each job runs once.
 func TestABurstOfJobsDueTogetherIsClaimedInChunks(t *testing.T) {
 	t.Parallel()
+	b := heldTogether(t, 5, withClaimChunk(2))
+	require.Equal(t, int64(3), b.claimTrips(t), "5 claims in chunks of 2")
+	b.finish(t)
+}
+
+// dueTogether is a consumer holding every copy of jobs due at one moment,
+// whose handlers wait for release.
+type dueTogether struct {
+	c       DqConf
+	cs      *consumer
+	l       *ledger
+	ids     []string
+	release func()
+}
+
+// heldTogether enqueues jobs due at one moment 1.5 s ahead, for a consumer
+// started with opts, and returns once it holds all their copies.
+func heldTogether(t *testing.T, jobs int, opts ...ConsumerOption) *dueTogether {
+	t.Helper()
 	env := dqtest.NewEnv(t, dqtest.EnvOptions{})
-	c := testConf(t, env)
-	const jobs = 5
-	release := make(chan struct{})
-	l := newLedger()
-	cs := startConsumer(t, c, l.handler(func(ctx context.Context, _ Job) error {
+	b := &dueTogether{c: testConf(t, env), l: newLedger(), ids: make([]string, jobs)}
+	released := make(chan struct{})
+	b.cs = startConsumer(t, b.c, b.l.handler(func(ctx context.Context, _ Job) error {
 		select {
-		case <-release:
+		case <-released:
 		case <-ctx.Done():
 		}
 		return nil
-	}), withClaimChunk(2)).(*consumer)
+	}), opts...).(*consumer)
 	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(free) // before the consumer stops
-	p := newTestProducer(t, c)
+	b.release = func() { once.Do(func() { close(released) }) }
+	t.Cleanup(b.release) // before the consumer stops
+	p := newTestProducer(t, b.c)
 	due := time.Now().Add(1500 * time.Millisecond)
-	ids := make([]string, jobs)
-	for i := range ids {
-		id, err := p.At([]byte("burst"), due)
+	for i := range b.ids {
+		id, err := p.At([]byte("together"), due)
 		require.NoError(t, err)
-		ids[i] = id
+		b.ids[i] = id
 	}
-	dqtest.Eventually(t, 3*time.Second, func() bool { return cs.hold.held() == 3*jobs }, "every copy held")
-	trips := cs.store.RoundTrips()
-	dqtest.Eventually(t, 5*time.Second, func() bool { return l.running.Load() == jobs }, "every job running")
-	require.Equal(t, trips+3, cs.store.RoundTrips(), "5 claims in chunks of 2")
+	dqtest.Eventually(t, 3*time.Second, func() bool { return b.cs.hold.held() == 3*jobs }, "every copy held")
+	return b
+}
 
-	free()
-	dqtest.Eventually(t, 5*time.Second, func() bool { return l.allDone(ids) }, "every job done")
-	awaitNoCopies(t, c, 5*time.Second, "every copy deleted")
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	require.Empty(t, l.early)
-	for _, id := range ids {
-		require.Equal(t, 1, l.starts[id], "job %s", id)
+// claimTrips waits until every job's handler runs and returns the round
+// trips the job scripts took meanwhile: the claims' (no handler returned).
+func (b *dueTogether) claimTrips(t *testing.T) int64 {
+	t.Helper()
+	trips := b.cs.store.RoundTrips()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return int(b.l.running.Load()) == len(b.ids) },
+		"every job running")
+	return b.cs.store.RoundTrips() - trips
+}
+
+// finish releases the handlers and checks that every job ran once, not
+// early, and left no copy.
+func (b *dueTogether) finish(t *testing.T) {
+	t.Helper()
+	b.release()
+	dqtest.Eventually(t, 5*time.Second, func() bool { return b.l.allDone(b.ids) }, "every job done")
+	awaitNoCopies(t, b.c, 5*time.Second, "every copy deleted")
+	b.l.mu.Lock()
+	defer b.l.mu.Unlock()
+	require.Empty(t, b.l.early)
+	for _, id := range b.ids {
+		require.Equal(t, 1, b.l.starts[id], "job %s", id)
 	}
 }
 
