@@ -148,8 +148,11 @@ type Copy struct {
 // Buried kept, once an operator kicks it, never from another copy of its slot.
 func (s *Store) Claim(ctx context.Context, tube, id, cid string, dueMs int64, cp Copy,
 	leaseMs int64, maxFail int) (Reply, error) {
-	r := s.ClaimAll(ctx, []ClaimReq{{Tube: tube, ID: id, Cid: cid, DueMs: dueMs, Copy: cp, LeaseMs: leaseMs, MaxFail: maxFail}})
-	return r[0].Reply, r[0].Err
+	args, err := claimArgs(s.ttlMs, ClaimReq{Tube: tube, ID: id, Cid: cid, DueMs: dueMs, Copy: cp, LeaseMs: leaseMs, MaxFail: maxFail})
+	if err != nil {
+		return Reply{}, err
+	}
+	return s.call(ctx, claimScript, tube, id, args)
 }
 
 // ClaimReq is one claim of ClaimAll, with Claim's arguments.
@@ -458,7 +461,12 @@ func (s *Store) RoundTrips() int64 { return s.pipe.trips.Load() }
 
 // job runs a script on a job's record with DedupeTTL as the first argument.
 func (s *Store) job(ctx context.Context, sc *redis.Script, tube, id string, args ...any) (Reply, error) {
-	v, err := s.pipe.do(ctx, sc, []string{s.Key(tube, id)}, append([]any{s.ttlMs}, args...))
+	return s.call(ctx, sc, tube, id, append([]any{s.ttlMs}, args...))
+}
+
+// call runs a script on a job's record with args as they are.
+func (s *Store) call(ctx context.Context, sc *redis.Script, tube, id string, args []any) (Reply, error) {
+	v, err := s.pipe.do(ctx, sc, []string{s.Key(tube, id)}, args)
 	if err != nil {
 		return Reply{}, err
 	}
